@@ -1,0 +1,1 @@
+//! avad-wav2clip
