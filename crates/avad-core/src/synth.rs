@@ -1,0 +1,450 @@
+//! The synthetic audio-visual benchmark: feature files, lists and annotations in the real formats, built so that
+//! an audio-visual model can beat a visual-only one, and a random scorer cannot.
+//!
+//! Each video is a [T, 512] visual and a [T, 512] audio feature sequence (T from 20 to 600, log-uniform).
+//! Features are a shared data-set mean + a per-video scene vector + temporally smooth noise (AR(1)). An anomalous
+//! video carries 1–3 *events*; an event of class c adds `amplitude × direction_c` (a fixed random unit vector per
+//! class and modality) to the rows of its snippets, in the visual stream, the audio stream, or both:
+//! - visual only: a silent fight, abuse or riot seen but not heard;
+//! - audio only: an off-camera gunshot, an explosion behind a wall;
+//! - both: most car accidents and many of the rest.
+//! Normal videos (and the calm parts of anomalous ones) carry *distractors*: music and loud noise in the audio,
+//! crowds and fast motion in the video, whose directions are partly aligned (cosine ≈ 0.4) with an anomaly class,
+//! so a model has to tell them apart instead of thresholding energy. About a fifth of the anomalous videos have two
+//! classes (multi-label, e.g. `B2-G-0`). Everything is a pure function of the seed. `docs/synth.md` has the details.
+
+use std::path::{Path, PathBuf};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::labels::LabelMap;
+use crate::npy::{write_atomic, write_npy_f32};
+use crate::{CoreError, Result};
+
+/// Feature width of the benchmark (CLIP ViT-B/16 and Wav2CLIP both give 512).
+pub const SYNTH_DIM: usize = 512;
+
+/// What the generator makes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SynthConfig {
+    /// Seed: the whole benchmark is a pure function of it.
+    pub seed: u64,
+    /// Number of training videos.
+    pub train: usize,
+    /// Number of test videos.
+    pub test: usize,
+    /// Fraction of anomalous videos in each split.
+    pub anomaly_fraction: f64,
+    /// Shortest video, in snippets.
+    pub min_len: usize,
+    /// Longest video, in snippets.
+    pub max_len: usize,
+    /// Visual crops written per video (`__0`..); the test list always uses crop 0.
+    pub crops: usize,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        Self {
+            seed: 7,
+            train: 320,
+            test: 120,
+            anomaly_fraction: 0.5,
+            min_len: 20,
+            max_len: 600,
+            crops: 1,
+        }
+    }
+}
+
+/// In which streams an event shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    /// Seen, not heard.
+    VisualOnly,
+    /// Heard, not seen.
+    AudioOnly,
+    /// Seen and heard.
+    Both,
+}
+
+/// One anomalous event of a generated video.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SynthEvent {
+    /// XD class code (`B1`..`G`).
+    pub class: String,
+    /// Where it shows.
+    pub modality: Modality,
+    /// First snippet.
+    pub start: usize,
+    /// End snippet (exclusive).
+    pub end: usize,
+}
+
+/// One generated video and where its files are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SynthVideo {
+    /// Video name (file names derive from it).
+    pub name: String,
+    /// `train` or `test`.
+    pub split: String,
+    /// XD label string (`A`, `B1-0-0`, `B2-G-0`).
+    pub label: String,
+    /// Number of snippets.
+    pub snippets: usize,
+    /// Its events (empty for normal videos).
+    pub events: Vec<SynthEvent>,
+}
+
+/// What [`generate`] wrote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SynthSummary {
+    /// The output folder.
+    pub root: PathBuf,
+    /// Training list (`path,audio_path,label`).
+    pub train_list: PathBuf,
+    /// Test list (`path,audio_path,label`, crop 0).
+    pub test_list: PathBuf,
+    /// `annotations.txt` for the test set.
+    pub annotations: PathBuf,
+    /// `annotations_multiclasses.txt` for the test set.
+    pub annotations_multiclass: PathBuf,
+    /// Every video with its events (also written as `videos.json`).
+    pub videos: Vec<SynthVideo>,
+    /// The configuration used.
+    pub config: SynthConfig,
+}
+
+/// Frames per snippet in the written annotations (XD-Violence convention).
+pub const SNIPPET_FRAMES: usize = 16;
+
+/// The anomaly classes with how often each shows in video only / audio only / both.
+const CLASS_MODALITY: [(&str, [f64; 3]); 6] = [
+    ("B1", [0.45, 0.10, 0.45]), // fighting: often a silent fight
+    ("B2", [0.10, 0.50, 0.40]), // shooting: often off camera
+    ("B4", [0.35, 0.15, 0.50]), // riot
+    ("B5", [0.50, 0.10, 0.40]), // abuse
+    ("B6", [0.15, 0.15, 0.70]), // car accident
+    ("G", [0.10, 0.45, 0.45]),  // explosion: often behind a wall
+];
+
+/// Distractors: (modality is audio?, anomaly class it resembles).
+const DISTRACTORS: [(bool, usize); 4] = [
+    (true, 2),  // music ~ shooting
+    (true, 6),  // loud noise ~ explosion
+    (false, 3), // crowd ~ riot
+    (false, 1), // fast motion ~ fighting
+];
+
+struct Directions {
+    visual_mean: Vec<f32>,
+    audio_mean: Vec<f32>,
+    visual: Vec<Vec<f32>>, // index 1..=6 used
+    audio: Vec<Vec<f32>>,
+    distractors: Vec<Vec<f32>>,
+}
+
+fn normal_sample(rng: &mut ChaCha8Rng) -> f32 {
+    // Box-Muller.
+    let u1: f64 = rng.random::<f64>().max(1e-12);
+    let u2: f64 = rng.random::<f64>();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+fn random_unit(rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let v: Vec<f32> = (0..SYNTH_DIM).map(|_| normal_sample(rng)).collect();
+    normalise(v)
+}
+
+fn normalise(v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.into_iter().map(|x| x / n).collect()
+}
+
+impl Directions {
+    fn new(seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_D1EC);
+        let visual_mean = (0..SYNTH_DIM).map(|_| normal_sample(&mut rng)).collect();
+        let audio_mean = (0..SYNTH_DIM).map(|_| normal_sample(&mut rng)).collect();
+        let visual: Vec<Vec<f32>> = (0..7).map(|_| random_unit(&mut rng)).collect();
+        let audio: Vec<Vec<f32>> = (0..7).map(|_| random_unit(&mut rng)).collect();
+        let distractors = DISTRACTORS
+            .iter()
+            .map(|&(is_audio, class)| {
+                let base = if is_audio { &audio[class] } else { &visual[class] };
+                let r = random_unit(&mut rng);
+                normalise(base.iter().zip(&r).map(|(b, r)| 0.4 * b + 0.92 * r).collect())
+            })
+            .collect();
+        Self {
+            visual_mean,
+            audio_mean,
+            visual,
+            audio,
+            distractors,
+        }
+    }
+}
+
+fn pick(rng: &mut ChaCha8Rng, weights: &[f64]) -> usize {
+    let total: f64 = weights.iter().sum();
+    let mut x = rng.random::<f64>() * total;
+    for (i, w) in weights.iter().enumerate() {
+        if x < *w {
+            return i;
+        }
+        x -= w;
+    }
+    weights.len() - 1
+}
+
+/// Snippet range of a random interval covering `lo..hi` of the video's length.
+fn random_span(rng: &mut ChaCha8Rng, t: usize, lo: f64, hi: f64) -> (usize, usize) {
+    let len = ((t as f64) * rng.random_range(lo..hi)).round().max(2.0) as usize;
+    let len = len.min(t);
+    let start = rng.random_range(0..=t - len);
+    (start, start + len)
+}
+
+/// The plan of one video: label, length and events (no features yet).
+fn plan_video(rng: &mut ChaCha8Rng, cfg: &SynthConfig, anomalous: bool) -> (String, usize, Vec<SynthEvent>, Vec<(usize, usize, usize)>) {
+    let (lo, hi) = ((cfg.min_len as f64).ln(), (cfg.max_len as f64).ln());
+    let t = rng.random_range(lo..=hi).exp().round() as usize;
+    let t = t.clamp(cfg.min_len, cfg.max_len);
+    let mut events = Vec::new();
+    let mut classes: Vec<usize> = Vec::new();
+    if anomalous {
+        classes.push(rng.random_range(0..6));
+        if rng.random::<f64>() < 0.2 {
+            let second = (classes[0] + rng.random_range(1..6)) % 6;
+            classes.push(second);
+        }
+        let n_events = rng.random_range(1..=3usize).max(classes.len());
+        for e in 0..n_events {
+            let ci = classes[e % classes.len()];
+            let (code, weights) = CLASS_MODALITY[ci];
+            let modality = [Modality::VisualOnly, Modality::AudioOnly, Modality::Both][pick(rng, &weights)];
+            let (start, end) = random_span(rng, t, 0.05, 0.35);
+            events.push(SynthEvent {
+                class: code.to_string(),
+                modality,
+                start,
+                end,
+            });
+        }
+    }
+    // Distractors: (which, start, end); normal videos get more of them.
+    let n_distractors = if anomalous { rng.random_range(0..=1) } else { rng.random_range(0..=2) };
+    let distractors = (0..n_distractors)
+        .map(|_| {
+            let which = rng.random_range(0..DISTRACTORS.len());
+            let (s, e) = random_span(rng, t, 0.1, 0.5);
+            (which, s, e)
+        })
+        .collect();
+    let label = if classes.is_empty() {
+        "A".to_string()
+    } else {
+        let mut parts: Vec<&str> = classes.iter().map(|&c| CLASS_MODALITY[c].0).collect();
+        while parts.len() < 3 {
+            parts.push("0");
+        }
+        parts.join("-")
+    };
+    (label, t, events, distractors)
+}
+
+/// Visual and audio features of one planned video, [T, 512] each, row-major.
+fn render_video(
+    rng: &mut ChaCha8Rng,
+    dirs: &Directions,
+    labels: &LabelMap,
+    t: usize,
+    events: &[SynthEvent],
+    distractors: &[(usize, usize, usize)],
+) -> (Vec<f32>, Vec<f32>) {
+    let d = SYNTH_DIM;
+    let mut render = |mean: &[f32], is_audio: bool| {
+        let scene: Vec<f32> = (0..d).map(|_| 0.35 * normal_sample(rng)).collect();
+        let rho = 0.8f32;
+        let innov = (1.0 - rho * rho).sqrt();
+        let mut state: Vec<f32> = (0..d).map(|_| normal_sample(rng)).collect();
+        let mut out = Vec::with_capacity(t * d);
+        for _ in 0..t {
+            for (j, s) in state.iter_mut().enumerate() {
+                *s = rho * *s + innov * normal_sample(rng);
+                out.push(mean[j] * 0.5 + scene[j] + 0.35 * *s);
+            }
+        }
+        for ev in events {
+            let shows = match ev.modality {
+                Modality::VisualOnly => !is_audio,
+                Modality::AudioOnly => is_audio,
+                Modality::Both => true,
+            };
+            if !shows {
+                continue;
+            }
+            let c = labels.index_of(&ev.class).expect("synth class in the XD map");
+            let dir = if is_audio { &dirs.audio[c] } else { &dirs.visual[c] };
+            let amplitude = rng.random_range(1.2..3.0f32);
+            for row in ev.start..ev.end {
+                let jitter = rng.random_range(0.7..1.3f32);
+                for (o, v) in out[row * d..(row + 1) * d].iter_mut().zip(dir) {
+                    *o += amplitude * jitter * v;
+                }
+            }
+        }
+        for &(which, s, e) in distractors {
+            if DISTRACTORS[which].0 != is_audio {
+                continue;
+            }
+            let amplitude = rng.random_range(1.2..3.0f32);
+            for row in s..e {
+                for (o, v) in out[row * d..(row + 1) * d].iter_mut().zip(&dirs.distractors[which]) {
+                    *o += amplitude * v;
+                }
+            }
+        }
+        out
+    };
+    let visual = render(&dirs.visual_mean, false);
+    let audio = render(&dirs.audio_mean, true);
+    (visual, audio)
+}
+
+/// Generates the benchmark into `out`: `visual/<video>__<crop>.npy`, `audio/<video>.npy`, `train.csv`,
+/// `test.csv`, `annotations.txt`, `annotations_multiclasses.txt` and `videos.json` (every event, for analysis).
+pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
+    if cfg.train + cfg.test == 0 || cfg.min_len < 2 || cfg.max_len < cfg.min_len || cfg.crops == 0 {
+        return Err(CoreError::Invalid(format!(
+            "synth: need train+test > 0, 2 ≤ min_len ≤ max_len and crops ≥ 1 (got {cfg:?})"
+        )));
+    }
+    let labels = LabelMap::xd_violence();
+    let dirs = Directions::new(cfg.seed);
+    for sub in ["visual", "audio"] {
+        let p = out.join(sub);
+        std::fs::create_dir_all(&p).map_err(|e| CoreError::io(&p, e))?;
+    }
+    let mut videos = Vec::new();
+    let mut train_rows = String::from("path,audio_path,label\n");
+    let mut test_rows = String::from("path,audio_path,label\n");
+    let mut ann = String::new();
+    let mut ann_multi = String::new();
+    for (split, count, split_id) in [("train", cfg.train, 1u64), ("test", cfg.test, 2u64)] {
+        let n_anomalous = (count as f64 * cfg.anomaly_fraction).round() as usize;
+        for i in 0..count {
+            // One RNG per video: the benchmark does not depend on generation order.
+            let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(1_000_003) ^ (split_id << 40) ^ i as u64);
+            let anomalous = i < n_anomalous;
+            let (label, t, events, distractors) = plan_video(&mut rng, cfg, anomalous);
+            let name = format!("synth_{split}_{i:05}_label_{label}");
+            let (visual, audio) = render_video(&mut rng, &dirs, &labels, t, &events, &distractors);
+            let crops = if split == "test" { 1 } else { cfg.crops };
+            for crop in 0..crops {
+                let data: Vec<f32> = if crop == 0 {
+                    visual.clone()
+                } else {
+                    visual.iter().map(|v| v + 0.05 * normal_sample(&mut rng)).collect()
+                };
+                write_npy_f32(&out.join(format!("visual/{name}__{crop}.npy")), &[t, SYNTH_DIM], &data)?;
+                let row = format!("visual/{name}__{crop}.npy,audio/{name}.npy,{label}\n");
+                if split == "train" {
+                    train_rows.push_str(&row);
+                } else {
+                    test_rows.push_str(&row);
+                }
+            }
+            write_npy_f32(&out.join(format!("audio/{name}.npy")), &[t, SYNTH_DIM], &audio)?;
+            if split == "test" && !events.is_empty() {
+                let f = |s: usize| s * SNIPPET_FRAMES;
+                ann.push_str(&name);
+                ann_multi.push_str(&name);
+                for ev in &events {
+                    ann.push_str(&format!(" {} {}", f(ev.start), f(ev.end)));
+                    ann_multi.push_str(&format!(" {} {} {}", ev.class, f(ev.start), f(ev.end)));
+                }
+                ann.push('\n');
+                ann_multi.push('\n');
+            }
+            videos.push(SynthVideo {
+                name,
+                split: split.to_string(),
+                label,
+                snippets: t,
+                events,
+            });
+        }
+    }
+    let summary = SynthSummary {
+        root: out.to_path_buf(),
+        train_list: out.join("train.csv"),
+        test_list: out.join("test.csv"),
+        annotations: out.join("annotations.txt"),
+        annotations_multiclass: out.join("annotations_multiclasses.txt"),
+        videos,
+        config: cfg.clone(),
+    };
+    write_atomic(&summary.train_list, train_rows.as_bytes())?;
+    write_atomic(&summary.test_list, test_rows.as_bytes())?;
+    write_atomic(&summary.annotations, ann.as_bytes())?;
+    write_atomic(&summary.annotations_multiclass, ann_multi.as_bytes())?;
+    let json = serde_json::to_vec_pretty(&summary).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    write_atomic(&out.join("videos.json"), &json)?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> SynthConfig {
+        SynthConfig { seed: 3, train: 12, test: 10, min_len: 20, max_len: 80, ..SynthConfig::default() }
+    }
+
+    #[test]
+    fn deterministic_per_seed_and_in_the_real_formats() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let sa = generate(&small(), a.path()).unwrap();
+        generate(&small(), b.path()).unwrap();
+        for f in ["train.csv", "test.csv", "annotations_multiclasses.txt"] {
+            assert_eq!(std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap());
+        }
+        let v = &sa.videos[0];
+        let x = std::fs::read(a.path().join(format!("visual/{}__0.npy", v.name))).unwrap();
+        let y = std::fs::read(b.path().join(format!("visual/{}__0.npy", v.name))).unwrap();
+        assert_eq!(x, y);
+        let arr = crate::npy::read_npy(&a.path().join(format!("audio/{}.npy", v.name))).unwrap();
+        assert_eq!(arr.shape, vec![v.snippets, SYNTH_DIM]);
+        let list = crate::lists::read_list(&sa.test_list, None).unwrap();
+        assert_eq!(list.len(), 10);
+        assert!(list.iter().all(|e| e.path.exists() && e.audio_path.as_ref().unwrap().exists()));
+        let ann = crate::ground_truth::read_annotations(&sa.annotations_multiclass).unwrap();
+        assert_eq!(ann.videos.len(), 5);
+        let other = generate(&SynthConfig { seed: 4, ..small() }, b.path()).unwrap();
+        assert_ne!(other.videos[0].snippets * 1000 + other.videos[1].snippets, v.snippets * 1000 + sa.videos[1].snippets);
+    }
+
+    #[test]
+    fn events_shift_features_along_their_class_direction() {
+        let dirs = Directions::new(1);
+        let labels = LabelMap::xd_violence();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let ev = SynthEvent { class: "B2".into(), modality: Modality::AudioOnly, start: 10, end: 20 };
+        let (visual, audio) = render_video(&mut rng, &dirs, &labels, 30, &[ev], &[]);
+        let proj = |x: &[f32], row: usize, dir: &[f32]| -> f32 {
+            x[row * SYNTH_DIM..(row + 1) * SYNTH_DIM].iter().zip(dir).map(|(a, b)| a * b).sum()
+        };
+        let inside: f32 = (10..20).map(|r| proj(&audio, r, &dirs.audio[2])).sum::<f32>() / 10.0;
+        let outside: f32 = (0..10).map(|r| proj(&audio, r, &dirs.audio[2])).sum::<f32>() / 10.0;
+        assert!(inside - outside > 0.8, "audio event not visible: {inside} vs {outside}");
+        let v_in: f32 = (10..20).map(|r| proj(&visual, r, &dirs.visual[2])).sum::<f32>() / 10.0;
+        let v_out: f32 = (0..10).map(|r| proj(&visual, r, &dirs.visual[2])).sum::<f32>() / 10.0;
+        assert!((v_in - v_out).abs() < 0.8, "audio-only event leaked into video: {v_in} vs {v_out}");
+    }
+}

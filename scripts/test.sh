@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this script).
+# Installs the Debian packages avad needs (FFmpeg dev libraries) if they are missing, then builds once in release
+# mode (the same artifacts `scripts/demo.sh` uses) and runs every test of every crate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cargo fmt --all -- --check
+cargo test --workspace --release
