@@ -18,9 +18,23 @@ fn avad(args: &[&str]) -> std::process::Output {
 
 fn synth(dir: &Path) {
     let out = avad(&[
-        "synth", "--out", dir.to_str().unwrap(), "--seed", "11", "--train", "2", "--test", "40", "--max-len", "200",
+        "synth",
+        "--out",
+        dir.to_str().unwrap(),
+        "--seed",
+        "11",
+        "--train",
+        "2",
+        "--test",
+        "40",
+        "--max-len",
+        "200",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Writes one [T, 7] score file per test video; `f(video, snippet, gt_class)` gives the class probabilities.
@@ -56,7 +70,11 @@ fn eval_json(dir: &Path, scores: &Path) -> serde_json::Value {
         dir.join("annotations_multiclasses.txt").to_str().unwrap(),
         "--json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("eval prints one JSON object")
 }
 
@@ -71,7 +89,16 @@ fn oracle_scores_get_ap_one_and_random_scores_get_the_positive_rate() {
         p
     });
     let r = eval_json(dir.path(), &oracle);
-    for key in ["ap", "auc", "pr_auc", "map", "map_avg", "per_class_ap", "videos", "frames"] {
+    for key in [
+        "ap",
+        "auc",
+        "pr_auc",
+        "map",
+        "map_avg",
+        "per_class_ap",
+        "videos",
+        "frames",
+    ] {
         assert!(r.get(key).is_some(), "missing key {key} in {r}");
     }
     assert!((r["ap"].as_f64().unwrap() - 1.0).abs() < 1e-12, "{r}");
@@ -99,14 +126,19 @@ fn oracle_scores_get_ap_one_and_random_scores_get_the_positive_rate() {
         let frames = avad_core::npy::read_npy(&e.path).unwrap().rows() * 16;
         let mut lab = vec![false; frames];
         for g in ann.videos.get(&e.video).into_iter().flatten() {
-            lab[g.start as usize..(g.end as usize).min(frames)].iter_mut().for_each(|x| *x = true);
+            lab[g.start as usize..(g.end as usize).min(frames)]
+                .iter_mut()
+                .for_each(|x| *x = true);
         }
         pos += lab.iter().filter(|&&x| x).count();
         total += frames;
     }
     let rate = pos as f64 / total as f64;
     let ap = r["ap"].as_f64().unwrap();
-    assert!((ap - rate).abs() < 0.05, "random AP {ap} vs positive rate {rate}");
+    assert!(
+        (ap - rate).abs() < 0.05,
+        "random AP {ap} vs positive rate {rate}"
+    );
     assert!((r["auc"].as_f64().unwrap() - 0.5).abs() < 0.05, "{r}");
 }
 
@@ -125,7 +157,10 @@ fn eval_errors_name_the_video_and_problem() {
             "--list",
             dir.path().join("test.csv").to_str().unwrap(),
             "--annotations",
-            dir.path().join("annotations_multiclasses.txt").to_str().unwrap(),
+            dir.path()
+                .join("annotations_multiclasses.txt")
+                .to_str()
+                .unwrap(),
         ]);
         assert!(!out.status.success());
         String::from_utf8_lossy(&out.stderr).into_owned()
@@ -150,12 +185,18 @@ fn eval_errors_name_the_video_and_problem() {
     let bytes = avad_core::npy::encode_npy_f32(&[t, 7], &vec![0.1; t * 7]);
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
     let msg = run(&scores);
-    assert!(msg.contains(&format!("{victim}.npy")) && msg.contains("truncated"), "{msg}");
+    assert!(
+        msg.contains(&format!("{victim}.npy")) && msg.contains("truncated"),
+        "{msg}"
+    );
 
     // Missing file.
     std::fs::remove_file(&file).unwrap();
     let msg = run(&scores);
-    assert!(msg.contains(victim) && msg.contains("does not exist"), "{msg}");
+    assert!(
+        msg.contains(victim) && msg.contains("does not exist"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -180,7 +221,9 @@ fn annotation_naming_an_unknown_video_is_an_error() {
     let msg = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        msg.contains("annotations_multiclasses.txt") && msg.contains("ghost_video_label_B1-0-0") && msg.contains("not in the list"),
+        msg.contains("annotations_multiclasses.txt")
+            && msg.contains("ghost_video_label_B1-0-0")
+            && msg.contains("not in the list"),
         "{msg}"
     );
 }
@@ -193,10 +236,91 @@ fn list_without_label_column_is_an_error_naming_the_file() {
     let ann = dir.path().join("a.txt");
     std::fs::write(&ann, "").unwrap();
     let out = avad(&[
-        "eval", "--scores", dir.path().to_str().unwrap(), "--list", list.to_str().unwrap(), "--annotations",
+        "eval",
+        "--scores",
+        dir.path().to_str().unwrap(),
+        "--list",
+        list.to_str().unwrap(),
+        "--annotations",
         ann.to_str().unwrap(),
     ]);
     let msg = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(msg.contains("nolabel.csv") && msg.contains("missing column 'label'"), "{msg}");
+    assert!(
+        msg.contains("nolabel.csv") && msg.contains("missing column 'label'"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn eval_json_on_the_real_xd_test_list_matches_upstream() {
+    // The "noisy" parity scenario: the first 200 videos of the real XD-Violence test list.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("metrics/expected.json")).unwrap())
+            .unwrap();
+    let exp = &expected["noisy"];
+    let n = exp["videos"].as_u64().unwrap() as usize;
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("metrics/videos.json")).unwrap()).unwrap();
+    let scores = avad_core::npy::read_npy(&root.join("metrics/noisy.npy")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let list_text = std::fs::read_to_string(root.join("xd-violence/xd_CLIP_rgbtest.csv")).unwrap();
+    let list = dir.path().join("list.csv");
+    std::fs::write(
+        &list,
+        list_text.lines().take(n + 1).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let mut offset = 0;
+    for v in index.as_array().unwrap().iter().take(n) {
+        let t = v["snippets"].as_u64().unwrap() as usize;
+        let file = dir
+            .path()
+            .join(format!("scores/{}.npy", v["video"].as_str().unwrap()));
+        write_npy_f32(&file, &[t, 7], &scores.data[offset * 7..(offset + t) * 7]).unwrap();
+        offset += t;
+    }
+    let out = avad(&[
+        "eval",
+        "--scores",
+        dir.path().join("scores").to_str().unwrap(),
+        "--list",
+        list.to_str().unwrap(),
+        "--annotations",
+        root.join("xd-violence/annotations_multiclasses.txt")
+            .to_str()
+            .unwrap(),
+        "--frame-annotations",
+        root.join("xd-violence/annotations.txt").to_str().unwrap(),
+        "--lenient",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["videos"].as_u64().unwrap(), n as u64);
+    assert_eq!(
+        r["frames"].as_u64().unwrap(),
+        exp["frames"].as_u64().unwrap()
+    );
+    for key in ["ap", "auc", "pr_auc"] {
+        let (got, want) = (r[key].as_f64().unwrap(), exp[key].as_f64().unwrap());
+        assert!((got - want).abs() <= 1e-9, "{key}: {got} vs {want}");
+    }
+    let want_avg: f64 = exp["map_x100_stable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum::<f64>()
+        / 500.0;
+    assert!(
+        (r["map_avg"].as_f64().unwrap() - want_avg).abs() <= 1e-8,
+        "{r}"
+    );
+    assert!(r["per_class_ap"]["B1"]["0.1"].is_number(), "{r}");
 }

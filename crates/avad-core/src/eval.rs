@@ -35,12 +35,13 @@ impl ScoredVideo {
         self.scores.len() / self.classes.max(1)
     }
 
-    /// Anomaly score of snippet `i`: 1 − p(normal), or the score itself for anomaly-only scores.
+    /// Anomaly score of snippet `i`: 1 − p(normal), or the score itself for anomaly-only scores. Computed in
+    /// f32, as the official test script does on float32 tensors, so frame metrics match it to the last bit.
     pub fn anomaly(&self, i: usize) -> f64 {
         if self.classes == 1 {
             self.scores[i] as f64
         } else {
-            1.0 - self.scores[i * self.classes] as f64
+            (1.0f32 - self.scores[i * self.classes]) as f64
         }
     }
 }
@@ -123,7 +124,8 @@ pub fn evaluate_videos(
     let ap = metrics::average_precision(&labels, &anomaly)?;
     let auc = metrics::roc_auc(&labels, &anomaly)?;
     let pr_auc = metrics::pr_auc(&labels, &anomaly)?;
-    let (mut map, mut map_avg, mut per_class_ap, mut classes_without_prediction) = (None, None, None, Vec::new());
+    let (mut map, mut map_avg, mut per_class_ap, mut classes_without_prediction) =
+        (None, None, None, Vec::new());
     let have_classes = scored.iter().all(|s| s.classes == opts.labels.len());
     let have_segments = truths.iter().all(|t| t.segments.is_some());
     if !have_classes {
@@ -167,7 +169,14 @@ pub fn evaluate_videos(
             &opts.detection_map,
         )?;
         let key = |iou: f64| format!("{iou:.1}");
-        map = Some(result.ious.iter().zip(&result.map).map(|(&i, &m)| (key(i), m)).collect());
+        map = Some(
+            result
+                .ious
+                .iter()
+                .zip(&result.map)
+                .map(|(&i, &m)| (key(i), m))
+                .collect(),
+        );
         map_avg = Some(result.map.iter().sum::<f64>() / result.map.len() as f64);
         let mut pc = BTreeMap::new();
         for (ci, code) in opts.labels.codes.iter().enumerate() {
@@ -205,10 +214,15 @@ pub fn evaluate_videos(
 
 /// Loads `DIR/<video>.npy` for every video of `list` and evaluates them against `annotations` (the `avad eval`
 /// contract). Missing files, a wrong number of columns and non-finite scores are errors naming the video.
+///
+/// `frame_annotations`, when given, is the file the frame labels come from (the official XD-Violence protocol builds
+/// frame labels from `annotations.txt` and mAP segments from `annotations_multiclasses.txt`; the two files disagree
+/// on 5 of the 500 videos, by 143 frames in all). Without it both come from `annotations`.
 pub fn evaluate_dir(
     scores_dir: &Path,
     list: &Path,
     annotations: &Path,
+    frame_annotations: Option<&Path>,
     opts: &EvalOptions,
 ) -> Result<EvalReport> {
     let entries = read_list(list, None)?;
@@ -247,7 +261,11 @@ pub fn evaluate_dir(
         if let Some(i) = arr.data.iter().position(|v| !v.is_finite()) {
             return Err(CoreError::Scores {
                 video: e.video.clone(),
-                reason: format!("{} has a non-finite score at snippet {}", path.display(), i / classes),
+                reason: format!(
+                    "{} has a non-finite score at snippet {}",
+                    path.display(),
+                    i / classes
+                ),
             });
         }
         if arr.rows() == 0 {
@@ -268,7 +286,7 @@ pub fn evaluate_dir(
         });
     }
     let ann = read_annotations(annotations)?;
-    let (truths, warnings) = build_ground_truth(
+    let (mut truths, mut warnings) = build_ground_truth(
         &specs,
         &ann,
         annotations,
@@ -276,8 +294,26 @@ pub fn evaluate_dir(
         opts.snippet_frames,
         opts.strictness,
     )?;
+    if let Some(frame_path) = frame_annotations {
+        let frame_ann = read_annotations(frame_path)?;
+        let (frame_truths, frame_warnings) = build_ground_truth(
+            &specs,
+            &frame_ann,
+            frame_path,
+            &opts.labels,
+            opts.snippet_frames,
+            opts.strictness,
+        )?;
+        for (t, f) in truths.iter_mut().zip(frame_truths) {
+            t.frame_labels = f.frame_labels;
+        }
+        warnings.extend(frame_warnings);
+    }
     let mut report = evaluate_videos(&scored, &truths, opts)?;
-    let clipped = warnings.iter().filter(|w| w.contains("past the video")).count();
+    let clipped = warnings
+        .iter()
+        .filter(|w| w.contains("past the video"))
+        .count();
     if clipped > 0 {
         report.notes.push(format!(
             "{clipped} annotated segment(s) end past their video's last frame and were clipped (as the official \
@@ -285,6 +321,10 @@ pub fn evaluate_dir(
             warnings.iter().find(|w| w.contains("past the video")).unwrap()
         ));
     }
-    report.notes.extend(warnings.into_iter().filter(|w| !w.contains("past the video")));
+    report.notes.extend(
+        warnings
+            .into_iter()
+            .filter(|w| !w.contains("past the video")),
+    );
     Ok(report)
 }

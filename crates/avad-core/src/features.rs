@@ -37,7 +37,13 @@ pub fn process_feat(feat: &Features, length: usize) -> (Features, usize) {
         // r = np.linspace(0, T, length + 1, dtype=np.int32): i * (T / length) in f64, truncated.
         let step = t as f64 / length as f64;
         let r: Vec<usize> = (0..=length)
-            .map(|i| if i == length { t } else { (i as f64 * step) as usize })
+            .map(|i| {
+                if i == length {
+                    t
+                } else {
+                    (i as f64 * step) as usize
+                }
+            })
             .collect();
         let mut out = vec![0.0f32; length * d];
         for i in 0..length {
@@ -130,7 +136,10 @@ mod tests {
         // T = 300 → 256 bins, each of 1 or 2 rows; the mean of all bins' first rows stays ordered.
         let (f, _) = process_feat(&seq(300, 1), 256);
         assert!(f.data.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(f.data[255], 299.0 - 0.5 * ((300 - (255.0f64 * 300.0 / 256.0) as usize) - 1) as f32);
+        assert_eq!(
+            f.data[255],
+            299.0 - 0.5 * ((300 - (255.0f64 * 300.0 / 256.0) as usize) - 1) as f32
+        );
     }
 
     #[test]

@@ -255,24 +255,46 @@ mod tests {
     #[test]
     fn frame_labels_and_segments_follow_the_official_scripts() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(
-            dir.path(),
-            "a.txt",
-            "v1_label_B2-G-0.mp4 B2 0 20 G 10 40\n",
-        );
+        let p = write(dir.path(), "a.txt", "v1_label_B2-G-0.mp4 B2 0 20 G 10 40\n");
         let ann = read_annotations(&p).unwrap();
         assert!(ann.multiclass);
         let videos = vec![
-            VideoSpec { video: "v1_label_B2-G-0".into(), label: "B2-G-0".into(), snippets: 2 },
-            VideoSpec { video: "n_label_A".into(), label: "A".into(), snippets: 3 },
+            VideoSpec {
+                video: "v1_label_B2-G-0".into(),
+                label: "B2-G-0".into(),
+                snippets: 2,
+            },
+            VideoSpec {
+                video: "n_label_A".into(),
+                label: "A".into(),
+                snippets: 3,
+            },
         ];
-        let (t, warnings) = build_ground_truth(&videos, &ann, &p, &LabelMap::xd_violence(), 16, Strictness::Strict).unwrap();
+        let (t, warnings) = build_ground_truth(
+            &videos,
+            &ann,
+            &p,
+            &LabelMap::xd_violence(),
+            16,
+            Strictness::Strict,
+        )
+        .unwrap();
         assert_eq!(t[0].frame_labels.len(), 32);
-        assert_eq!(t[0].frame_labels.iter().map(|&x| x as usize).sum::<usize>(), 32);
+        assert_eq!(
+            t[0].frame_labels.iter().map(|&x| x as usize).sum::<usize>(),
+            32
+        );
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("past the video"));
         assert_eq!(t[0].segments.as_ref().unwrap()[1].class, "G");
-        assert_eq!(t[1].segments.as_ref().unwrap()[0], GtSegment { class: "A".into(), start: 0.0, end: 48.0 });
+        assert_eq!(
+            t[1].segments.as_ref().unwrap()[0],
+            GtSegment {
+                class: "A".into(),
+                start: 0.0,
+                end: 48.0
+            }
+        );
         assert!(t[1].frame_labels.iter().all(|&x| x == 0));
     }
 
@@ -281,12 +303,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "ann.txt", "ghost_label_B1-0-0 0 10\n");
         let ann = read_annotations(&p).unwrap();
-        let videos = vec![VideoSpec { video: "real_label_B1-0-0".into(), label: "B1-0-0".into(), snippets: 4 }];
-        let msg = build_ground_truth(&videos, &ann, &p, &LabelMap::xd_violence(), 16, Strictness::Strict)
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("ann.txt") && msg.contains("ghost_label_B1-0-0") && msg.contains("not in the list"), "{msg}");
-        let (_, warnings) = build_ground_truth(&videos, &ann, &p, &LabelMap::xd_violence(), 16, Strictness::Lenient).unwrap();
+        let videos = vec![VideoSpec {
+            video: "real_label_B1-0-0".into(),
+            label: "B1-0-0".into(),
+            snippets: 4,
+        }];
+        let msg = build_ground_truth(
+            &videos,
+            &ann,
+            &p,
+            &LabelMap::xd_violence(),
+            16,
+            Strictness::Strict,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("ann.txt")
+                && msg.contains("ghost_label_B1-0-0")
+                && msg.contains("not in the list"),
+            "{msg}"
+        );
+        let (_, warnings) = build_ground_truth(
+            &videos,
+            &ann,
+            &p,
+            &LabelMap::xd_violence(),
+            16,
+            Strictness::Lenient,
+        )
+        .unwrap();
         assert_eq!(warnings.len(), 2, "{warnings:?}");
     }
 

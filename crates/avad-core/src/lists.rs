@@ -49,7 +49,9 @@ pub fn read_list(list: &Path, features_dir: Option<&Path>) -> Result<Vec<ListEnt
         .has_headers(true)
         .from_path(list)
         .map_err(|e| match e.kind() {
-            csv::ErrorKind::Io(io) => CoreError::io(list, std::io::Error::new(io.kind(), io.to_string())),
+            csv::ErrorKind::Io(io) => {
+                CoreError::io(list, std::io::Error::new(io.kind(), io.to_string()))
+            }
             _ => err(e.to_string()),
         })?;
     let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
@@ -175,7 +177,10 @@ mod tests {
         let feats = tempfile::tempdir().unwrap();
         let e = read_list(&list, Some(dir.path())).unwrap();
         assert_eq!(e[0].path, dir.path().join("v1__0.npy"));
-        assert_eq!(e[0].audio_path.as_deref(), Some(dir.path().join("audio/v1.npy").as_path()));
+        assert_eq!(
+            e[0].audio_path.as_deref(),
+            Some(dir.path().join("audio/v1.npy").as_path())
+        );
         assert_eq!(e[0].video, "v1");
         // Without a features dir the foreign path is kept as given.
         let e = read_list(&list, Some(feats.path())).unwrap();
@@ -188,6 +193,9 @@ mod tests {
         let list = dir.path().join("bad.csv");
         std::fs::write(&list, "file,label\na.npy,A\n").unwrap();
         let msg = read_list(&list, None).unwrap_err().to_string();
-        assert!(msg.contains("bad.csv") && msg.contains("missing column 'path'"), "{msg}");
+        assert!(
+            msg.contains("bad.csv") && msg.contains("missing column 'path'"),
+            "{msg}"
+        );
     }
 }

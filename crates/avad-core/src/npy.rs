@@ -288,10 +288,7 @@ mod tests {
 
     #[test]
     fn reads_f16_f64_big_endian_and_fortran() {
-        let body: Vec<u8> = [1.0f64, 2.5]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
+        let body: Vec<u8> = [1.0f64, 2.5].iter().flat_map(|v| v.to_le_bytes()).collect();
         assert_eq!(
             parse_npy(&handmade("<f8", false, "(2,)", &body))
                 .unwrap()

@@ -174,9 +174,18 @@ impl Directions {
         let distractors = DISTRACTORS
             .iter()
             .map(|&(is_audio, class)| {
-                let base = if is_audio { &audio[class] } else { &visual[class] };
+                let base = if is_audio {
+                    &audio[class]
+                } else {
+                    &visual[class]
+                };
                 let r = random_unit(&mut rng);
-                normalise(base.iter().zip(&r).map(|(b, r)| 0.4 * b + 0.92 * r).collect())
+                normalise(
+                    base.iter()
+                        .zip(&r)
+                        .map(|(b, r)| 0.4 * b + 0.92 * r)
+                        .collect(),
+                )
             })
             .collect();
         Self {
@@ -210,7 +219,11 @@ fn random_span(rng: &mut ChaCha8Rng, t: usize, lo: f64, hi: f64) -> (usize, usiz
 }
 
 /// The plan of one video: label, length and events (no features yet).
-fn plan_video(rng: &mut ChaCha8Rng, cfg: &SynthConfig, anomalous: bool) -> (String, usize, Vec<SynthEvent>, Vec<(usize, usize, usize)>) {
+fn plan_video(
+    rng: &mut ChaCha8Rng,
+    cfg: &SynthConfig,
+    anomalous: bool,
+) -> (String, usize, Vec<SynthEvent>, Vec<(usize, usize, usize)>) {
     let (lo, hi) = ((cfg.min_len as f64).ln(), (cfg.max_len as f64).ln());
     let t = rng.random_range(lo..=hi).exp().round() as usize;
     let t = t.clamp(cfg.min_len, cfg.max_len);
@@ -226,7 +239,8 @@ fn plan_video(rng: &mut ChaCha8Rng, cfg: &SynthConfig, anomalous: bool) -> (Stri
         for e in 0..n_events {
             let ci = classes[e % classes.len()];
             let (code, weights) = CLASS_MODALITY[ci];
-            let modality = [Modality::VisualOnly, Modality::AudioOnly, Modality::Both][pick(rng, &weights)];
+            let modality =
+                [Modality::VisualOnly, Modality::AudioOnly, Modality::Both][pick(rng, &weights)];
             let (start, end) = random_span(rng, t, 0.05, 0.35);
             events.push(SynthEvent {
                 class: code.to_string(),
@@ -237,7 +251,11 @@ fn plan_video(rng: &mut ChaCha8Rng, cfg: &SynthConfig, anomalous: bool) -> (Stri
         }
     }
     // Distractors: (which, start, end); normal videos get more of them.
-    let n_distractors = if anomalous { rng.random_range(0..=1) } else { rng.random_range(0..=2) };
+    let n_distractors = if anomalous {
+        rng.random_range(0..=1)
+    } else {
+        rng.random_range(0..=2)
+    };
     let distractors = (0..n_distractors)
         .map(|_| {
             let which = rng.random_range(0..DISTRACTORS.len());
@@ -288,8 +306,14 @@ fn render_video(
             if !shows {
                 continue;
             }
-            let c = labels.index_of(&ev.class).expect("synth class in the XD map");
-            let dir = if is_audio { &dirs.audio[c] } else { &dirs.visual[c] };
+            let c = labels
+                .index_of(&ev.class)
+                .expect("synth class in the XD map");
+            let dir = if is_audio {
+                &dirs.audio[c]
+            } else {
+                &dirs.visual[c]
+            };
             let amplitude = rng.random_range(1.2..3.0f32);
             for row in ev.start..ev.end {
                 let jitter = rng.random_range(0.7..1.3f32);
@@ -304,7 +328,10 @@ fn render_video(
             }
             let amplitude = rng.random_range(1.2..3.0f32);
             for row in s..e {
-                for (o, v) in out[row * d..(row + 1) * d].iter_mut().zip(&dirs.distractors[which]) {
+                for (o, v) in out[row * d..(row + 1) * d]
+                    .iter_mut()
+                    .zip(&dirs.distractors[which])
+                {
                     *o += amplitude * v;
                 }
             }
@@ -339,7 +366,9 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
         let n_anomalous = (count as f64 * cfg.anomaly_fraction).round() as usize;
         for i in 0..count {
             // One RNG per video: the benchmark does not depend on generation order.
-            let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(1_000_003) ^ (split_id << 40) ^ i as u64);
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                cfg.seed.wrapping_mul(1_000_003) ^ (split_id << 40) ^ i as u64,
+            );
             let anomalous = i < n_anomalous;
             let (label, t, events, distractors) = plan_video(&mut rng, cfg, anomalous);
             let name = format!("synth_{split}_{i:05}_label_{label}");
@@ -349,9 +378,16 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
                 let data: Vec<f32> = if crop == 0 {
                     visual.clone()
                 } else {
-                    visual.iter().map(|v| v + 0.05 * normal_sample(&mut rng)).collect()
+                    visual
+                        .iter()
+                        .map(|v| v + 0.05 * normal_sample(&mut rng))
+                        .collect()
                 };
-                write_npy_f32(&out.join(format!("visual/{name}__{crop}.npy")), &[t, SYNTH_DIM], &data)?;
+                write_npy_f32(
+                    &out.join(format!("visual/{name}__{crop}.npy")),
+                    &[t, SYNTH_DIM],
+                    &data,
+                )?;
                 let row = format!("visual/{name}__{crop}.npy,audio/{name}.npy,{label}\n");
                 if split == "train" {
                     train_rows.push_str(&row);
@@ -359,7 +395,11 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
                     test_rows.push_str(&row);
                 }
             }
-            write_npy_f32(&out.join(format!("audio/{name}.npy")), &[t, SYNTH_DIM], &audio)?;
+            write_npy_f32(
+                &out.join(format!("audio/{name}.npy")),
+                &[t, SYNTH_DIM],
+                &audio,
+            )?;
             if split == "test" && !events.is_empty() {
                 let f = |s: usize| s * SNIPPET_FRAMES;
                 ann.push_str(&name);
@@ -393,7 +433,8 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
     write_atomic(&summary.test_list, test_rows.as_bytes())?;
     write_atomic(&summary.annotations, ann.as_bytes())?;
     write_atomic(&summary.annotations_multiclass, ann_multi.as_bytes())?;
-    let json = serde_json::to_vec_pretty(&summary).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    let json =
+        serde_json::to_vec_pretty(&summary).map_err(|e| CoreError::Invalid(e.to_string()))?;
     write_atomic(&out.join("videos.json"), &json)?;
     Ok(summary)
 }
@@ -403,7 +444,14 @@ mod tests {
     use super::*;
 
     fn small() -> SynthConfig {
-        SynthConfig { seed: 3, train: 12, test: 10, min_len: 20, max_len: 80, ..SynthConfig::default() }
+        SynthConfig {
+            seed: 3,
+            train: 12,
+            test: 10,
+            min_len: 20,
+            max_len: 80,
+            ..SynthConfig::default()
+        }
     }
 
     #[test]
@@ -413,7 +461,10 @@ mod tests {
         let sa = generate(&small(), a.path()).unwrap();
         generate(&small(), b.path()).unwrap();
         for f in ["train.csv", "test.csv", "annotations_multiclasses.txt"] {
-            assert_eq!(std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap());
+            assert_eq!(
+                std::fs::read(a.path().join(f)).unwrap(),
+                std::fs::read(b.path().join(f)).unwrap()
+            );
         }
         let v = &sa.videos[0];
         let x = std::fs::read(a.path().join(format!("visual/{}__0.npy", v.name))).unwrap();
@@ -423,11 +474,16 @@ mod tests {
         assert_eq!(arr.shape, vec![v.snippets, SYNTH_DIM]);
         let list = crate::lists::read_list(&sa.test_list, None).unwrap();
         assert_eq!(list.len(), 10);
-        assert!(list.iter().all(|e| e.path.exists() && e.audio_path.as_ref().unwrap().exists()));
+        assert!(list
+            .iter()
+            .all(|e| e.path.exists() && e.audio_path.as_ref().unwrap().exists()));
         let ann = crate::ground_truth::read_annotations(&sa.annotations_multiclass).unwrap();
         assert_eq!(ann.videos.len(), 5);
         let other = generate(&SynthConfig { seed: 4, ..small() }, b.path()).unwrap();
-        assert_ne!(other.videos[0].snippets * 1000 + other.videos[1].snippets, v.snippets * 1000 + sa.videos[1].snippets);
+        assert_ne!(
+            other.videos[0].snippets * 1000 + other.videos[1].snippets,
+            v.snippets * 1000 + sa.videos[1].snippets
+        );
     }
 
     #[test]
@@ -435,16 +491,43 @@ mod tests {
         let dirs = Directions::new(1);
         let labels = LabelMap::xd_violence();
         let mut rng = ChaCha8Rng::seed_from_u64(9);
-        let ev = SynthEvent { class: "B2".into(), modality: Modality::AudioOnly, start: 10, end: 20 };
+        let ev = SynthEvent {
+            class: "B2".into(),
+            modality: Modality::AudioOnly,
+            start: 10,
+            end: 20,
+        };
         let (visual, audio) = render_video(&mut rng, &dirs, &labels, 30, &[ev], &[]);
         let proj = |x: &[f32], row: usize, dir: &[f32]| -> f32 {
-            x[row * SYNTH_DIM..(row + 1) * SYNTH_DIM].iter().zip(dir).map(|(a, b)| a * b).sum()
+            x[row * SYNTH_DIM..(row + 1) * SYNTH_DIM]
+                .iter()
+                .zip(dir)
+                .map(|(a, b)| a * b)
+                .sum()
         };
-        let inside: f32 = (10..20).map(|r| proj(&audio, r, &dirs.audio[2])).sum::<f32>() / 10.0;
-        let outside: f32 = (0..10).map(|r| proj(&audio, r, &dirs.audio[2])).sum::<f32>() / 10.0;
-        assert!(inside - outside > 0.8, "audio event not visible: {inside} vs {outside}");
-        let v_in: f32 = (10..20).map(|r| proj(&visual, r, &dirs.visual[2])).sum::<f32>() / 10.0;
-        let v_out: f32 = (0..10).map(|r| proj(&visual, r, &dirs.visual[2])).sum::<f32>() / 10.0;
-        assert!((v_in - v_out).abs() < 0.8, "audio-only event leaked into video: {v_in} vs {v_out}");
+        let inside: f32 = (10..20)
+            .map(|r| proj(&audio, r, &dirs.audio[2]))
+            .sum::<f32>()
+            / 10.0;
+        let outside: f32 = (0..10)
+            .map(|r| proj(&audio, r, &dirs.audio[2]))
+            .sum::<f32>()
+            / 10.0;
+        assert!(
+            inside - outside > 0.8,
+            "audio event not visible: {inside} vs {outside}"
+        );
+        let v_in: f32 = (10..20)
+            .map(|r| proj(&visual, r, &dirs.visual[2]))
+            .sum::<f32>()
+            / 10.0;
+        let v_out: f32 = (0..10)
+            .map(|r| proj(&visual, r, &dirs.visual[2]))
+            .sum::<f32>()
+            / 10.0;
+        assert!(
+            (v_in - v_out).abs() < 0.8,
+            "audio-only event leaked into video: {v_in} vs {v_out}"
+        );
     }
 }

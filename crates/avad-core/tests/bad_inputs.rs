@@ -9,7 +9,10 @@ fn truncated_npy_names_the_file() {
     let bytes = encode_npy_f32(&[10, 512], &vec![0.5; 5120]);
     std::fs::write(&p, &bytes[..bytes.len() - 100]).unwrap();
     let msg = read_npy(&p).unwrap_err().to_string();
-    assert!(msg.contains("video__0.npy") && msg.contains("truncated data"), "{msg}");
+    assert!(
+        msg.contains("video__0.npy") && msg.contains("truncated data"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -23,7 +26,10 @@ fn integer_npy_names_the_file_and_dtype() {
     bytes.extend_from_slice(&[0u8; 16]);
     std::fs::write(&p, bytes).unwrap();
     let msg = read_npy(&p).unwrap_err().to_string();
-    assert!(msg.contains("ints.npy") && msg.contains("unsupported dtype '<i8'"), "{msg}");
+    assert!(
+        msg.contains("ints.npy") && msg.contains("unsupported dtype '<i8'"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -33,6 +39,8 @@ fn not_a_numpy_file_and_missing_file() {
     std::fs::write(&p, "hello").unwrap();
     let msg = read_npy(&p).unwrap_err().to_string();
     assert!(msg.contains("text.npy") && msg.contains("magic"), "{msg}");
-    let msg = read_npy(&dir.path().join("absent.npy")).unwrap_err().to_string();
+    let msg = read_npy(&dir.path().join("absent.npy"))
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("absent.npy"), "{msg}");
 }

@@ -25,6 +25,10 @@ pub struct Args {
     /// Annotations: `annotations_multiclasses.txt` (gives mAP) or `annotations.txt` (binary).
     #[arg(long, value_name = "ANNOT.txt")]
     pub annotations: PathBuf,
+    /// Take the frame labels from this file instead (the official XD-Violence protocol: frame labels from
+    /// `annotations.txt`, mAP segments from `annotations_multiclasses.txt`).
+    #[arg(long, value_name = "ANNOT.txt")]
+    pub frame_annotations: Option<PathBuf>,
     /// Frames per snippet used to expand scores and ground truth (16 for XD-Violence, 4 for CCTV-Fights).
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub snippet_frames: usize,
@@ -44,7 +48,10 @@ pub struct Args {
 
 /// Runs `avad eval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.snippet_frames > 0, "--snippet-frames must be at least 1");
+    anyhow::ensure!(
+        args.snippet_frames > 0,
+        "--snippet-frames must be at least 1"
+    );
     let opts = EvalOptions {
         snippet_frames: args.snippet_frames,
         labels: LabelMap::by_name(&args.classes)?,
@@ -62,8 +69,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ..DetectionMapOptions::default()
         },
     };
-    let report = evaluate_dir(&args.scores, &args.list, &args.annotations, &opts)
-        .with_context(|| format!("evaluating scores in {}", args.scores.display()))?;
+    let report = evaluate_dir(
+        &args.scores,
+        &args.list,
+        &args.annotations,
+        args.frame_annotations.as_deref(),
+        &opts,
+    )
+    .with_context(|| format!("evaluating scores in {}", args.scores.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -39,7 +39,10 @@ mod tests {
         assert!((ap - 0.4).abs() < 1e-15);
         // sklearn: average_precision_score([1,0,1,0,1],[0.9,0.9,0.3,0.3,0.1]) = 0.6333…
         let ap = average_precision(&[1, 0, 1, 0, 1], &[0.9, 0.9, 0.3, 0.3, 0.1]).unwrap();
-        assert!((ap - (1.0 / 3.0 * 0.5 + 1.0 / 3.0 * 0.5 + 1.0 / 3.0 * 0.6)).abs() < 1e-15, "{ap}");
+        assert!(
+            (ap - (1.0 / 3.0 * 0.5 + 1.0 / 3.0 * 0.5 + 1.0 / 3.0 * 0.6)).abs() < 1e-15,
+            "{ap}"
+        );
         assert!(average_precision(&[0, 0], &[0.1, 0.2]).is_err());
     }
 }

@@ -128,17 +128,21 @@ fn class_proposals(frame_scores: &[Vec<f64>], classes: usize, c: usize) -> Vec<P
             continue;
         }
         let col: Vec<f64> = (0..n).map(|i| scores[i * classes + c]).collect();
-        // c_score: mean of the top int(N/16) values of this column.
+        // c_score: mean of the top int(N/16) values of this column. Upstream runs on float32 arrays: numpy sums
+        // the rows of an axis-0 mean one by one in float32 and divides in float32; we do the same so that proposal
+        // scores (and so their order) are bit-identical.
         let top = n / 16;
         let c_score = if top == 0 {
-            f64::NAN
+            f32::NAN
         } else {
             let mut sorted = col.clone();
             sorted.sort_by(|a, b| b.total_cmp(a));
-            sorted[..top].iter().sum::<f64>() / top as f64
+            let sum = sorted[..top].iter().fold(0.0f32, |acc, &x| acc + x as f32);
+            sum / top as f32
         };
         // predictions * (c_score > 0): a column whose c_score is not positive becomes all zeros.
         let tmp: Vec<f64> = if c_score > 0.0 { col } else { vec![0.0; n] };
+        let c_score = c_score as f64;
         let (mut max, mut min) = (f64::NEG_INFINITY, f64::INFINITY);
         for &x in &tmp {
             max = max.max(x);
@@ -156,11 +160,13 @@ fn class_proposals(frame_scores: &[Vec<f64>], classes: usize, c: usize) -> Vec<P
                 let e = i;
                 if e - s >= 2 {
                     let run_max = tmp[s..e].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    // float32 arithmetic as numpy 2 does it (`np.float32 + 0.7 * np.float32`).
+                    let score = run_max as f32 + 0.7f32 * c_score as f32;
                     video_props.push(Proposal {
                         video: v,
                         start: s,
                         end: e,
-                        score: run_max + 0.7 * c_score,
+                        score: score as f64,
                     });
                 }
             } else {
@@ -197,7 +203,12 @@ fn nms(sorted: &[Proposal], thresh: f64) -> Vec<Proposal> {
 
 /// IoU of Python `range(int(a), int(b))` and `range(int(c), int(d))` as sets.
 fn range_iou(a: f64, b: f64, c: f64, d: f64) -> f64 {
-    let (a, b, c, d) = (a.trunc() as i64, b.trunc() as i64, c.trunc() as i64, d.trunc() as i64);
+    let (a, b, c, d) = (
+        a.trunc() as i64,
+        b.trunc() as i64,
+        c.trunc() as i64,
+        d.trunc() as i64,
+    );
     let len1 = (b - a).max(0);
     let len2 = (d - c).max(0);
     let inter = (b.min(d) - a.max(c)).max(0).min(len1).min(len2);
@@ -264,12 +275,21 @@ mod tests {
             let b = if (32..64).contains(&i) { 0.9 } else { 0.1 };
             v0.extend([1.0 - b, b]);
         }
-        let v1: Vec<f64> = (0..48).flat_map(|i| [0.9 - 0.001 * i as f64, 0.1]).collect();
+        let v1: Vec<f64> = (0..48)
+            .flat_map(|i| [0.9 - 0.001 * i as f64, 0.1])
+            .collect();
         let segs = vec![
             vec![("B1".to_string(), 32.0, 64.0)],
             vec![("A".to_string(), 0.0, 48.0)],
         ];
-        let r = detection_map(&[v0, v1], 2, &segs, &codes(), &DetectionMapOptions::default()).unwrap();
+        let r = detection_map(
+            &[v0, v1],
+            2,
+            &segs,
+            &codes(),
+            &DetectionMapOptions::default(),
+        )
+        .unwrap();
         assert!(r.classes_without_prediction.is_empty());
         assert!((r.per_class_ap[0][1] - 1.0).abs() < 1e-12, "{r:?}");
     }
@@ -277,13 +297,24 @@ mod tests {
     #[test]
     fn a_class_without_proposals_zeroes_the_official_map() {
         // Constant column for B1 → no run above threshold (strict >) → no proposal.
-        let v0: Vec<f64> = (0..32).flat_map(|i| [if i < 16 { 0.9 } else { 0.2 }, 0.5]).collect();
+        let v0: Vec<f64> = (0..32)
+            .flat_map(|i| [if i < 16 { 0.9 } else { 0.2 }, 0.5])
+            .collect();
         let segs = vec![vec![("A".to_string(), 0.0, 32.0)]];
-        let r = detection_map(&[v0.clone()], 2, &segs, &codes(), &DetectionMapOptions::default()).unwrap();
+        let r = detection_map(
+            &[v0.clone()],
+            2,
+            &segs,
+            &codes(),
+            &DetectionMapOptions::default(),
+        )
+        .unwrap();
         assert_eq!(r.classes_without_prediction, vec!["B1".to_string()]);
         assert!(r.zeroed_by_quirk);
         assert!(r.map.iter().all(|&m| m == 0.0));
-        let opts = DetectionMapOptions { empty_class_rule: EmptyClassRule::SkipEmptyClasses };
+        let opts = DetectionMapOptions {
+            empty_class_rule: EmptyClassRule::SkipEmptyClasses,
+        };
         let r = detection_map(&[v0], 2, &segs, &codes(), &opts).unwrap();
         assert!(r.map[0] > 0.0);
     }

@@ -6,7 +6,10 @@ use crate::{CoreError, Result};
 
 /// sklearn's `precision_recall_curve`: `(precision, recall, thresholds)` with recall decreasing and the final
 /// point (recall 0, precision 1) appended.
-pub fn precision_recall_curve(labels: &[u8], scores: &[f64]) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+pub fn precision_recall_curve(
+    labels: &[u8],
+    scores: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     let (fps, tps, thresholds) = binary_clf_curve(labels, scores, "precision_recall_curve")?;
     let total = *tps.last().expect("non-empty");
     if total == 0.0 {

@@ -6,7 +6,10 @@ use crate::{CoreError, Result};
 /// Area under the ROC curve; an error when only one class is present (sklearn raises there).
 pub fn roc_auc(labels: &[u8], scores: &[f64]) -> Result<f64> {
     let (fps, tps, _) = binary_clf_curve(labels, scores, "roc_auc")?;
-    let (p, n) = (*tps.last().expect("non-empty"), *fps.last().expect("non-empty"));
+    let (p, n) = (
+        *tps.last().expect("non-empty"),
+        *fps.last().expect("non-empty"),
+    );
     if p == 0.0 || n == 0.0 {
         return Err(CoreError::Metric {
             metric: "roc_auc",
