@@ -1,1 +1,86 @@
-fn main() {}
+//! `avad`: audio-visual video anomaly detection (AVadCLIP) from the command line.
+//!
+//! This binary only parses arguments and wires the library crates together; every computation
+//! lives in `avad-core`, `avad-clip`, `avad-wav2clip`, `avad-model` and `avad-train`.
+
+mod backend;
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+/// Detect anomalous events (fights, shootings, explosions, riots, abuse, car accidents) in videos
+/// from what is seen and heard. Implements AVadCLIP and the VadCLIP baseline.
+#[derive(Parser)]
+#[command(name = "avad", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Log more (-v: debug, -vv: trace). Logs go to stderr; results go to stdout.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline on the embedded synthetic benchmark (or given data) and print metrics.
+    Demo(commands::demo::Args),
+    /// Generate the synthetic audio-visual benchmark (features, lists, annotations).
+    Synth(commands::synth::Args),
+    /// Score per-snippet predictions against XD-Violence-style annotations (AP, AUC, PR-AUC, mAP@IoU).
+    Eval(commands::eval::Args),
+    /// Run the CLIP image/text encoders on images and strings and print embeddings as JSON.
+    Clip(commands::clip::Args),
+    /// Run the Wav2CLIP audio encoder on a WAV file and print embeddings as JSON.
+    Wav2clip(commands::wav2clip::Args),
+    /// Train a VadCLIP / AVadCLIP model from list CSVs and features (presets, checkpoints, resume).
+    Train(commands::train::Args),
+    /// Score the videos of a list with a checkpoint; writes <video>.npy [T, C] class probabilities.
+    Predict(commands::predict::Args),
+    /// Convert an official VadCLIP / AVadCLIP-teacher PyTorch checkpoint into an avad checkpoint.
+    Import(commands::import::Args),
+    /// Extract CLIP visual and Wav2CLIP audio features (and AVadCLIP list CSVs) from video files.
+    Extract(commands::extract::Args),
+    /// Detect anomalous events in one video: per-snippet scores, classes, events (JSON, CSV, HTML report).
+    Detect(commands::detect::Args),
+    /// Join the list CSVs of several `avad extract --shard` runs.
+    MergeLists(commands::merge_lists::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Synth(args) => commands::synth::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Clip(args) => commands::clip::run(args),
+        Command::Wav2clip(args) => commands::wav2clip::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Predict(args) => commands::predict::run(args),
+        Command::Import(args) => commands::import::run(args),
+        Command::Extract(args) => commands::extract::run(args),
+        Command::Detect(args) => commands::detect::run(args),
+        Command::MergeLists(args) => commands::merge_lists::run(args),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Send `tracing` logs to stderr; `RUST_LOG` overrides the `-v` level.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

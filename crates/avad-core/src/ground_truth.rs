@@ -142,7 +142,7 @@ pub fn build_ground_truth(
     strictness: Strictness,
 ) -> Result<(Vec<VideoTruth>, Vec<String>)> {
     let mut warnings = Vec::new();
-    let mut problem = |reason: String, warnings: &mut Vec<String>| -> Result<()> {
+    let problem = |reason: String, warnings: &mut Vec<String>| -> Result<()> {
         match strictness {
             Strictness::Strict => Err(CoreError::Annotation {
                 path: annotations_path.to_path_buf(),

@@ -23,7 +23,7 @@ use crate::labels::LabelMap;
 use crate::npy::{write_atomic, write_npy_f32};
 use crate::{CoreError, Result};
 
-/// Feature width of the benchmark (CLIP ViT-B/16 and Wav2CLIP both give 512).
+/// Default feature width of the benchmark (CLIP ViT-B/16 and Wav2CLIP both give 512).
 pub const SYNTH_DIM: usize = 512;
 
 /// What the generator makes.
@@ -43,6 +43,8 @@ pub struct SynthConfig {
     pub max_len: usize,
     /// Visual crops written per video (`__0`..); the test list always uses crop 0.
     pub crops: usize,
+    /// Feature width (512 like CLIP ViT-B/16 and Wav2CLIP; smaller widths make fast demos).
+    pub dim: usize,
 }
 
 impl Default for SynthConfig {
@@ -55,6 +57,7 @@ impl Default for SynthConfig {
             min_len: 20,
             max_len: 600,
             crops: 1,
+            dim: SYNTH_DIM,
         }
     }
 }
@@ -140,6 +143,7 @@ const DISTRACTORS: [(bool, usize); 4] = [
 ];
 
 struct Directions {
+    dim: usize,
     visual_mean: Vec<f32>,
     audio_mean: Vec<f32>,
     visual: Vec<Vec<f32>>, // index 1..=6 used
@@ -154,8 +158,8 @@ fn normal_sample(rng: &mut ChaCha8Rng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
-fn random_unit(rng: &mut ChaCha8Rng) -> Vec<f32> {
-    let v: Vec<f32> = (0..SYNTH_DIM).map(|_| normal_sample(rng)).collect();
+fn random_unit(rng: &mut ChaCha8Rng, dim: usize) -> Vec<f32> {
+    let v: Vec<f32> = (0..dim).map(|_| normal_sample(rng)).collect();
     normalise(v)
 }
 
@@ -165,12 +169,12 @@ fn normalise(v: Vec<f32>) -> Vec<f32> {
 }
 
 impl Directions {
-    fn new(seed: u64) -> Self {
+    fn new(seed: u64, dim: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_D1EC);
-        let visual_mean = (0..SYNTH_DIM).map(|_| normal_sample(&mut rng)).collect();
-        let audio_mean = (0..SYNTH_DIM).map(|_| normal_sample(&mut rng)).collect();
-        let visual: Vec<Vec<f32>> = (0..7).map(|_| random_unit(&mut rng)).collect();
-        let audio: Vec<Vec<f32>> = (0..7).map(|_| random_unit(&mut rng)).collect();
+        let visual_mean = (0..dim).map(|_| normal_sample(&mut rng)).collect();
+        let audio_mean = (0..dim).map(|_| normal_sample(&mut rng)).collect();
+        let visual: Vec<Vec<f32>> = (0..7).map(|_| random_unit(&mut rng, dim)).collect();
+        let audio: Vec<Vec<f32>> = (0..7).map(|_| random_unit(&mut rng, dim)).collect();
         let distractors = DISTRACTORS
             .iter()
             .map(|&(is_audio, class)| {
@@ -179,7 +183,7 @@ impl Directions {
                 } else {
                     &visual[class]
                 };
-                let r = random_unit(&mut rng);
+                let r = random_unit(&mut rng, dim);
                 normalise(
                     base.iter()
                         .zip(&r)
@@ -189,6 +193,7 @@ impl Directions {
             })
             .collect();
         Self {
+            dim,
             visual_mean,
             audio_mean,
             visual,
@@ -284,7 +289,7 @@ fn render_video(
     events: &[SynthEvent],
     distractors: &[(usize, usize, usize)],
 ) -> (Vec<f32>, Vec<f32>) {
-    let d = SYNTH_DIM;
+    let d = dirs.dim;
     let mut render = |mean: &[f32], is_audio: bool| {
         let scene: Vec<f32> = (0..d).map(|_| 0.35 * normal_sample(rng)).collect();
         let rho = 0.8f32;
@@ -314,7 +319,7 @@ fn render_video(
             } else {
                 &dirs.visual[c]
             };
-            let amplitude = rng.random_range(1.2..3.0f32);
+            let amplitude = rng.random_range(2.0..4.0f32);
             for row in ev.start..ev.end {
                 let jitter = rng.random_range(0.7..1.3f32);
                 for (o, v) in out[row * d..(row + 1) * d].iter_mut().zip(dir) {
@@ -346,13 +351,13 @@ fn render_video(
 /// Generates the benchmark into `out`: `visual/<video>__<crop>.npy`, `audio/<video>.npy`, `train.csv`,
 /// `test.csv`, `annotations.txt`, `annotations_multiclasses.txt` and `videos.json` (every event, for analysis).
 pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
-    if cfg.train + cfg.test == 0 || cfg.min_len < 2 || cfg.max_len < cfg.min_len || cfg.crops == 0 {
+    if cfg.train + cfg.test == 0 || cfg.min_len < 2 || cfg.max_len < cfg.min_len || cfg.crops == 0 || cfg.dim < 8 {
         return Err(CoreError::Invalid(format!(
-            "synth: need train+test > 0, 2 ≤ min_len ≤ max_len and crops ≥ 1 (got {cfg:?})"
+            "synth: need train+test > 0, 2 ≤ min_len ≤ max_len, crops ≥ 1 and dim ≥ 8 (got {cfg:?})"
         )));
     }
     let labels = LabelMap::xd_violence();
-    let dirs = Directions::new(cfg.seed);
+    let dirs = Directions::new(cfg.seed, cfg.dim);
     for sub in ["visual", "audio"] {
         let p = out.join(sub);
         std::fs::create_dir_all(&p).map_err(|e| CoreError::io(&p, e))?;
@@ -385,7 +390,7 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
                 };
                 write_npy_f32(
                     &out.join(format!("visual/{name}__{crop}.npy")),
-                    &[t, SYNTH_DIM],
+                    &[t, cfg.dim],
                     &data,
                 )?;
                 let row = format!("visual/{name}__{crop}.npy,audio/{name}.npy,{label}\n");
@@ -397,7 +402,7 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
             }
             write_npy_f32(
                 &out.join(format!("audio/{name}.npy")),
-                &[t, SYNTH_DIM],
+                &[t, cfg.dim],
                 &audio,
             )?;
             if split == "test" && !events.is_empty() {
@@ -488,7 +493,7 @@ mod tests {
 
     #[test]
     fn events_shift_features_along_their_class_direction() {
-        let dirs = Directions::new(1);
+        let dirs = Directions::new(1, SYNTH_DIM);
         let labels = LabelMap::xd_violence();
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let ev = SynthEvent {

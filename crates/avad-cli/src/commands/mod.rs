@@ -1,0 +1,13 @@
+//! One module per subcommand: its clap `Args` and a `run` that wires library calls together.
+
+pub mod clip;
+pub mod demo;
+pub mod detect;
+pub mod eval;
+pub mod extract;
+pub mod import;
+pub mod merge_lists;
+pub mod predict;
+pub mod synth;
+pub mod train;
+pub mod wav2clip;

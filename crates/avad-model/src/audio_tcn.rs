@@ -1,0 +1,253 @@
+//! AVadCLIP's audio temporal adapter (`src/TCN.py`: `TemporalConvNet(512, [512, 512, 512])`): causal,
+//! weight-normalised dilated convolutions (kernel 2, dilations 1/2/4), residual `ReLU(out + x)`.
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use burn::tensor::module::conv1d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::Distribution;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+use crate::nn::uniform;
+use crate::state::{key, put, Loader, StateDict};
+
+/// Hyperparameters of the audio TCN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioTcnConfig {
+    /// Input feature width (Wav2CLIP: 512).
+    pub input_width: usize,
+    /// Output channels of each level (official: [512, 512, 512]; level i has dilation 2^i).
+    pub channels: Vec<usize>,
+    /// Convolution kernel size (official: 2).
+    pub kernel_size: usize,
+    /// Dropout after each ReLU, active only in training (autodiff backend). Official: 0.1.
+    pub dropout: f64,
+}
+
+impl Default for AudioTcnConfig {
+    fn default() -> Self {
+        Self {
+            input_width: 512,
+            channels: vec![512, 512, 512],
+            kernel_size: 2,
+            dropout: 0.1,
+        }
+    }
+}
+
+/// Inverted dropout that is active only when the backend records gradients (training).
+pub fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
+    if prob <= 0.0 || !B::ad_enabled(&x.device()) {
+        return x;
+    }
+    let keep = Tensor::<B, D>::random(x.shape(), Distribution::Bernoulli(1.0 - prob), &x.device());
+    x * keep / (1.0 - prob)
+}
+
+/// `weight_norm(nn.Conv1d(...))`: effective weight `g · v / ‖v‖`, norm per output channel over (in, k).
+#[derive(Module, Debug)]
+pub struct WeightNormConv1d<B: Backend> {
+    /// [out, 1, 1] gain.
+    pub weight_g: Param<Tensor<B, 3>>,
+    /// [out, in, k] direction.
+    pub weight_v: Param<Tensor<B, 3>>,
+    /// [out]
+    pub bias: Param<Tensor<B, 1>>,
+    /// Dilation.
+    pub dilation: usize,
+}
+
+impl<B: Backend> WeightNormConv1d<B> {
+    /// PyTorch init: `v` and bias from the default Conv1d init, `g = ‖v‖` (so the effective weight equals `v`).
+    pub fn new(c_in: usize, c_out: usize, k: usize, dilation: usize, device: &B::Device) -> Self {
+        let bound = 1.0 / ((c_in * k) as f64).sqrt();
+        let v: Tensor<B, 3> = uniform([c_out, c_in, k], bound, device);
+        let g = v.clone().square().sum_dim(2).sum_dim(1).sqrt();
+        Self {
+            weight_g: Param::from_tensor(g),
+            weight_v: Param::from_tensor(v),
+            bias: Param::from_tensor(uniform([c_out], bound, device)),
+            dilation,
+        }
+    }
+
+    /// Loads `{prefix}.weight_g`, `{prefix}.weight_v`, `{prefix}.bias`, accepting the alias prefix as well
+    /// (PyTorch stores the same conv as `conv1.*` and `net.0.*`).
+    pub fn load(
+        l: &mut Loader<B>,
+        prefixes: &[String],
+        shape: [usize; 3],
+        dilation: usize,
+    ) -> Result<Self> {
+        let names = |n: &str| prefixes.iter().map(|p| key(p, n)).collect::<Vec<_>>();
+        Ok(Self {
+            weight_g: l.param_any(&names("weight_g"), [shape[0], 1, 1])?,
+            weight_v: l.param_any(&names("weight_v"), shape)?,
+            bias: l.param_any(&names("bias"), [shape[0]])?,
+            dilation,
+        })
+    }
+
+    /// Writes the parameters under `prefix`.
+    pub fn save(&self, prefix: &str, out: &mut StateDict) {
+        put(out, key(prefix, "bias"), &self.bias);
+        put(out, key(prefix, "weight_g"), &self.weight_g);
+        put(out, key(prefix, "weight_v"), &self.weight_v);
+    }
+
+    /// The effective convolution weight [out, in, k].
+    pub fn weight(&self) -> Tensor<B, 3> {
+        let v = self.weight_v.val();
+        let norm = v.clone().square().sum_dim(2).sum_dim(1).sqrt(); // [out, 1, 1]
+        v * (self.weight_g.val() / norm)
+    }
+
+    /// Causal convolution [B, in, T] → [B, out, T] (pad (k−1)·d both sides, then chomp the right end).
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [_, _, t] = x.dims();
+        let k = self.weight_v.dims()[2];
+        let pad = (k - 1) * self.dilation;
+        let y = conv1d(
+            x,
+            self.weight(),
+            Some(self.bias.val()),
+            ConvOptions::new([1], [pad], [self.dilation], 1),
+        );
+        y.narrow(2, 0, t)
+    }
+}
+
+/// `TemporalBlock`: conv1 → chomp → ReLU → dropout → conv2 → chomp → ReLU → dropout, then `ReLU(out + x)`.
+#[derive(Module, Debug)]
+pub struct TemporalBlock<B: Backend> {
+    /// First causal convolution.
+    pub conv1: WeightNormConv1d<B>,
+    /// Second causal convolution.
+    pub conv2: WeightNormConv1d<B>,
+    /// 1×1 projection of the residual when in ≠ out (`downsample`); absent in the official 512→512 model.
+    pub downsample: Option<crate::nn::Conv1d<B>>,
+    /// Dropout probability (training only).
+    pub dropout: f64,
+}
+
+impl<B: Backend> TemporalBlock<B> {
+    /// [B, in, T] → [B, out, T].
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let out = dropout(relu(self.conv1.forward(x.clone())), self.dropout);
+        let out = dropout(relu(self.conv2.forward(out)), self.dropout);
+        let res = match &self.downsample {
+            Some(d) => d.forward(x),
+            None => x,
+        };
+        relu(out + res)
+    }
+}
+
+/// `TemporalConvNet`: the stack of [`TemporalBlock`]s (`network.N`), applied to [B, T, C] features.
+#[derive(Module, Debug)]
+pub struct TemporalConvNet<B: Backend> {
+    /// Level i has dilation 2^i.
+    pub network: Vec<TemporalBlock<B>>,
+}
+
+impl<B: Backend> TemporalConvNet<B> {
+    fn check(cfg: &AudioTcnConfig) -> Result<()> {
+        if cfg.kernel_size < 1 || cfg.channels.is_empty() || !(0.0..1.0).contains(&cfg.dropout) {
+            return Err(ModelError::Config(format!("bad audio TCN config {cfg:?}")));
+        }
+        Ok(())
+    }
+
+    /// Freshly initialised TCN.
+    pub fn new(cfg: &AudioTcnConfig, device: &B::Device) -> Result<Self> {
+        Self::check(cfg)?;
+        let mut network = Vec::new();
+        let mut c_in = cfg.input_width;
+        for (i, &c_out) in cfg.channels.iter().enumerate() {
+            let d = 1 << i;
+            network.push(TemporalBlock {
+                conv1: WeightNormConv1d::new(c_in, c_out, cfg.kernel_size, d, device),
+                conv2: WeightNormConv1d::new(c_out, c_out, cfg.kernel_size, d, device),
+                downsample: (c_in != c_out).then(|| {
+                    let mut c = crate::nn::Conv1d::new(c_in, c_out, 1, 0, 1, device);
+                    c.weight = Param::from_tensor(Tensor::random(
+                        [c_out, c_in, 1],
+                        Distribution::Normal(0.0, 0.01),
+                        device,
+                    ));
+                    c
+                }),
+                dropout: cfg.dropout,
+            });
+            c_in = c_out;
+        }
+        Ok(Self { network })
+    }
+
+    /// Loads `{prefix}.network.N.conv{1,2}.*` (or their `net.{0,4}` aliases) and `downsample` when needed.
+    pub fn load(l: &mut Loader<B>, prefix: &str, cfg: &AudioTcnConfig) -> Result<Self> {
+        Self::check(cfg)?;
+        let mut network = Vec::new();
+        let mut c_in = cfg.input_width;
+        for (i, &c_out) in cfg.channels.iter().enumerate() {
+            let p = key(prefix, &format!("network.{i}"));
+            let d = 1 << i;
+            let k = cfg.kernel_size;
+            network.push(TemporalBlock {
+                conv1: WeightNormConv1d::load(
+                    l,
+                    &[key(&p, "conv1"), key(&p, "net.0")],
+                    [c_out, c_in, k],
+                    d,
+                )?,
+                conv2: WeightNormConv1d::load(
+                    l,
+                    &[key(&p, "conv2"), key(&p, "net.4")],
+                    [c_out, c_out, k],
+                    d,
+                )?,
+                downsample: if c_in != c_out {
+                    Some(crate::nn::Conv1d::load(
+                        l,
+                        &key(&p, "downsample"),
+                        [c_out, c_in, 1],
+                        0,
+                        1,
+                    )?)
+                } else {
+                    None
+                },
+                dropout: cfg.dropout,
+            });
+            c_in = c_out;
+        }
+        Ok(Self { network })
+    }
+
+    /// Writes the parameters under `prefix`, under both PyTorch names of each conv (`conv1` and `net.0`,
+    /// `conv2` and `net.4`), as `torch.save` does.
+    pub fn save(&self, prefix: &str, out: &mut StateDict) {
+        for (i, b) in self.network.iter().enumerate() {
+            let p = key(prefix, &format!("network.{i}"));
+            b.conv1.save(&key(&p, "conv1"), out);
+            b.conv1.save(&key(&p, "net.0"), out);
+            b.conv2.save(&key(&p, "conv2"), out);
+            b.conv2.save(&key(&p, "net.4"), out);
+            if let Some(d) = &b.downsample {
+                d.save(&key(&p, "downsample"), out);
+            }
+        }
+    }
+
+    /// Audio features [B, T, C_in] → [B, T, C_out].
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let mut h = x.swap_dims(1, 2); // [B, C, T]
+        for b in &self.network {
+            h = b.forward(h);
+        }
+        h.swap_dims(1, 2)
+    }
+}

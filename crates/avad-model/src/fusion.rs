@@ -1,0 +1,183 @@
+//! Audio-visual fusion (AVadCLIP `src/model_t.py: TemporalGatedResidual`) and the paper's Table 5 ablations.
+
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+use crate::nn::{gelu, Linear};
+use crate::state::{key, Loader, StateDict};
+use crate::temporal::MultiheadAttention;
+
+/// Key prefix of the official adaptive fusion module.
+pub const ADAPTIVE_PREFIX: &str = "temporalgatedresidual";
+/// Key prefix of the non-official ablation fusions (no upstream weights exist for them).
+pub const ABLATION_PREFIX: &str = "fusion";
+
+/// How the visual feature v [B,T,D] and the audio feature a [B,T,Da] are combined into X_av [B,T,D].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FusionKind {
+    /// Official: `X_av = v + sigmoid(Linear([v,a])) ⊙ Linear(GELU(Linear([v,a])))` (exact GELU).
+    #[default]
+    Adaptive,
+    /// `X_av = v + a` (needs Da = D).
+    Add,
+    /// `X_av = Linear([v, a])`.
+    ConcatLinear,
+    /// `X_av = v + MHA(query = v, key = value = a)` (single head, full attention; needs Da = D).
+    CrossAttention,
+    /// No audio: `X_av = v` (VadCLIP).
+    None,
+}
+
+impl FusionKind {
+    /// Parses the CLI spelling (`adaptive`, `add`, `concat-linear`, `cross-attention`, `none`).
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "adaptive" => Self::Adaptive,
+            "add" => Self::Add,
+            "concat-linear" => Self::ConcatLinear,
+            "cross-attention" => Self::CrossAttention,
+            "none" => Self::None,
+            other => {
+                return Err(ModelError::Config(format!(
+                    "unknown fusion `{other}` (adaptive, add, concat-linear, cross-attention, none)"
+                )))
+            }
+        })
+    }
+}
+
+/// The fusion module; only the fields of its kind are present.
+#[derive(Module, Debug)]
+pub struct Fusion<B: Backend> {
+    /// Adaptive: `gate_proj.0`, Linear(D+Da → D) followed by a sigmoid.
+    pub gate_proj: Option<Linear<B>>,
+    /// Adaptive: `residual_proj.0`, Linear(D+Da → D), followed by exact GELU.
+    pub residual_proj_0: Option<Linear<B>>,
+    /// Adaptive: `residual_proj.2`, Linear(D → D).
+    pub residual_proj_2: Option<Linear<B>>,
+    /// Concat-linear: Linear(D+Da → D).
+    pub linear: Option<Linear<B>>,
+    /// Cross-attention: single-head attention with PyTorch MHA keys.
+    pub cross_attn: Option<MultiheadAttention<B>>,
+    /// Add: marker that the kind is `add` (no parameters).
+    pub add: bool,
+}
+
+fn check(kind: FusionKind, d: usize, da: usize) -> Result<()> {
+    if matches!(kind, FusionKind::Add | FusionKind::CrossAttention) && d != da {
+        return Err(ModelError::Config(format!(
+            "fusion {kind:?} needs equal visual ({d}) and audio ({da}) widths"
+        )));
+    }
+    Ok(())
+}
+
+impl<B: Backend> Fusion<B> {
+    fn empty() -> Self {
+        Self {
+            gate_proj: None,
+            residual_proj_0: None,
+            residual_proj_2: None,
+            linear: None,
+            cross_attn: None,
+            add: false,
+        }
+    }
+
+    /// Freshly initialised fusion of `kind` (None for [`FusionKind::None`]).
+    pub fn new(kind: FusionKind, d: usize, da: usize, device: &B::Device) -> Result<Option<Self>> {
+        check(kind, d, da)?;
+        let mut f = Self::empty();
+        match kind {
+            FusionKind::None => return Ok(None),
+            FusionKind::Adaptive => {
+                f.gate_proj = Some(Linear::new(d + da, d, true, device));
+                f.residual_proj_0 = Some(Linear::new(d + da, d, true, device));
+                f.residual_proj_2 = Some(Linear::new(d, d, true, device));
+            }
+            FusionKind::Add => f.add = true,
+            FusionKind::ConcatLinear => f.linear = Some(Linear::new(d + da, d, true, device)),
+            FusionKind::CrossAttention => {
+                f.cross_attn = Some(MultiheadAttention::new(d, 1, device))
+            }
+        }
+        Ok(Some(f))
+    }
+
+    /// Loads the fusion of `kind` (`temporalgatedresidual.*` for adaptive, `fusion.*` for the ablations).
+    pub fn load(l: &mut Loader<B>, kind: FusionKind, d: usize, da: usize) -> Result<Option<Self>> {
+        check(kind, d, da)?;
+        let mut f = Self::empty();
+        let p = ADAPTIVE_PREFIX;
+        let q = ABLATION_PREFIX;
+        match kind {
+            FusionKind::None => return Ok(None),
+            FusionKind::Adaptive => {
+                f.gate_proj = Some(Linear::load(l, &key(p, "gate_proj.0"), d + da, d, true)?);
+                f.residual_proj_0 = Some(Linear::load(
+                    l,
+                    &key(p, "residual_proj.0"),
+                    d + da,
+                    d,
+                    true,
+                )?);
+                f.residual_proj_2 = Some(Linear::load(l, &key(p, "residual_proj.2"), d, d, true)?);
+            }
+            FusionKind::Add => f.add = true,
+            FusionKind::ConcatLinear => {
+                f.linear = Some(Linear::load(l, &key(q, "linear"), d + da, d, true)?)
+            }
+            FusionKind::CrossAttention => {
+                f.cross_attn = Some(MultiheadAttention::load(l, &key(q, "cross_attn"), d, 1)?)
+            }
+        }
+        Ok(Some(f))
+    }
+
+    /// Writes the parameters under their keys.
+    pub fn save(&self, out: &mut StateDict) {
+        let p = ADAPTIVE_PREFIX;
+        if let Some(m) = &self.gate_proj {
+            m.save(&key(p, "gate_proj.0"), out);
+        }
+        if let Some(m) = &self.residual_proj_0 {
+            m.save(&key(p, "residual_proj.0"), out);
+        }
+        if let Some(m) = &self.residual_proj_2 {
+            m.save(&key(p, "residual_proj.2"), out);
+        }
+        if let Some(m) = &self.linear {
+            m.save(&key(ABLATION_PREFIX, "linear"), out);
+        }
+        if let Some(m) = &self.cross_attn {
+            m.save(&key(ABLATION_PREFIX, "cross_attn"), out);
+        }
+    }
+
+    /// v [B,T,D], a [B,T,Da] → X_av [B,T,D].
+    pub fn forward(&self, v: Tensor<B, 3>, a: Tensor<B, 3>) -> Tensor<B, 3> {
+        if let (Some(g), Some(r0), Some(r2)) = (
+            &self.gate_proj,
+            &self.residual_proj_0,
+            &self.residual_proj_2,
+        ) {
+            let z = Tensor::cat(vec![v.clone(), a], 2); // [B, T, D+Da]
+            let gate = sigmoid(g.forward(z.clone())); // [B, T, D]
+            let res = r2.forward(gelu(r0.forward(z))); // [B, T, D]
+            return v + gate * res;
+        }
+        if let Some(lin) = &self.linear {
+            return lin.forward(Tensor::cat(vec![v, a], 2));
+        }
+        if let Some(attn) = &self.cross_attn {
+            return v.clone() + attn.forward_qkv(v, a, None);
+        }
+        if self.add {
+            return v + a;
+        }
+        v
+    }
+}
