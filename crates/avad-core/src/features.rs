@@ -49,15 +49,17 @@ pub fn process_feat(feat: &Features, length: usize) -> (Features, usize) {
         for i in 0..length {
             let dst = &mut out[i * d..(i + 1) * d];
             if r[i] != r[i + 1] {
-                let n = (r[i + 1] - r[i]) as f64;
-                let mut acc = vec![0.0f64; d];
+                // `np.mean(feat[a:b], 0)` on float32: an axis-0 reduction sums the rows one after the other in
+                // float32 (no pairwise summation across rows), then divides in float32. Accumulating in f64
+                // instead differs in the last bit for about a third of the values.
+                let n = (r[i + 1] - r[i]) as f32;
                 for row in r[i]..r[i + 1] {
-                    for (a, &v) in acc.iter_mut().zip(feat.row(row)) {
-                        *a += v as f64;
+                    for (o, &v) in dst.iter_mut().zip(feat.row(row)) {
+                        *o += v;
                     }
                 }
-                for (o, a) in dst.iter_mut().zip(acc) {
-                    *o = (a / n) as f32;
+                for o in dst.iter_mut() {
+                    *o /= n;
                 }
             } else {
                 dst.copy_from_slice(feat.row(r[i]));
@@ -140,6 +142,16 @@ mod tests {
             f.data[255],
             299.0 - 0.5 * ((300 - (255.0f64 * 300.0 / 256.0) as usize) - 1) as f32
         );
+    }
+
+    #[test]
+    fn bin_means_are_float32_sums_like_numpy() {
+        // numpy 2.4: np.mean(np.float32([[0.028], [0.754], [0.538]]), 0) is 0.4399999678134918 (bits 1054951341);
+        // the f64 mean rounded to f32 would be one ulp higher (1054951342).
+        let f = Features::new(3, 1, vec![0.028, 0.754, 0.538]);
+        let (out, len) = process_feat(&f, 1);
+        assert_eq!(len, 1);
+        assert_eq!(out.data[0].to_bits(), 1054951341, "{}", out.data[0]);
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub fn read_annotations(path: &Path) -> Result<Annotations> {
         let multiclass = rest.first().is_some_and(|t| t.parse::<u64>().is_err());
         any_multiclass |= multiclass;
         let step = if multiclass { 3 } else { 2 };
-        if rest.is_empty() || rest.len() % step != 0 {
+        if rest.is_empty() || !rest.len().is_multiple_of(step) {
             return Err(err(
                 n,
                 format!(

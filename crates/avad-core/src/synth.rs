@@ -8,6 +8,7 @@
 //! - visual only: a silent fight, abuse or riot seen but not heard;
 //! - audio only: an off-camera gunshot, an explosion behind a wall;
 //! - both: most car accidents and many of the rest.
+//!
 //! Normal videos (and the calm parts of anomalous ones) carry *distractors*: music and loud noise in the audio,
 //! crowds and fast motion in the video, whose directions are partly aligned (cosine ≈ 0.4) with an anomaly class,
 //! so a model has to tell them apart instead of thresholding energy. About a fifth of the anomalous videos have two
@@ -223,12 +224,15 @@ fn random_span(rng: &mut ChaCha8Rng, t: usize, lo: f64, hi: f64) -> (usize, usiz
     (start, start + len)
 }
 
+/// A distractor of one video: (which distractor kind, first snippet, end snippet exclusive).
+type DistractorSpan = (usize, usize, usize);
+
 /// The plan of one video: label, length and events (no features yet).
 fn plan_video(
     rng: &mut ChaCha8Rng,
     cfg: &SynthConfig,
     anomalous: bool,
-) -> (String, usize, Vec<SynthEvent>, Vec<(usize, usize, usize)>) {
+) -> (String, usize, Vec<SynthEvent>, Vec<DistractorSpan>) {
     let (lo, hi) = ((cfg.min_len as f64).ln(), (cfg.max_len as f64).ln());
     let t = rng.random_range(lo..=hi).exp().round() as usize;
     let t = t.clamp(cfg.min_len, cfg.max_len);
@@ -287,7 +291,7 @@ fn render_video(
     labels: &LabelMap,
     t: usize,
     events: &[SynthEvent],
-    distractors: &[(usize, usize, usize)],
+    distractors: &[DistractorSpan],
 ) -> (Vec<f32>, Vec<f32>) {
     let d = dirs.dim;
     let mut render = |mean: &[f32], is_audio: bool| {
@@ -351,7 +355,12 @@ fn render_video(
 /// Generates the benchmark into `out`: `visual/<video>__<crop>.npy`, `audio/<video>.npy`, `train.csv`,
 /// `test.csv`, `annotations.txt`, `annotations_multiclasses.txt` and `videos.json` (every event, for analysis).
 pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
-    if cfg.train + cfg.test == 0 || cfg.min_len < 2 || cfg.max_len < cfg.min_len || cfg.crops == 0 || cfg.dim < 8 {
+    if cfg.train + cfg.test == 0
+        || cfg.min_len < 2
+        || cfg.max_len < cfg.min_len
+        || cfg.crops == 0
+        || cfg.dim < 8
+    {
         return Err(CoreError::Invalid(format!(
             "synth: need train+test > 0, 2 ≤ min_len ≤ max_len, crops ≥ 1 and dim ≥ 8 (got {cfg:?})"
         )));

@@ -45,4 +45,27 @@ mod tests {
         );
         assert!(average_precision(&[0, 0], &[0.1, 0.2]).is_err());
     }
+
+    #[test]
+    fn single_positive_ties_and_degenerate_inputs() {
+        // Values from sklearn 1.9.1 average_precision_score.
+        let y = [0, 0, 0, 1, 0];
+        assert_eq!(
+            average_precision(&y, &[0.1, 0.2, 0.3, 0.9, 0.05]).unwrap(),
+            1.0
+        );
+        assert_eq!(
+            average_precision(&y, &[0.1, 0.95, 0.3, 0.9, 0.05]).unwrap(),
+            0.5
+        );
+        let y = [1, 0, 1, 1, 0, 0];
+        assert_eq!(average_precision(&y, &[0.5; 6]).unwrap(), 0.5);
+        let ap = average_precision(&y, &[0.8, 0.8, 0.3, 0.3, 0.3, 0.1]).unwrap();
+        assert!((ap - 0.5666666666666667).abs() < 1e-15, "{ap}");
+        // Any non-zero label is positive.
+        assert_eq!(average_precision(&[0, 7], &[0.1, 0.9]).unwrap(), 1.0);
+        assert!(average_precision(&[], &[]).is_err());
+        assert!(average_precision(&[0, 1], &[0.1]).is_err());
+        assert!(average_precision(&[0, 1], &[0.1, f64::NAN]).is_err());
+    }
 }

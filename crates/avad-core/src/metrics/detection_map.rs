@@ -6,7 +6,15 @@
 //! sorted by score are matched to the best-IoU ground truth of the same video and class (IoU on integer frame
 //! ranges), which is then removed; `AP_c = Σ precision@tp / #GT_c` without interpolation. Officially the whole mAP
 //! is 0 when any class has no proposal; [`EmptyClassRule::SkipEmptyClasses`] averages over the other classes.
-//! Ties in score keep their original order (a stable sort); numpy's default sort does not promise any order there.
+//! Ties in score keep their original order (a stable sort); numpy's default sort does not promise any order there
+//! (introsort or a SIMD sort, by CPU), so with tied proposal scores the upstream result itself is not reproducible.
+//!
+//! Arithmetic follows upstream on float32 predictions under numpy 2 (NEP 50): `c_score` is a float32 mean (rows
+//! summed in order), `max − min` a float32 difference, the threshold and the `>` comparison float64, and the
+//! proposal score `max + 0.7·c_score` float32. Inputs are f64 but are meant to hold float32 values.
+//! Degenerate input: a video with fewer than 16 frames has no `c_score` (upstream: NaN) and gets no proposals;
+//! a video with no frames is skipped (upstream raises); ground-truth codes not in `class_codes` are ignored
+//! (upstream raises). Cost: one O(N log N) sort per video and class, matching against the video's own segments.
 
 use crate::{CoreError, Result};
 
@@ -37,6 +45,10 @@ pub struct DetectionMapResult {
     pub ious: Vec<f64>,
     /// mAP per IoU, fraction in [0, 1].
     pub map: Vec<f64>,
+    /// Mean of `map` over the IoU thresholds (the "AVG" column), fraction.
+    pub map_avg: f64,
+    /// mAP per IoU in the upstream scale and arithmetic: `100 * mean_c(AP_c)` (0 when zeroed by the quirk).
+    pub map_x100: Vec<f64>,
     /// AP per IoU (outer) and class (inner), fractions; 0 for classes without proposals.
     pub per_class_ap: Vec<Vec<f64>>,
     /// Codes of classes that got no proposal.
@@ -71,6 +83,24 @@ pub fn detection_map(
             segments.len()
         )));
     }
+    if classes == 0 {
+        return Err(CoreError::Invalid("detection_map: no classes".into()));
+    }
+    for (v, scores) in frame_scores.iter().enumerate() {
+        if !scores.len().is_multiple_of(classes) {
+            return Err(CoreError::Invalid(format!(
+                "detection_map: video {v} has {} scores, not a multiple of {classes} classes",
+                scores.len()
+            )));
+        }
+        if let Some(i) = scores.iter().position(|x| !x.is_finite()) {
+            return Err(CoreError::Invalid(format!(
+                "detection_map: video {v} frame {} class {} score is not finite",
+                i / classes,
+                i % classes
+            )));
+        }
+    }
     if class_codes.len() != classes {
         return Err(CoreError::Invalid(format!(
             "detection_map: {} class codes for {classes} columns",
@@ -85,6 +115,7 @@ pub fn detection_map(
         .map(|c| class_codes[c].clone())
         .collect();
     let mut map = Vec::new();
+    let mut map_x100 = Vec::new();
     let mut per_class_ap = Vec::new();
     for &th in &IOU_THRESHOLDS {
         let aps: Vec<f64> = (0..classes)
@@ -106,11 +137,18 @@ pub fn detection_map(
             }
         };
         map.push(value);
+        map_x100.push(match opts.empty_class_rule {
+            EmptyClassRule::Official if !classes_without_prediction.is_empty() => 0.0,
+            _ => 100.0 * value,
+        });
         per_class_ap.push(aps);
     }
+    let map_avg = map.iter().sum::<f64>() / map.len() as f64;
     Ok(DetectionMapResult {
         ious: IOU_THRESHOLDS.to_vec(),
         map,
+        map_avg,
+        map_x100,
         per_class_ap,
         zeroed_by_quirk: opts.empty_class_rule == EmptyClassRule::Official
             && !classes_without_prediction.is_empty(),
@@ -148,7 +186,11 @@ fn class_proposals(frame_scores: &[Vec<f64>], classes: usize, c: usize) -> Vec<P
             max = max.max(x);
             min = min.min(x);
         }
-        let threshold = max - (max - min) * 0.6;
+        // numpy 2 on float32 columns: `np.max(tmp) - np.min(tmp)` is a float32 difference (rounded to f32), the
+        // factor `0.6` is a float64 array element, so the threshold is a float64 and `tmp > threshold` compares in
+        // float64 (NEP 50 promotion).
+        let range = (max as f32 - min as f32) as f64;
+        let threshold = max - range * 0.6;
         let mut video_props = Vec::new();
         let mut i = 0;
         while i < n {
@@ -220,32 +262,31 @@ fn range_iou(a: f64, b: f64, c: f64, d: f64) -> f64 {
     }
 }
 
-/// AP of one class at one IoU threshold, as `getLocMAP`'s inner loop.
+/// AP of one class at one IoU threshold, as `getLocMAP`'s inner loop. The ground truth is indexed per video (the
+/// upstream scans one flat list, skipping other videos: same matches, same first-wins rule on equal IoU).
 fn class_ap(props: &[Proposal], segments: &[Vec<(String, f64, f64)>], code: &str, th: f64) -> f64 {
-    let mut gt: Vec<(usize, f64, f64)> = segments
+    let mut gt: Vec<Vec<(f64, f64)>> = segments
         .iter()
-        .enumerate()
-        .flat_map(|(v, segs)| {
+        .map(|segs| {
             segs.iter()
                 .filter(|(c, _, _)| c == code)
-                .map(move |(_, s, e)| (v, *s, *e))
+                .map(|(_, s, e)| (*s, *e))
+                .collect()
         })
         .collect();
-    let gtpos = gt.len();
+    let gtpos: usize = gt.iter().map(Vec::len).sum();
     let (mut tp_c, mut fp_c, mut sum) = (0.0f64, 0.0f64, 0.0f64);
     for p in props {
         let mut best: Option<(usize, f64)> = None;
-        for (j, g) in gt.iter().enumerate() {
-            if g.0 != p.video {
-                continue;
-            }
-            let iou = range_iou(g.1, g.2, p.start as f64, p.end as f64);
+        let video_gt = &mut gt[p.video];
+        for (j, g) in video_gt.iter().enumerate() {
+            let iou = range_iou(g.0, g.1, p.start as f64, p.end as f64);
             if iou >= th && best.is_none_or(|(_, b)| iou > b) {
                 best = Some((j, iou));
             }
         }
         if let Some((j, _)) = best {
-            gt.remove(j);
+            video_gt.remove(j);
             tp_c += 1.0;
             sum += tp_c / (tp_c + fp_c);
         } else {
@@ -302,7 +343,7 @@ mod tests {
             .collect();
         let segs = vec![vec![("A".to_string(), 0.0, 32.0)]];
         let r = detection_map(
-            &[v0.clone()],
+            std::slice::from_ref(&v0),
             2,
             &segs,
             &codes(),
@@ -317,6 +358,85 @@ mod tests {
         };
         let r = detection_map(&[v0], 2, &segs, &codes(), &opts).unwrap();
         assert!(r.map[0] > 0.0);
+    }
+
+    /// Two-class video of `n` frames: column B1 is 0.9 on `hot` and 0.1 elsewhere, column A is 1 − B1.
+    fn video(n: usize, hot: std::ops::Range<usize>) -> Vec<f64> {
+        (0..n)
+            .flat_map(|i| {
+                let b = if hot.contains(&i) { 0.9 } else { 0.1 };
+                [1.0 - b, b]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tied_proposal_scores_keep_video_order() {
+        // Both videos give B1 the same proposal [0, 16) with the same score; only video 1 has it as ground truth.
+        // Stable order: video 0 (false positive) first, then video 1 (true positive) → AP = (1/2) / 1.
+        let segs = vec![
+            vec![("A".to_string(), 16.0, 32.0)],
+            vec![("B1".to_string(), 0.0, 16.0), ("A".to_string(), 16.0, 32.0)],
+        ];
+        let r = detection_map(
+            &[video(32, 0..16), video(32, 0..16)],
+            2,
+            &segs,
+            &codes(),
+            &DetectionMapOptions::default(),
+        )
+        .unwrap();
+        for k in 0..5 {
+            assert_eq!(r.per_class_ap[k][1], 0.5, "{r:?}");
+            assert_eq!(r.per_class_ap[k][0], 1.0, "{r:?}");
+            assert!((r.map[k] - 0.75).abs() < 1e-15);
+            assert!((r.map_x100[k] - 75.0).abs() < 1e-12);
+        }
+        assert!((r.map_avg - 0.75).abs() < 1e-15);
+    }
+
+    #[test]
+    fn single_frame_runs_are_dropped_and_matched_ground_truth_is_removed() {
+        // B1 high on frame 5 only (run of 1: no proposal) and on 20..24 and 40..44 (two proposals), one GT [16, 48).
+        let mut v = video(64, 20..24);
+        for i in [5, 40, 41, 42, 43] {
+            v[2 * i] = 0.1;
+            v[2 * i + 1] = 0.9;
+        }
+        let segs = vec![vec![
+            ("B1".to_string(), 16.0, 48.0),
+            ("A".to_string(), 0.0, 16.0),
+        ]];
+        let r = detection_map(&[v], 2, &segs, &codes(), &DetectionMapOptions::default()).unwrap();
+        // IoU of each 4-frame proposal with the 32-frame GT is 0.125: a match at 0.1 only. The first proposal takes
+        // the GT, the second is a false positive: AP = 1/1.
+        assert_eq!(r.per_class_ap[0][1], 1.0, "{r:?}");
+        assert_eq!(r.per_class_ap[1][1], 0.0, "{r:?}");
+    }
+
+    #[test]
+    fn bad_shapes_and_non_finite_scores_are_errors() {
+        let segs = vec![vec![("A".to_string(), 0.0, 16.0)]];
+        let o = DetectionMapOptions::default();
+        assert!(detection_map(&[vec![0.5; 3]], 2, &segs, &codes(), &o).is_err());
+        assert!(detection_map(&[vec![f64::NAN; 4]], 2, &segs, &codes(), &o).is_err());
+        assert!(detection_map(&[vec![0.5; 4]], 2, &[], &codes(), &o).is_err());
+        assert!(detection_map(&[vec![0.5; 4]], 3, &segs, &codes(), &o).is_err());
+    }
+
+    #[test]
+    fn threshold_uses_a_float32_range_like_numpy() {
+        // max 0.9f32, min m: numpy rounds max − min to float32, so the threshold is 0.36737520694…, just below v
+        // (a float32 value); with an exact range the threshold would equal v and v's run would vanish.
+        let (max, m, v) = (0.9f32 as f64, 0.012292057275772095, 0.3673752248287201);
+        assert_eq!(m as f32 as f64, m);
+        assert_eq!(v as f32 as f64, v);
+        let mut col = vec![m; 32];
+        col[..2].fill(max);
+        col[4..6].fill(v);
+        let props = class_proposals(&[col], 1, 0);
+        let spans: Vec<(usize, usize)> = props.iter().map(|p| (p.start, p.end)).collect();
+        assert_eq!(spans, vec![(0, 2), (4, 6)]);
     }
 
     #[test]

@@ -51,4 +51,21 @@ mod tests {
         let v = pr_auc(&[0, 0, 1, 1], &[0.1, 0.4, 0.35, 0.8]).unwrap();
         assert!((v - 0.7916666666666666).abs() < 1e-15, "{v}");
     }
+
+    #[test]
+    fn single_positive_ties_and_degenerate_inputs() {
+        // Values from sklearn 1.9.1: p, r, _ = precision_recall_curve(y, s); auc(r, p).
+        let y = [0, 0, 0, 1, 0];
+        assert_eq!(pr_auc(&y, &[0.1, 0.2, 0.3, 0.9, 0.05]).unwrap(), 1.0);
+        assert_eq!(pr_auc(&y, &[0.1, 0.95, 0.3, 0.9, 0.05]).unwrap(), 0.25);
+        let (p, r, t) = precision_recall_curve(&y, &[0.1, 0.95, 0.3, 0.9, 0.05]).unwrap();
+        assert_eq!(r, vec![1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(p[4..], [0.0, 1.0]);
+        assert_eq!(t, vec![0.05, 0.1, 0.3, 0.9, 0.95]);
+        let y = [1, 0, 1, 1, 0, 0];
+        assert_eq!(pr_auc(&y, &[0.5; 6]).unwrap(), 0.75);
+        let v = pr_auc(&y, &[0.8, 0.8, 0.3, 0.3, 0.3, 0.1]).unwrap();
+        assert!((v - 0.6166666666666667).abs() < 1e-15, "{v}");
+        assert!(pr_auc(&[0, 0], &[0.5, 0.1]).is_err());
+    }
 }

@@ -38,4 +38,19 @@ mod tests {
         assert!((roc_auc(&[0, 1], &[0.5, 0.5]).unwrap() - 0.5).abs() < 1e-15);
         assert!(roc_auc(&[1, 1], &[0.5, 0.1]).is_err());
     }
+
+    #[test]
+    fn single_positive_ties_and_degenerate_inputs() {
+        // Values from sklearn 1.9.1 roc_auc_score.
+        let y = [0, 0, 0, 1, 0];
+        assert_eq!(roc_auc(&y, &[0.1, 0.2, 0.3, 0.9, 0.05]).unwrap(), 1.0);
+        assert_eq!(roc_auc(&y, &[0.1, 0.95, 0.3, 0.9, 0.05]).unwrap(), 0.75);
+        let y = [1, 0, 1, 1, 0, 0];
+        assert_eq!(roc_auc(&y, &[0.5; 6]).unwrap(), 0.5);
+        let auc = roc_auc(&y, &[0.8, 0.8, 0.3, 0.3, 0.3, 0.1]).unwrap();
+        assert!((auc - 0.6111111111111112).abs() < 1e-15, "{auc}");
+        assert!(roc_auc(&[0, 0], &[0.5, 0.1]).is_err());
+        assert!(roc_auc(&[], &[]).is_err());
+        assert!(roc_auc(&[0, 1], &[f64::INFINITY, 0.1]).is_err());
+    }
 }
