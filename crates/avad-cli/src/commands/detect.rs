@@ -100,7 +100,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 r.index, r.start_s, r.end_s, r.anomaly_score, r.top_class, r.audio
             );
         }
-        println!("{} events (threshold {})", report.events.len(), report.threshold);
+        println!(
+            "{} events (threshold {})",
+            report.events.len(),
+            report.threshold
+        );
         for e in &report.events {
             println!(
                 "  {:.2}-{:.2} s  {}  peak {:.3} (snippet {})",

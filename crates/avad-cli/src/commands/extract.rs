@@ -118,13 +118,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         summary.failed.len(),
         start.elapsed().as_secs_f64()
     );
-    for l in [&summary.list, &summary.visual_only_list].into_iter().flatten() {
+    for l in [&summary.list, &summary.visual_only_list]
+        .into_iter()
+        .flatten()
+    {
         println!("list: {}", l.display());
     }
     if !summary.failed.is_empty() {
         eprintln!("failures:");
         for (p, e) in &summary.failed {
-            eprintln!("  {}: {e}", p.display());
+            let name = p.display().to_string();
+            if e.starts_with(&name) {
+                eprintln!("  {e}");
+            } else {
+                eprintln!("  {name}: {e}");
+            }
         }
         anyhow::bail!("{} of {} videos failed", summary.failed.len(), videos.len());
     }

@@ -1,0 +1,234 @@
+//! `avad detect` as a library: one video → features → a trained model → per-snippet scores and events.
+//!
+//! - `anomaly_score` is the C-branch probability `sigmoid(logits1)` (the score VadCLIP/AVadCLIP evaluate AP on);
+//!   class probabilities are the A-branch `softmax(logits2)` (column 0 = normal); `top_class` is their argmax.
+//! - Events are maximal runs of consecutive snippets with `anomaly_score >= threshold`; an event's class is the most
+//!   frequent argmax over the abnormal classes (columns 1..) of its snippets (ties: lower column), its peak is its
+//!   highest-scoring snippet.
+//! - A model that needs audio on a video without audio gets all-zero audio features (`audio_features: "zeros"`).
+
+use std::path::Path;
+
+use avad_media::AudioState;
+use avad_train::Predictor;
+use burn::prelude::*;
+use serde::Serialize;
+
+use crate::error::{PipelineError, Result};
+use crate::features::{extract_video, Encoders, FeatureOptions};
+
+/// One snippet's row of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnippetRow {
+    /// Snippet index.
+    pub index: usize,
+    /// Start, seconds.
+    pub start_s: f64,
+    /// End, seconds.
+    pub end_s: f64,
+    /// C-branch anomaly probability.
+    pub anomaly_score: f32,
+    /// Argmax of `probs`.
+    pub top_class: String,
+    /// A-branch class probabilities, in `class_names` order.
+    pub probs: Vec<f32>,
+    /// `present`, `silent` or `none`.
+    pub audio: String,
+}
+
+/// A detected event: consecutive snippets above the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// First snippet.
+    pub first: usize,
+    /// Last snippet (inclusive).
+    pub last: usize,
+    /// Start of the first snippet, seconds.
+    pub start_s: f64,
+    /// End of the last snippet, seconds.
+    pub end_s: f64,
+    /// Majority abnormal class.
+    pub class: String,
+    /// Highest anomaly score in the event.
+    pub peak_score: f32,
+    /// Snippet of the peak.
+    pub peak_index: usize,
+}
+
+/// The whole result for one video.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectReport {
+    /// The video file.
+    pub video: String,
+    /// `teacher` (audio-visual), `student` (visual, FE net) or `vadclip` (visual).
+    pub model: String,
+    /// Audio state of the file.
+    pub audio: String,
+    /// `wav2clip`, `zeros` (model needs audio, file has none) or `unused` (visual model).
+    pub audio_features: String,
+    /// Threshold used for events.
+    pub threshold: f32,
+    /// Class names (column order of `probs`, index 0 = normal).
+    pub class_names: Vec<String>,
+    /// One row per snippet.
+    pub snippets: Vec<SnippetRow>,
+    /// Detected events.
+    pub events: Vec<Event>,
+    /// Snippet thumbnails (PNG-encodable), not serialised.
+    #[serde(skip)]
+    pub thumbnails: Vec<image::RgbImage>,
+}
+
+/// Which model a predictor holds: `teacher`, `student` or `vadclip`.
+pub fn model_kind<B: Backend>(p: &Predictor<B>) -> &'static str {
+    if p.needs_audio() {
+        "teacher"
+    } else if p.model.fe_net.is_some() {
+        "student"
+    } else {
+        "vadclip"
+    }
+}
+
+/// Runs the whole detection on `video` (centre crop, `opts.crops` must be 1).
+pub fn detect_video<B: Backend>(
+    enc: &Encoders<B>,
+    predictor: &Predictor<B>,
+    video: &Path,
+    opts: &FeatureOptions,
+    threshold: f32,
+) -> Result<DetectReport> {
+    let f = extract_video(enc, video, opts, &mut |_| {})?;
+    if f.width != predictor.visual_width {
+        return Err(PipelineError::Invalid(format!(
+            "{}: CLIP gives {}-d features but the model expects {}-d",
+            video.display(),
+            f.width,
+            predictor.visual_width
+        )));
+    }
+    let (audio, audio_features) = match (predictor.audio_width, &f.audio) {
+        (None, _) => (None, "unused"),
+        (Some(da), Some(a)) if da == avad_wav2clip::EMBED_DIM => (Some(a.clone()), "wav2clip"),
+        (Some(da), Some(_)) => {
+            return Err(PipelineError::Invalid(format!(
+                "the model expects {da}-d audio features, Wav2CLIP gives {}",
+                avad_wav2clip::EMBED_DIM
+            )))
+        }
+        (Some(da), None) => (Some(vec![0.0; f.t * da]), "zeros"),
+    };
+    let scores = predictor.predict(&f.visual[0], audio.as_deref())?;
+    let c = scores.num_class;
+    let names = &predictor.class_names;
+    let snippets: Vec<SnippetRow> = (0..f.t)
+        .map(|i| {
+            let probs = scores.probs[i * c..(i + 1) * c].to_vec();
+            let top = argmax(&probs);
+            SnippetRow {
+                index: i,
+                start_s: f.snippets[i].start_s,
+                end_s: f.snippets[i].end_s,
+                anomaly_score: scores.prob1[i],
+                top_class: names.get(top).cloned().unwrap_or_default(),
+                probs,
+                audio: f.snippets[i].audio_state.as_str().to_string(),
+            }
+        })
+        .collect();
+    let events = find_events(&snippets, names, threshold);
+    Ok(DetectReport {
+        video: video.display().to_string(),
+        model: model_kind(predictor).into(),
+        audio: match f.audio_state {
+            AudioState::None => "none".into(),
+            s => s.as_str().to_string(),
+        },
+        audio_features: audio_features.into(),
+        threshold,
+        class_names: names.clone(),
+        snippets,
+        events,
+        thumbnails: f.thumbnails,
+    })
+}
+
+fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Merges consecutive snippets with `anomaly_score >= threshold` into events (see the module docs).
+pub fn find_events(rows: &[SnippetRow], class_names: &[String], threshold: f32) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut i = 0;
+    while i < rows.len() {
+        if rows[i].anomaly_score < threshold {
+            i += 1;
+            continue;
+        }
+        let first = i;
+        while i < rows.len() && rows[i].anomaly_score >= threshold {
+            i += 1;
+        }
+        let last = i - 1;
+        let mut votes = vec![0usize; class_names.len()];
+        let mut peak = first;
+        for r in &rows[first..=last] {
+            if r.probs.len() > 1 {
+                votes[1 + argmax(&r.probs[1..])] += 1;
+            }
+            if r.anomaly_score > rows[peak].anomaly_score {
+                peak = r.index;
+            }
+        }
+        let mut cls = 1.min(class_names.len().saturating_sub(1));
+        for (k, &n) in votes.iter().enumerate().skip(1) {
+            if n > votes[cls] {
+                cls = k;
+            }
+        }
+        events.push(Event {
+            first,
+            last,
+            start_s: rows[first].start_s,
+            end_s: rows[last].end_s,
+            class: class_names.get(cls).cloned().unwrap_or_default(),
+            peak_score: rows[peak].anomaly_score,
+            peak_index: peak,
+        });
+    }
+    events
+}
+
+impl DetectReport {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// One CSV row per snippet: `index,start_s,end_s,anomaly_score,top_class,audio,<class probabilities...>`.
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("index,start_s,end_s,anomaly_score,top_class,audio");
+        for c in &self.class_names {
+            s.push_str(&format!(",p_{c}"));
+        }
+        s.push('\n');
+        for r in &self.snippets {
+            s.push_str(&format!(
+                "{},{:.3},{:.3},{:.6},{},{}",
+                r.index, r.start_s, r.end_s, r.anomaly_score, r.top_class, r.audio
+            ));
+            for p in &r.probs {
+                s.push_str(&format!(",{p:.6}"));
+            }
+            s.push('\n');
+        }
+        s
+    }
+}

@@ -1,0 +1,25 @@
+//! avad-pipeline: from video files to AVadCLIP features and anomaly reports.
+//!
+//! - [`features`]: one video → CLIP image features per snippet (1 or 10 crops) + Wav2CLIP audio features.
+//! - [`extract`]: `avad extract` — video lists, shards, resumable atomic output, list CSVs, `merge-lists`.
+//! - [`detect`]: `avad detect` — per-snippet scores, events, JSON/CSV; [`html`]: the self-contained HTML report.
+//!
+//! Formats and rules: `docs/extract.md`.
+
+pub mod detect;
+pub mod error;
+pub mod extract;
+pub mod features;
+pub mod html;
+pub mod testing;
+
+pub use detect::{detect_video, find_events, model_kind, DetectReport, Event, SnippetRow};
+pub use error::{PipelineError, Result};
+pub use extract::{
+    list_videos, merge_lists, run_extract, shard_videos, verify_done, video_name, DoneMarker,
+    ExtractEvent, ExtractSummary, Shard,
+};
+pub use features::{
+    audio_windows, extract_video, Encoders, FeatureOptions, VideoFeatures, AUDIO_WINDOW,
+};
+pub use html::render_html;

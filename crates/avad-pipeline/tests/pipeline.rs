@@ -1,0 +1,282 @@
+//! avad-pipeline on real clips from `fixtures/media/` with the tiny random CLIP (`fixtures/clip/tiny_hf`,
+//! 24-d projection) and Wav2CLIP's full-size formula weights: snippet counts, the no-audio path, detection with a
+//! random tiny teacher checkpoint, events, the HTML report, shards and list merging.
+
+use std::path::{Path, PathBuf};
+
+use avad_media::DecodeOptions;
+use avad_pipeline::testing::{write_tiny_checkpoint, write_wav2clip_formula};
+use avad_pipeline::*;
+use avad_train::Predictor;
+
+type B = burn_flex::Flex;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn media(name: &str) -> PathBuf {
+    root().join("fixtures/media").join(name)
+}
+
+fn encoders(tmp: &Path) -> Encoders<B> {
+    let w = tmp.join("wav2clip.safetensors");
+    write_wav2clip_formula(&w).unwrap();
+    Encoders::<B>::load(
+        &root().join("fixtures/clip/tiny_hf"),
+        &w,
+        &Default::default(),
+    )
+    .unwrap()
+}
+
+fn snippet_count(path: &Path, max: Option<usize>) -> usize {
+    let opts = DecodeOptions {
+        max_snippets: max,
+        ..DecodeOptions::default()
+    };
+    avad_media::open(path, &opts)
+        .unwrap()
+        .collect_all()
+        .unwrap()
+        .0
+        .len()
+}
+
+#[test]
+fn features_of_real_clips_have_one_row_per_snippet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let enc = encoders(tmp.path());
+    let opts = FeatureOptions {
+        batch: 4,
+        ..FeatureOptions::default()
+    };
+    for (name, audio) in [
+        ("moviepy_fire2.mp4", "present"),
+        ("moviepy_video_with_failing_audio.mp4", "any"),
+        ("intel_car-detection.mp4", "silent"),
+        ("moviepy_test_video_1x1.mp4", "none"),
+    ] {
+        let path = media(name);
+        let f = extract_video(&enc, &path, &opts, &mut |_| {}).unwrap();
+        let t = snippet_count(&path, None);
+        assert!(t >= 1, "{name}");
+        assert_eq!(f.t, t, "{name}");
+        assert_eq!(f.width, 24, "{name}: tiny CLIP projects to 24");
+        assert_eq!(f.visual.len(), 1);
+        assert_eq!(f.visual[0].len(), t * 24, "{name}");
+        assert!(f.visual[0].iter().all(|v| v.is_finite()), "{name}");
+        match audio {
+            "none" => assert!(
+                f.audio.is_none(),
+                "{name}: no audio stream → no audio features"
+            ),
+            _ => {
+                let a = f.audio.as_ref().expect(name);
+                assert_eq!(a.len(), t * 512, "{name}");
+                assert!(a.iter().all(|v| v.is_finite()), "{name}");
+            }
+        }
+        if audio == "silent" {
+            assert_eq!(f.audio_state, avad_media::AudioState::Silent, "{name}");
+        }
+        if audio == "present" {
+            assert_eq!(f.audio_state, avad_media::AudioState::Present, "{name}");
+        }
+    }
+}
+
+#[test]
+fn ten_crops_give_ten_arrays_and_differ_from_each_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let enc = encoders(tmp.path());
+    let opts = FeatureOptions {
+        crops: 10,
+        max_snippets: Some(2),
+        ..FeatureOptions::default()
+    };
+    let f = extract_video(&enc, &media("moviepy_fire2.mp4"), &opts, &mut |_| {}).unwrap();
+    assert_eq!(f.visual.len(), 10);
+    assert!(f.visual.iter().all(|v| v.len() == f.t * 24));
+    assert_ne!(f.visual[1], f.visual[2], "corner crops must differ");
+    let bad = FeatureOptions {
+        crops: 3,
+        ..FeatureOptions::default()
+    };
+    assert!(extract_video(&enc, &media("moviepy_fire2.mp4"), &bad, &mut |_| {}).is_err());
+}
+
+#[test]
+fn audio_windows_are_centred_and_zero_padded() {
+    // three snippets of 4000, 6000, 2000 samples with values = global sample index + 1
+    let mut next = 1.0f32;
+    let parts: Vec<Vec<f32>> = [4000usize, 6000, 2000]
+        .iter()
+        .map(|&n| {
+            (0..n)
+                .map(|_| {
+                    next += 1.0;
+                    next - 1.0
+                })
+                .collect()
+        })
+        .collect();
+    let w = audio_windows(&parts);
+    assert_eq!(w.len(), 3);
+    assert!(w.iter().all(|x| x.len() == AUDIO_WINDOW));
+    // snippet 0: centre 2000 → window [-6000, 10000): 6000 zeros then samples 0..10000
+    assert_eq!(w[0][5999], 0.0);
+    assert_eq!(w[0][6000], 1.0);
+    assert_eq!(w[0][15999], 10000.0);
+    // snippet 1: centre 4000 + 3000 = 7000 → [-1000, 15000)
+    assert_eq!(w[1][999], 0.0);
+    assert_eq!(w[1][1000], 1.0);
+    // snippet 2: centre 10000 + 1000 = 11000 → [3000, 19000): track ends at 12000
+    assert_eq!(w[2][0], 3001.0);
+    assert_eq!(w[2][8999], 12000.0);
+    assert_eq!(w[2][9000], 0.0);
+}
+
+fn row(i: usize, score: f32, probs: Vec<f32>) -> SnippetRow {
+    SnippetRow {
+        index: i,
+        start_s: i as f64,
+        end_s: i as f64 + 1.0,
+        anomaly_score: score,
+        top_class: String::new(),
+        probs,
+        audio: "present".into(),
+    }
+}
+
+#[test]
+fn events_merge_runs_above_threshold_with_majority_class() {
+    let names: Vec<String> = ["normal", "fighting", "shooting"]
+        .map(String::from)
+        .to_vec();
+    let rows = vec![
+        row(0, 0.1, vec![0.9, 0.05, 0.05]),
+        row(1, 0.6, vec![0.2, 0.5, 0.3]),
+        row(2, 0.9, vec![0.1, 0.2, 0.7]),
+        row(3, 0.7, vec![0.1, 0.1, 0.8]),
+        row(4, 0.2, vec![0.9, 0.05, 0.05]),
+        row(5, 0.5, vec![0.6, 0.3, 0.1]),
+    ];
+    let ev = find_events(&rows, &names, 0.5);
+    assert_eq!(ev.len(), 2);
+    assert_eq!((ev[0].first, ev[0].last), (1, 3));
+    assert_eq!((ev[0].start_s, ev[0].end_s), (1.0, 4.0));
+    assert_eq!(ev[0].class, "shooting");
+    assert_eq!(ev[0].peak_index, 2);
+    assert_eq!(ev[0].peak_score, 0.9);
+    assert_eq!((ev[1].first, ev[1].last), (5, 5));
+    assert_eq!(
+        ev[1].class, "fighting",
+        "majority over abnormal columns only"
+    );
+    assert!(find_events(&rows, &names, 0.95).is_empty());
+}
+
+#[test]
+fn detect_scores_every_snippet_and_falls_back_to_zero_audio() {
+    let tmp = tempfile::tempdir().unwrap();
+    let enc = encoders(tmp.path());
+    let dev = Default::default();
+    let ck = write_tiny_checkpoint::<B>(&tmp.path().join("ck"), 24, true, 7, &dev).unwrap();
+    let pred = Predictor::<B>::from_checkpoint(&ck, &dev).unwrap();
+    assert_eq!(model_kind(&pred), "teacher");
+    let opts = FeatureOptions {
+        max_snippets: Some(6),
+        thumbnails: true,
+        ..FeatureOptions::default()
+    };
+    // with audio
+    let r = detect_video(
+        &enc,
+        &pred,
+        &media("moviepy_video_with_failing_audio.mp4"),
+        &opts,
+        0.0,
+    )
+    .unwrap();
+    assert_eq!(r.snippets.len(), 6);
+    assert_eq!(r.audio_features, "wav2clip");
+    assert_eq!(r.class_names.len(), 7);
+    for s in &r.snippets {
+        assert_eq!(s.probs.len(), 7);
+        assert!((s.probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        assert!((0.0..=1.0).contains(&s.anomaly_score));
+        assert!(s.end_s > s.start_s);
+    }
+    assert_eq!(r.events.len(), 1, "threshold 0 → one event over everything");
+    assert_eq!((r.events[0].first, r.events[0].last), (0, 5));
+    assert_eq!(r.thumbnails.len(), 6);
+    let html = render_html(&r);
+    assert!(html.contains("<svg") && html.contains("data:image/png;base64,"));
+    assert!(
+        !html.contains("http://") || !html.contains("src='http"),
+        "no external assets"
+    );
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(json["snippets"].as_array().unwrap().len(), 6);
+    assert_eq!(r.to_csv().lines().count(), 7);
+    // without an audio stream: zero audio features, said so
+    let r = detect_video(
+        &enc,
+        &pred,
+        &media("moviepy_test_video_1x1.mp4"),
+        &opts,
+        0.5,
+    )
+    .unwrap();
+    assert_eq!(r.audio, "none");
+    assert_eq!(r.audio_features, "zeros");
+    assert_eq!(r.snippets.len(), 1);
+    // a model whose width does not fit the CLIP features is a clear error
+    let ck512 = write_tiny_checkpoint::<B>(&tmp.path().join("ck512"), 32, false, 1, &dev).unwrap();
+    let p512 = Predictor::<B>::from_checkpoint(&ck512, &dev).unwrap();
+    assert_eq!(model_kind(&p512), "vadclip");
+    let e = detect_video(&enc, &p512, &media("moviepy_fire2.mp4"), &opts, 0.5).unwrap_err();
+    assert!(e.to_string().contains("expects 32-d"), "{e}");
+}
+
+#[test]
+fn shards_partition_the_sorted_list() {
+    let videos: Vec<PathBuf> = (0..10)
+        .map(|i| PathBuf::from(format!("v{i:02}.mp4")))
+        .collect();
+    let mut all = Vec::new();
+    for i in 0..3 {
+        let s: Shard = format!("{i}/3").parse().unwrap();
+        let part = shard_videos(&videos, Some(s));
+        assert!(!part.is_empty());
+        all.extend(part);
+    }
+    all.sort();
+    assert_eq!(all, videos);
+    assert!("3/3".parse::<Shard>().is_err());
+    assert!("1-3".parse::<Shard>().is_err());
+}
+
+#[test]
+fn merge_lists_joins_and_checks_headers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a.csv");
+    let b = tmp.path().join("b.csv");
+    let c = tmp.path().join("c.csv");
+    std::fs::write(&a, "path,audio_path,label\nx__0.npy,x.npy,A\n").unwrap();
+    std::fs::write(
+        &b,
+        "path,audio_path,label\ny__0.npy,y.npy,A\nx__0.npy,x.npy,A\n",
+    )
+    .unwrap();
+    std::fs::write(&c, "path,label\nz__0.npy,A\n").unwrap();
+    let out = tmp.path().join("m.csv");
+    assert_eq!(merge_lists(&[a.clone(), b], &out).unwrap(), 2);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        text,
+        "path,audio_path,label\nx__0.npy,x.npy,A\ny__0.npy,y.npy,A\n"
+    );
+    assert!(merge_lists(&[a, c], &out).is_err());
+}
