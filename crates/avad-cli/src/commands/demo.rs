@@ -195,8 +195,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("[4/4] evaluation on {}", test_list.display());
     println!("{}", render(&rows));
     println!(
-        "(synthetic benchmark, random-weight CLIP text encoder: numbers show the pipeline works and that sound helps; \
-         they are not XD-Violence results)  total {:.0} s",
+        "(synthetic benchmark, random-weight CLIP text encoder: these numbers show that the pipeline runs end to end, \
+         not XD-Violence results; docs/results.md says what they do and do not show)  total {:.0} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())

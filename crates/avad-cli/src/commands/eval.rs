@@ -66,7 +66,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 EmptyClassRule::Official
             },
-            ..DetectionMapOptions::default()
         },
     };
     let report = evaluate_dir(
