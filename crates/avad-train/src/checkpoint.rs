@@ -154,7 +154,7 @@ impl CheckpointMeta {
     pub fn write(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| TrainError::ckpt(path, e.to_string()))?;
-        write_atomic(path, text.as_bytes())
+        Ok(avad_core::npy::write_atomic(path, text.as_bytes())?)
     }
 }
 
@@ -240,11 +240,6 @@ pub fn write_model_checkpoint(
     let json = dir.join("model.json");
     meta.write(&json)?;
     Ok(json)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    Ok(avad_model::state::write_atomic(path, bytes)?)
 }
 
 /// Deletes files under `OUT/weights/` that none of `OUT/{last,best,model}.json` names (best effort).

@@ -224,7 +224,10 @@ impl Writer<'_> {
             text.push_str(&serde_json::to_string(r).map_err(|e| TrainError::Data(e.to_string()))?);
             text.push('\n');
         }
-        crate::checkpoint::write_atomic(&self.out.join("history.jsonl"), text.as_bytes())
+        Ok(avad_core::npy::write_atomic(
+            &self.out.join("history.jsonl"),
+            text.as_bytes(),
+        )?)
     }
 }
 
@@ -304,7 +307,7 @@ pub fn train<B: AutodiffBackend>(
         clip_pending: std::cell::Cell::new(!resumed),
     };
     let config_toml = cfg.to_toml()?;
-    crate::checkpoint::write_atomic(&out.join("config.toml"), config_toml.as_bytes())?;
+    avad_core::npy::write_atomic(&out.join("config.toml"), config_toml.as_bytes())?;
 
     if progress.finished && progress.epoch >= cfg.epochs {
         tracing::info!("{}: training already finished", out.display());
