@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch side of the CLIP image-encoder CPU benchmark (docs/benchmarks.md, "CLIP image encoder (CPU)").
 
-    /work/venv/bin/python tools/bench_clip_torch.py [BATCH] [ITERS] [THREADS]
+    python3 tools/bench_clip_torch.py [BATCH] [ITERS] [THREADS]
 
 HF `CLIPVisionModelWithProjection`, ViT-B/16 config (openai/clip-vit-base-patch16 sizes), random weights, fp32,
 `torch.set_num_threads(THREADS)` (default 2), `torch.inference_mode()`, one warm-up batch, median of ITERS batches.

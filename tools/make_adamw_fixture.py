@@ -1,6 +1,6 @@
 """Reference fixture for avad-train's AdamW: PyTorch `torch.optim.AdamW` on a small set of tensors.
 
-Run:   /work/venv/bin/python tools/make_adamw_fixture.py [--out fixtures/train/adamw.safetensors]
+Run:   python3 tools/make_adamw_fixture.py [--out fixtures/train/adamw.safetensors]
 Needs: torch, safetensors (no upstream code; the reference is PyTorch's own `torch/optim/adamw.py`).
 
 Three parameters (shapes [3, 4], [5], [2, 3, 2]) are seeded N(0, 1). For each of 5 steps a seeded gradient set

@@ -4,8 +4,8 @@
 Run (from the repository root, with the project venv that has torch, transformers>=5, open_clip_torch,
 Pillow, safetensors, numpy; opencv-python-headless for the 10-crop resize reference):
 
-    /work/venv/bin/python tools/make_clip_fixtures.py small            # -> fixtures/clip/ (committed, about 3 MB)
-    /work/venv/bin/python tools/make_clip_fixtures.py vitb16 --out target/clip-vitb16   # big, git-ignored
+    python3 tools/make_clip_fixtures.py small            # -> fixtures/clip/ (committed, about 3 MB)
+    python3 tools/make_clip_fixtures.py vitb16 --out target/clip-vitb16   # big, git-ignored
 
 `small`  : a tiny random-weight CLIP (vision hidden 32, 2 layers, 4 heads, patch 32, image 224; text hidden 32,
            2 layers, 4 heads, vocab 1000; projection_dim 24), seeded. Writes the HF model dir (config.json +

@@ -3,10 +3,10 @@
 
 Run (rerunnable, deterministic, CPU only, no network):
 
-    /work/venv/bin/python tools/make_model_fixtures.py \
+    python3 tools/make_model_fixtures.py \
         --vadclip /path/to/VadCLIP --avadclip /path/to/AVadCLIP --out fixtures/model
 
-Needs: torch, safetensors, numpy, ftfy, regex (the venv at /work/venv has them).
+Needs: torch, safetensors, numpy, ftfy, regex (see tools/requirements.txt).
 
 Upstream code (never copied into this project; pass the paths of local checkouts):
   * VadCLIP,  https://github.com/nwpu-zxr/VadCLIP   (MIT): src/model.py, src/utils/layers.py, src/clip/*,

@@ -1,6 +1,6 @@
 """Reference for one full training step of the official VadCLIP model (`CLIPVAD`) with PyTorch AdamW.
 
-Run:   /work/venv/bin/python tools/make_train_step_fixture.py --vadclip /path/to/VadCLIP [--out fixtures/train]
+Run:   python3 tools/make_train_step_fixture.py --vadclip /path/to/VadCLIP [--out fixtures/train]
 Needs: torch, safetensors, numpy, ftfy, regex; the model helper's `tools/make_model_fixtures.py` (imported for its
        upstream loader and small random CLIP) and its output `fixtures/model/vadclip{,_io}.safetensors`.
 Upstream code: https://github.com/nwpu-zxr/VadCLIP (MIT), `src/model.py`, `src/xd_train.py` (CLAS2, CLASM, the

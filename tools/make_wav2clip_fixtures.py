@@ -3,7 +3,7 @@
 
 Run (rerunnable, deterministic, CPU only, no network):
 
-    /work/venv/bin/python tools/make_wav2clip_fixtures.py --out fixtures/wav2clip [--full-pt /tmp/w2c_formula.pt]
+    python3 tools/make_wav2clip_fixtures.py --out fixtures/wav2clip [--full-pt /tmp/w2c_formula.pt]
 
 Needs: torch, torchaudio, librosa, numpy, safetensors and the PyPI package `wav2clip` 0.1.0 (MIT,
 https://github.com/descriptinc/lyrebird-wav2clip; installed into the venv, never copied into this project). The model
