@@ -147,6 +147,26 @@ fn load_map_and_config(
     Ok((w, cfg, layout))
 }
 
+/// [`load_map_and_config`], with the config inferred from the tensor shapes for OpenAI-named weights without a
+/// `config.json` (Hugging Face weights need one).
+fn load_map_and_full_config(
+    path: &Path,
+    prefix: &str,
+) -> Result<(WeightMap, ClipConfig, WeightLayout), ClipError> {
+    let (w, cfg, layout) = load_map_and_config(path, prefix)?;
+    let cfg = match (cfg, layout) {
+        (Some(c), _) => c,
+        (None, WeightLayout::OpenAi) => infer_openai_config(&w, prefix)?,
+        (None, WeightLayout::HuggingFace) => {
+            return Err(ClipError::Config(format!(
+                "{}: Hugging Face weights need a config.json",
+                path.display()
+            )))
+        }
+    };
+    Ok((w, cfg, layout))
+}
+
 impl<B: Backend> ClipModel<B> {
     /// Loads a HF `CLIPModel` directory (`config.json` + `model.safetensors`) or an OpenAI-named safetensors file
     /// (config inferred from shapes when there is no `config.json`).
@@ -160,17 +180,7 @@ impl<B: Backend> ClipModel<B> {
         prefix: &str,
         device: &B::Device,
     ) -> Result<Self, ClipError> {
-        let (w, cfg, layout) = load_map_and_config(path.as_ref(), prefix)?;
-        let cfg = match (cfg, layout) {
-            (Some(c), _) => c,
-            (None, WeightLayout::OpenAi) => infer_openai_config(&w, prefix)?,
-            (None, WeightLayout::HuggingFace) => {
-                return Err(ClipError::Config(format!(
-                    "{}: Hugging Face weights need a config.json",
-                    path.as_ref().display()
-                )))
-            }
-        };
+        let (w, cfg, layout) = load_map_and_full_config(path.as_ref(), prefix)?;
         Self::from_weights(&w, &cfg, layout, prefix, device)
     }
 
@@ -265,17 +275,7 @@ impl<B: Backend> ClipVisionModel<B> {
         prefix: &str,
         device: &B::Device,
     ) -> Result<Self, ClipError> {
-        let (w, cfg, layout) = load_map_and_config(path.as_ref(), prefix)?;
-        let cfg = match (cfg, layout) {
-            (Some(c), _) => c,
-            (None, WeightLayout::OpenAi) => infer_openai_config(&w, prefix)?,
-            (None, WeightLayout::HuggingFace) => {
-                return Err(ClipError::Config(format!(
-                    "{}: Hugging Face weights need a config.json",
-                    path.as_ref().display()
-                )))
-            }
-        };
+        let (w, cfg, layout) = load_map_and_full_config(path.as_ref(), prefix)?;
         Self::from_weights(
             &w,
             &cfg.vision_config,
