@@ -48,6 +48,11 @@ impl<B: Backend> Encoders<B> {
     pub fn image_size(&self) -> usize {
         self.clip.vision.image_size
     }
+
+    /// Width of the visual features (CLIP's projection output: 512 for ViT-B/16).
+    pub fn visual_width(&self) -> usize {
+        self.clip.vision.visual_projection.weight.dims()[1] // [in, out]
+    }
 }
 
 /// How to turn one video into features.
