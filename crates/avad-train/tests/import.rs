@@ -1,6 +1,8 @@
 //! `import_official` on the model helper's official-PyTorch fixtures (`tools/make_model_fixtures.py`): the
 //! imported avad checkpoint reproduces upstream's logits1/logits2 and text features (≤ 1e-4).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use avad_model::StateDict;
@@ -30,29 +32,7 @@ fn max_diff<const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
 /// rows of the class-name tokens), written to `dir` as an "official" checkpoint file.
 fn official_file(dir: &Path, weights: &str) -> PathBuf {
     let mut sd = StateDict::load(fixture(weights)).unwrap();
-    let ids: Vec<i64> = sd
-        .remove("fixture.token_embedding.ids")
-        .unwrap()
-        .convert::<i64>()
-        .to_vec()
-        .unwrap();
-    let rows = sd.remove("fixture.token_embedding.rows").unwrap();
-    let vocab = sd
-        .remove("fixture.token_embedding.vocab_size")
-        .unwrap()
-        .convert::<i64>()
-        .to_vec::<i64>()
-        .unwrap()[0] as usize;
-    let w = rows.shape[1];
-    let rows: Vec<f32> = rows.convert::<f32>().to_vec().unwrap();
-    let mut table = vec![0f32; vocab * w];
-    for (r, &id) in ids.iter().enumerate() {
-        table[id as usize * w..(id as usize + 1) * w].copy_from_slice(&rows[r * w..(r + 1) * w]);
-    }
-    sd.insert(
-        "clipmodel.token_embedding.weight",
-        TensorData::new(table, [vocab, w]),
-    );
+    common::expand_token_table(&mut sd);
     let path = dir.join("official.safetensors");
     sd.save_safetensors(&path).unwrap();
     path

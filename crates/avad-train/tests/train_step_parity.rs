@@ -2,6 +2,8 @@
 //! official forward + losses + backward + AdamW, parameters after the step ≤ 1e-5 apart, for the official
 //! lr 1e-5 and for a near-linear setting (lr 1, eps 1) whose update is sensitive to the gradient values.
 
+mod common;
+
 use std::path::Path;
 
 use avad_model::{compute_losses, AvadClip, LossConfig, ModelConfig, StateDict};
@@ -23,29 +25,7 @@ fn load(p: &str) -> StateDict {
 /// `fixtures/model/vadclip.safetensors` with the full CLIP token table rebuilt from its stored rows.
 fn official_weights() -> StateDict {
     let mut sd = load("model/vadclip.safetensors");
-    let ids: Vec<i64> = sd
-        .remove("fixture.token_embedding.ids")
-        .unwrap()
-        .convert::<i64>()
-        .to_vec()
-        .unwrap();
-    let rows = sd.remove("fixture.token_embedding.rows").unwrap();
-    let vocab = sd
-        .remove("fixture.token_embedding.vocab_size")
-        .unwrap()
-        .convert::<i64>()
-        .to_vec::<i64>()
-        .unwrap()[0] as usize;
-    let w = rows.shape[1];
-    let rows: Vec<f32> = rows.convert::<f32>().to_vec().unwrap();
-    let mut table = vec![0f32; vocab * w];
-    for (r, &id) in ids.iter().enumerate() {
-        table[id as usize * w..(id as usize + 1) * w].copy_from_slice(&rows[r * w..(r + 1) * w]);
-    }
-    sd.insert(
-        "clipmodel.token_embedding.weight",
-        TensorData::new(table, [vocab, w]),
-    );
+    common::expand_token_table(&mut sd);
     sd
 }
 

@@ -79,3 +79,32 @@ pub fn small_config() -> TrainConfig {
     cfg.val_fraction = 0.2;
     cfg
 }
+
+/// Rebuilds the full CLIP token table `clipmodel.token_embedding.weight` of a `fixtures/model` state dict from the
+/// rows it stores for the class-name tokens (`fixture.token_embedding.{ids,rows,vocab_size}`; other rows are zero).
+pub fn expand_token_table(sd: &mut avad_model::StateDict) {
+    use burn::tensor::TensorData;
+    let ids: Vec<i64> = sd
+        .remove("fixture.token_embedding.ids")
+        .unwrap()
+        .convert::<i64>()
+        .to_vec()
+        .unwrap();
+    let rows = sd.remove("fixture.token_embedding.rows").unwrap();
+    let vocab = sd
+        .remove("fixture.token_embedding.vocab_size")
+        .unwrap()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .unwrap()[0] as usize;
+    let w = rows.shape[1];
+    let rows: Vec<f32> = rows.convert::<f32>().to_vec().unwrap();
+    let mut table = vec![0f32; vocab * w];
+    for (r, &id) in ids.iter().enumerate() {
+        table[id as usize * w..(id as usize + 1) * w].copy_from_slice(&rows[r * w..(r + 1) * w]);
+    }
+    sd.insert(
+        "clipmodel.token_embedding.weight",
+        TensorData::new(table, [vocab, w]),
+    );
+}
