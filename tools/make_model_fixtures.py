@@ -207,7 +207,7 @@ def cos_margin(x, lengths):
 
 def loss3_of(text_features):
     # Re-expression of the inline training-loop term: sum_j |cos(t0, tj)| / 6 (hard-coded 6 as upstream).
-    loss3 = torch.zeros(1)
+    loss3 = torch.zeros(1, device=text_features.device)
     t0 = text_features[0] / text_features[0].norm(dim=-1, keepdim=True)
     for j in range(1, text_features.shape[0]):
         tj = text_features[j] / text_features[j].norm(dim=-1, keepdim=True)

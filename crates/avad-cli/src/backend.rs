@@ -1,13 +1,265 @@
 //! The one place that picks the tensor backend; nothing below the CLI names a concrete backend.
+//!
+//! Every command that computes takes [`DeviceArgs`] (`--device cpu|cuda[:N]`, `--dtype f32|f16|bf16`) and runs
+//! its generic body through [`with_infer_backend!`] or [`with_train_backend!`]. The CPU backend is burn's pure-Rust
+//! multithreaded `Flex` (f32). Built with `--features cuda`, the same binary also carries burn's CUDA backend
+//! (CubeCL, kernels compiled by NVRTC at first use, libcuda loaded at run time), so it still runs on machines
+//! without a GPU and uses one only when asked.
 
-/// Backend for inference (no autodiff): burn's pure-Rust multithreaded CPU backend.
-pub type InferBackend = burn_flex::Flex;
-/// Backend for training: autodiff over [`InferBackend`].
-#[allow(dead_code)]
-pub type TrainBackend = burn::backend::Autodiff<InferBackend>;
+use std::fmt;
+use std::str::FromStr;
 
-/// The device the CPU backend runs on.
-#[allow(dead_code)]
+/// CPU inference backend: burn's pure-Rust multithreaded backend, f32.
+pub type CpuBackend = burn_flex::Flex;
+
+/// CUDA inference backend (CubeCL with kernel fusion and autotuning). Its float dtype is set per device at start
+/// (`--dtype`), f32 unless asked otherwise.
+#[cfg(feature = "cuda")]
+pub type CudaBackend = burn::backend::Cuda;
+
+/// The CPU device (commands that always run on the CPU: `import` converts weights, the demo's small models).
 pub fn cpu_device() -> burn_flex::FlexDevice {
     burn_flex::FlexDevice
+}
+
+/// Where tensors live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// The CPU (all cores, through rayon).
+    Cpu,
+    /// CUDA GPU number N.
+    Cuda(usize),
+}
+
+impl FromStr for DeviceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(i)) => Ok(Self::Cuda(i)),
+                _ => Err(format!(
+                    "unknown device `{s}` (expected cpu, cuda or cuda:N)"
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cpu => write!(f, "cpu"),
+            Self::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// Floating-point type of the computation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// 32-bit float (the default; training always uses it).
+    F32,
+    /// IEEE half precision (CUDA only).
+    F16,
+    /// bfloat16 (CUDA only).
+    Bf16,
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Bf16 => "bf16",
+        })
+    }
+}
+
+/// `--device` and `--dtype`, shared by every command that computes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// Device: `cpu`, or `cuda` / `cuda:N` for a binary built with `--features cuda`.
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
+    pub device: DeviceKind,
+    /// Float type of the computation: f32, or f16 / bf16 on CUDA (inference only; weights are converted when
+    /// loaded, results are returned as f32).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub dtype: Precision,
+}
+
+impl Default for DeviceArgs {
+    fn default() -> Self {
+        Self {
+            device: DeviceKind::Cpu,
+            dtype: Precision::F32,
+        }
+    }
+}
+
+impl DeviceArgs {
+    /// Fails with a clear message for combinations the binary cannot run.
+    pub fn check(&self, training: bool) -> anyhow::Result<()> {
+        if training && self.dtype != Precision::F32 {
+            anyhow::bail!(
+                "--dtype {} is for inference; training runs in f32 (leave --dtype out)",
+                self.dtype
+            );
+        }
+        match self.device {
+            DeviceKind::Cpu if self.dtype != Precision::F32 => anyhow::bail!(
+                "--dtype {} needs --device cuda: the CPU backend computes in f32",
+                self.dtype
+            ),
+            DeviceKind::Cuda(_) if !cfg!(feature = "cuda") => anyhow::bail!(
+                "this avad binary was built without CUDA support: rebuild it with \
+                 `cargo build --release --features cuda` (it still runs on CPU-only machines)"
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Creates CUDA device `index` and sets its float dtype; must run before any tensor exists on it.
+#[cfg(feature = "cuda")]
+pub fn cuda_device(
+    index: usize,
+    dtype: Precision,
+) -> anyhow::Result<burn::backend::cuda::CudaDevice> {
+    use burn::tensor::{FloatDType, IntDType};
+    check_cuda_libraries()?;
+    let device = burn::backend::cuda::CudaDevice::new(index);
+    let float = match dtype {
+        Precision::F32 => FloatDType::F32,
+        Precision::F16 => FloatDType::F16,
+        Precision::Bf16 => FloatDType::BF16,
+    };
+    if float != FloatDType::F32 {
+        burn::tensor::set_default_dtypes::<CudaBackend>(&device, float, IntDType::I32)
+            .map_err(|e| anyhow::anyhow!("cuda:{index}: cannot compute in {dtype}: {e:?}"))?;
+    }
+    Ok(device)
+}
+
+/// The CUDA backend loads the driver (libcuda) and NVRTC at run time and panics when they are missing; look for
+/// them first so that `--device cuda` on a machine without them is a clear error.
+#[cfg(feature = "cuda")]
+fn check_cuda_libraries() -> anyhow::Result<()> {
+    for (what, names) in [
+        ("the CUDA driver", &["libcuda.so.1", "libcuda.so"][..]),
+        (
+            "NVRTC (CUDA's runtime compiler, from the CUDA toolkit)",
+            &["libnvrtc.so.13", "libnvrtc.so"][..],
+        ),
+    ] {
+        // SAFETY: loading a shared library runs its initialisers; these are NVIDIA's own libraries, which the
+        // backend would load next anyway.
+        let found = names
+            .iter()
+            .any(|&n| unsafe { libloading::Library::new(n) }.is_ok());
+        if !found {
+            anyhow::bail!(
+                "--device cuda: {what} was not found ({}); install it or add its folder to LD_LIBRARY_PATH \
+                 (e.g. /usr/local/cuda/lib64), or use --device cpu",
+                names.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs `$body` with `$B` bound to the inference backend and `$dev` to its device, as chosen by a
+/// [`DeviceArgs`]. `$body` must evaluate to `anyhow::Result<_>`.
+#[macro_export]
+macro_rules! with_infer_backend {
+    ($args:expr, |$B:ident, $dev:ident| $body:expr) => {{
+        let args: &$crate::backend::DeviceArgs = &$args;
+        match args.check(false) {
+            Err(e) => Err(e),
+            Ok(()) => match args.device {
+                $crate::backend::DeviceKind::Cpu => {
+                    type $B = $crate::backend::CpuBackend;
+                    let $dev = burn_flex::FlexDevice;
+                    $body
+                }
+                #[cfg(feature = "cuda")]
+                $crate::backend::DeviceKind::Cuda(index) => {
+                    type $B = $crate::backend::CudaBackend;
+                    match $crate::backend::cuda_device(index, args.dtype) {
+                        Ok($dev) => $body,
+                        Err(e) => Err(e),
+                    }
+                }
+                #[cfg(not(feature = "cuda"))]
+                $crate::backend::DeviceKind::Cuda(_) => {
+                    unreachable!("checked by DeviceArgs::check")
+                }
+            },
+        }
+    }};
+}
+
+/// Like [`with_infer_backend!`], with `$B` bound to the autodiff (training) backend; f32 only.
+#[macro_export]
+macro_rules! with_train_backend {
+    ($args:expr, |$B:ident, $dev:ident| $body:expr) => {{
+        let args: &$crate::backend::DeviceArgs = &$args;
+        match args.check(true) {
+            Err(e) => Err(e),
+            Ok(()) => match args.device {
+                $crate::backend::DeviceKind::Cpu => {
+                    type $B = burn::backend::Autodiff<$crate::backend::CpuBackend>;
+                    let $dev = burn_flex::FlexDevice;
+                    $body
+                }
+                #[cfg(feature = "cuda")]
+                $crate::backend::DeviceKind::Cuda(index) => {
+                    type $B = burn::backend::Autodiff<$crate::backend::CudaBackend>;
+                    match $crate::backend::cuda_device(index, args.dtype) {
+                        Ok($dev) => $body,
+                        Err(e) => Err(e),
+                    }
+                }
+                #[cfg(not(feature = "cuda"))]
+                $crate::backend::DeviceKind::Cuda(_) => {
+                    unreachable!("checked by DeviceArgs::check")
+                }
+            },
+        }
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices() {
+        assert_eq!("cpu".parse::<DeviceKind>(), Ok(DeviceKind::Cpu));
+        assert_eq!("cuda".parse::<DeviceKind>(), Ok(DeviceKind::Cuda(0)));
+        assert_eq!("cuda:3".parse::<DeviceKind>(), Ok(DeviceKind::Cuda(3)));
+        assert!("cuda:x".parse::<DeviceKind>().is_err());
+        assert!("tpu".parse::<DeviceKind>().is_err());
+    }
+
+    #[test]
+    fn rejects_what_cannot_run() {
+        let half_on_cpu = DeviceArgs {
+            device: DeviceKind::Cpu,
+            dtype: Precision::Bf16,
+        };
+        assert!(half_on_cpu.check(false).is_err());
+        let half_training = DeviceArgs {
+            device: DeviceKind::Cuda(0),
+            dtype: Precision::F16,
+        };
+        assert!(half_training.check(true).is_err());
+        assert!(DeviceArgs::default().check(true).is_ok());
+        let cuda = DeviceArgs {
+            device: DeviceKind::Cuda(0),
+            dtype: Precision::F32,
+        };
+        assert_eq!(cuda.check(false).is_ok(), cfg!(feature = "cuda"));
+    }
 }

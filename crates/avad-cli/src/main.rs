@@ -35,7 +35,10 @@ enum Command {
     Wav2clip(commands::wav2clip::Args),
     /// Train a VadCLIP / AVadCLIP model from list CSVs and features (presets, checkpoints, resume).
     Train(commands::train::Args),
-    /// Score the videos of a list with a checkpoint; writes <video>.npy [T, C] class probabilities.
+    /// Distil a visual-only (or audio-only) student from a frozen teacher with UKD; writes a model bundle.
+    Distill(commands::distill::Args),
+    /// Score the videos of a list with a checkpoint or a model bundle (teacher + students, chosen per video by
+    /// whether audio is present); writes <video>.npy [T, C] class probabilities and scored_by.csv.
     Predict(commands::predict::Args),
     /// Convert an official VadCLIP / AVadCLIP-teacher PyTorch checkpoint into an avad checkpoint.
     Import(commands::import::Args),
@@ -45,6 +48,8 @@ enum Command {
     Detect(commands::detect::Args),
     /// Join the list CSVs of several `avad extract --shard` runs.
     MergeLists(commands::merge_lists::Args),
+    /// Time training steps, prediction and the CLIP image encoder (to compare with the official PyTorch code).
+    Bench(commands::bench::Args),
 }
 
 fn main() {
@@ -57,11 +62,13 @@ fn main() {
         Command::Clip(args) => commands::clip::run(args),
         Command::Wav2clip(args) => commands::wav2clip::run(args),
         Command::Train(args) => commands::train::run(args),
+        Command::Distill(args) => commands::distill::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Import(args) => commands::import::run(args),
         Command::Extract(args) => commands::extract::run(args),
         Command::Detect(args) => commands::detect::run(args),
         Command::MergeLists(args) => commands::merge_lists::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -1,7 +1,7 @@
 //! `avad extract` / `avad merge-lists` end to end on real clips from `fixtures/media/` with the tiny random CLIP
 //! (24-d) and Wav2CLIP's formula weights: right T for visual and audio, the no-audio-stream path, resume after an
-//! interrupted run (only new videos are processed), `--shard I/3` covering every video once, and a bad file that
-//! is reported while the others finish.
+//! interrupted run (only new videos are processed), resume after a real SIGKILL, `--shard I/3` covering every video
+//! once, and a bad file that is reported while the others finish.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,9 +20,9 @@ fn wav2clip(tmp: &Path) -> PathBuf {
     w
 }
 
-fn extract(videos: &Path, out: &Path, w2c: &Path, extra: &[&str]) -> Output {
-    let o = Command::new(env!("CARGO_BIN_EXE_avad"))
-        .arg("extract")
+fn extract_cmd(videos: &Path, out: &Path, w2c: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_avad"));
+    c.arg("extract")
         .arg("--videos")
         .arg(videos)
         .arg("--clip-model")
@@ -32,9 +32,12 @@ fn extract(videos: &Path, out: &Path, w2c: &Path, extra: &[&str]) -> Output {
         .arg("--out")
         .arg(out)
         .args(["--max-snippets", "5", "--batch", "2"])
-        .args(extra)
-        .output()
-        .unwrap();
+        .args(extra);
+    c
+}
+
+fn extract(videos: &Path, out: &Path, w2c: &Path, extra: &[&str]) -> Output {
+    let o = extract_cmd(videos, out, w2c, extra).output().unwrap();
     eprintln!(
         "stdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&o.stdout),
@@ -208,4 +211,159 @@ fn shards_cover_every_video_once_and_merge() {
     vids.sort();
     vids.dedup();
     assert_eq!(vids.len(), 5);
+}
+
+/// Every file under `dir` (recursively), relative path → bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn extract_killed_with_sigkill_resumes_without_redoing_finished_videos() {
+    // Six copies of one clip, listed in a text file. The fourth (`clip_3.mp4`) is a named pipe with no writer: the
+    // first run blocks opening it after finishing clip_0..2, so the SIGKILL lands at a known point (after three
+    // finished videos, never inside a file write) however slow or loaded the machine is.
+    let tmp = tempfile::tempdir().unwrap();
+    let w2c = wav2clip(tmp.path());
+    let vids = tmp.path().join("videos");
+    std::fs::create_dir_all(&vids).unwrap();
+    let names: Vec<String> = (0..6).map(|i| format!("clip_{i}")).collect();
+    let gate = vids.join("clip_3.mp4");
+    for n in &names {
+        let p = vids.join(format!("{n}.mp4"));
+        if p != gate {
+            std::fs::copy(media("moviepy_fire2.mp4"), &p).unwrap();
+        }
+    }
+    let st = Command::new("mkfifo").arg(&gate).status().unwrap();
+    assert!(st.success(), "mkfifo {}", gate.display());
+    let list = tmp.path().join("videos.txt");
+    let text: String = names.iter().map(|n| format!("videos/{n}.mp4\n")).collect();
+    std::fs::write(&list, text).unwrap();
+
+    let out = tmp.path().join("out");
+    let log = tmp.path().join("killed.log");
+    let mut child = extract_cmd(&list, &out, &w2c, &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // wait (on a condition, not a guess) for the last video before the pipe to be finished
+    let before_gate = out.join("done/clip_2.json");
+    let t0 = std::time::Instant::now();
+    while !before_gate.exists() {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!(
+                "extract exited ({st}) before blocking on the pipe:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(
+            t0.elapsed().as_secs() < 120,
+            "no done-marker after 120 s:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let st = child.wait().unwrap();
+    assert!(!st.success(), "the run was killed, not finished: {st}");
+    assert!(
+        !out.join("list.csv").exists(),
+        "a killed run never reached the lists"
+    );
+    let finished: Vec<&String> = names
+        .iter()
+        .filter(|n| out.join(format!("done/{n}.json")).exists())
+        .collect();
+    assert_eq!(finished, names[..3].iter().collect::<Vec<_>>());
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let stamps: Vec<_> = names[..3]
+        .iter()
+        .flat_map(|n| {
+            [
+                out.join(format!("done/{n}.json")),
+                out.join(format!("visual/{n}__0.npy")),
+                out.join(format!("audio/{n}.npy")),
+            ]
+        })
+        .map(|p| (mtime(&p), p))
+        .collect();
+
+    // the pipe becomes a real clip; rerun to completion
+    std::fs::remove_file(&gate).unwrap();
+    std::fs::copy(media("moviepy_fire2.mp4"), &gate).unwrap();
+    let o = extract(&list, &out, &w2c, &[]);
+    assert!(o.status.success());
+    let s = stdout(&o);
+    assert!(
+        s.contains("extracted 3 videos") && s.contains("skipped 3 already done"),
+        "{s}"
+    );
+    for (t, p) in &stamps {
+        assert_eq!(mtime(p), *t, "{} was rewritten", p.display());
+    }
+    let resumed = tree(&out);
+    for n in &names {
+        assert!(
+            resumed.contains_key(&format!("done/{n}.json")),
+            "{n} not done"
+        );
+    }
+    let temps: Vec<&String> = resumed.keys().filter(|k| k.ends_with(".tmp")).collect();
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+
+    // the same features as one uninterrupted run
+    let fresh_dir = tmp.path().join("fresh");
+    let o = extract(&list, &fresh_dir, &w2c, &[]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("extracted 6 videos"));
+    let fresh = tree(&fresh_dir);
+    let npys = |t: &std::collections::BTreeMap<String, Vec<u8>>| -> Vec<String> {
+        t.keys().filter(|k| k.ends_with(".npy")).cloned().collect()
+    };
+    assert_eq!(npys(&resumed), npys(&fresh));
+    assert_eq!(npys(&fresh).len(), 12, "6 visual + 6 audio files");
+    for k in npys(&fresh) {
+        assert!(
+            resumed[&k] == fresh[&k],
+            "{k} differs from the uninterrupted run"
+        );
+    }
+    // the lists differ only in their folder
+    let rows = |d: &Path| {
+        std::fs::read_to_string(d.join("list.csv"))
+            .unwrap()
+            .replace(&d.display().to_string(), "OUT")
+    };
+    assert_eq!(rows(&out), rows(&fresh_dir));
+}
+
+#[test]
+fn detect_help_documents_the_audio_gate_fields() {
+    let o = Command::new(env!("CARGO_BIN_EXE_avad"))
+        .args(["detect", "--help"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let s = stdout(&o);
+    for field in ["audio_gate", "audio_share", "anomaly_score", "top_class"] {
+        assert!(
+            s.contains(field),
+            "`{field}` missing from detect --help:\n{s}"
+        );
+    }
 }

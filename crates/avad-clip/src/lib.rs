@@ -19,6 +19,7 @@ pub mod error;
 pub mod layers;
 pub mod model;
 pub mod preprocess;
+pub mod testing;
 pub mod text;
 pub mod tokenizer;
 pub mod vision;

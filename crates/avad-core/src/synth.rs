@@ -9,10 +9,17 @@
 //! - audio only: an off-camera gunshot, an explosion behind a wall;
 //! - both: most car accidents and many of the rest.
 //!
+//! The modality is drawn once per (video, class), so all events of a class in a video show in the same streams
+//! (the camera placement decides it), and about a fifth of the anomalous videos carry their only evidence in the
+//! audio: the videos from which a weakly supervised model learns to listen.
+//!
 //! Normal videos (and the calm parts of anomalous ones) carry *distractors*: music and loud noise in the audio,
 //! crowds and fast motion in the video, whose directions are partly aligned (cosine ≈ 0.4) with an anomaly class,
 //! so a model has to tell them apart instead of thresholding energy. About a fifth of the anomalous videos have two
 //! classes (multi-label, e.g. `B2-G-0`). Everything is a pure function of the seed. `docs/synth.md` has the details.
+//!
+//! [`events_found`] counts the events of one modality (e.g. audio-only) that a scorer detects at a false-alarm rate,
+//! and [`write_random_scores`] writes the chance reference.
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +95,19 @@ pub struct SynthEvent {
     pub end: usize,
 }
 
+/// One distractor of a generated video: a normal sound or sight whose direction resembles an anomaly class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SynthDistractor {
+    /// `music`, `loud_noise` (audio) or `crowd`, `fast_motion` (visual).
+    pub kind: String,
+    /// True for the audio distractors.
+    pub audio: bool,
+    /// First snippet.
+    pub start: usize,
+    /// End snippet (exclusive).
+    pub end: usize,
+}
+
 /// One generated video and where its files are.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SynthVideo {
@@ -101,6 +121,9 @@ pub struct SynthVideo {
     pub snippets: usize,
     /// Its events (empty for normal videos).
     pub events: Vec<SynthEvent>,
+    /// Its distractors (for analysis: they are not anomalies and are not in the annotations).
+    #[serde(default)]
+    pub distractors: Vec<SynthDistractor>,
 }
 
 /// What [`generate`] wrote.
@@ -135,12 +158,12 @@ const CLASS_MODALITY: [(&str, [f64; 3]); 6] = [
     ("G", [0.10, 0.45, 0.45]),  // explosion: often behind a wall
 ];
 
-/// Distractors: (modality is audio?, anomaly class it resembles).
-const DISTRACTORS: [(bool, usize); 4] = [
-    (true, 2),  // music ~ shooting
-    (true, 6),  // loud noise ~ explosion
-    (false, 3), // crowd ~ riot
-    (false, 1), // fast motion ~ fighting
+/// Distractors: (name, modality is audio?, anomaly class it resembles).
+const DISTRACTORS: [(&str, bool, usize); 4] = [
+    ("music", true, 2),        // music ~ shooting
+    ("loud_noise", true, 6),   // loud noise ~ explosion
+    ("crowd", false, 3),       // crowd ~ riot
+    ("fast_motion", false, 1), // fast motion ~ fighting
 ];
 
 struct Directions {
@@ -178,7 +201,7 @@ impl Directions {
         let audio: Vec<Vec<f32>> = (0..7).map(|_| random_unit(&mut rng, dim)).collect();
         let distractors = DISTRACTORS
             .iter()
-            .map(|&(is_audio, class)| {
+            .map(|&(_, is_audio, class)| {
                 let base = if is_audio {
                     &audio[class]
                 } else {
@@ -244,12 +267,20 @@ fn plan_video(
             let second = (classes[0] + rng.random_range(1..6)) % 6;
             classes.push(second);
         }
+        // The modality belongs to the (video, class), not to the event: where the camera is decides whether the
+        // shooting of this video is seen, heard or both, for every shot of it.
+        let modalities: Vec<Modality> = classes
+            .iter()
+            .map(|&ci| {
+                [Modality::VisualOnly, Modality::AudioOnly, Modality::Both]
+                    [pick(rng, &CLASS_MODALITY[ci].1)]
+            })
+            .collect();
         let n_events = rng.random_range(1..=3usize).max(classes.len());
         for e in 0..n_events {
             let ci = classes[e % classes.len()];
-            let (code, weights) = CLASS_MODALITY[ci];
-            let modality =
-                [Modality::VisualOnly, Modality::AudioOnly, Modality::Both][pick(rng, &weights)];
+            let code = CLASS_MODALITY[ci].0;
+            let modality = modalities[e % classes.len()];
             let (start, end) = random_span(rng, t, 0.05, 0.35);
             events.push(SynthEvent {
                 class: code.to_string(),
@@ -332,7 +363,7 @@ fn render_video(
             }
         }
         for &(which, s, e) in distractors {
-            if DISTRACTORS[which].0 != is_audio {
+            if DISTRACTORS[which].1 != is_audio {
                 continue;
             }
             let amplitude = rng.random_range(1.2..3.0f32);
@@ -431,6 +462,15 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
                 label,
                 snippets: t,
                 events,
+                distractors: distractors
+                    .iter()
+                    .map(|&(which, start, end)| SynthDistractor {
+                        kind: DISTRACTORS[which].0.to_string(),
+                        audio: DISTRACTORS[which].1,
+                        start,
+                        end,
+                    })
+                    .collect(),
             });
         }
     }
@@ -451,6 +491,117 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
         serde_json::to_vec_pretty(&summary).map_err(|e| CoreError::Invalid(e.to_string()))?;
     write_atomic(&out.join("videos.json"), &json)?;
     Ok(summary)
+}
+
+/// How many events of one kind a scorer finds (see [`events_found`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsFound {
+    /// Events whose mean anomaly score is above the threshold.
+    pub found: usize,
+    /// Events of the kind in the test set.
+    pub total: usize,
+}
+
+/// Of the test set's events of `modality`, how many a scorer detects at the false-alarm rate `false_alarm_rate`
+/// (e.g. 0.05): the threshold is the `(1 − rate)` quantile of the snippet scores of the normal test videos (the
+/// score at index ⌊n·(1 − rate)⌋ of the n sorted ones), and an event counts as found when its mean score over its
+/// snippets is above it. `anomaly(video)` returns the per-snippet anomaly scores of a test video, one per snippet.
+///
+/// Asks only for the test videos; errors when there is no normal test video, when the rate is outside (0, 1) or
+/// when a video's scores do not have one value per snippet.
+pub fn events_found(
+    videos: &[SynthVideo],
+    modality: Modality,
+    false_alarm_rate: f64,
+    mut anomaly: impl FnMut(&SynthVideo) -> Result<Vec<f64>>,
+) -> Result<EventsFound> {
+    if !(false_alarm_rate > 0.0 && false_alarm_rate < 1.0) {
+        return Err(CoreError::Invalid(format!(
+            "events_found: false-alarm rate {false_alarm_rate} must lie in (0, 1)"
+        )));
+    }
+    let mut scores = |v: &SynthVideo| -> Result<Vec<f64>> {
+        let s = anomaly(v)?;
+        if s.len() != v.snippets {
+            return Err(CoreError::Scores {
+                video: v.name.clone(),
+                reason: format!("{} scores for {} snippets", s.len(), v.snippets),
+            });
+        }
+        Ok(s)
+    };
+    let test: Vec<&SynthVideo> = videos.iter().filter(|v| v.split == "test").collect();
+    let mut normal = Vec::new();
+    for v in test.iter().filter(|v| v.events.is_empty()) {
+        normal.extend(scores(v)?);
+    }
+    if normal.is_empty() {
+        return Err(CoreError::Invalid(
+            "events_found: the test set has no normal video".into(),
+        ));
+    }
+    normal.sort_by(f64::total_cmp);
+    let n = normal.len();
+    // + 1e-9: 0.95 · 100 must give index 95, not 94 (f64 rounding).
+    let idx = ((n as f64 * (1.0 - false_alarm_rate) + 1e-9).floor() as usize).min(n - 1);
+    let threshold = normal[idx];
+    let (mut found, mut total) = (0, 0);
+    for v in test {
+        let events: Vec<&SynthEvent> = v.events.iter().filter(|e| e.modality == modality).collect();
+        if events.is_empty() {
+            continue;
+        }
+        let a = scores(v)?;
+        for e in events {
+            total += 1;
+            let mean = a[e.start..e.end].iter().sum::<f64>() / (e.end - e.start) as f64;
+            if mean > threshold {
+                found += 1;
+            }
+        }
+    }
+    Ok(EventsFound { found, total })
+}
+
+/// [`events_found`] on a folder of score files `DIR/<video>.npy` as `avad predict` writes them: [T, C] class
+/// probabilities (anomaly = 1 − column 0, as `avad eval` reads them) or [T] anomaly scores.
+pub fn events_found_in_dir(
+    videos: &[SynthVideo],
+    scores_dir: &Path,
+    modality: Modality,
+    false_alarm_rate: f64,
+) -> Result<EventsFound> {
+    events_found(videos, modality, false_alarm_rate, |v| {
+        let arr = crate::npy::read_npy(&scores_dir.join(format!("{}.npy", v.name)))?;
+        let classes = match arr.shape.as_slice() {
+            [_] => 1,
+            [_, c] if *c >= 1 => *c,
+            other => {
+                return Err(CoreError::Scores {
+                    video: v.name.clone(),
+                    reason: format!("scores of shape {other:?}, expected [T, C] or [T]"),
+                })
+            }
+        };
+        let scored = crate::eval::ScoredVideo {
+            video: v.name.clone(),
+            scores: arr.data,
+            classes,
+        };
+        Ok((0..scored.snippets()).map(|i| scored.anomaly(i)).collect())
+    })
+}
+
+/// Writes a seeded random scorer's anomaly scores, uniform in [0, 1), as `DIR/<video>.npy` float32 [T] for every
+/// test video: the chance reference (its frame AP is about the frame positive rate, its AUC about 0.5).
+pub fn write_random_scores(videos: &[SynthVideo], dir: &Path, seed: u64) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0052_414E_444F_4D00);
+    for v in videos.iter().filter(|v| v.split == "test") {
+        let s: Vec<f32> = (0..v.snippets).map(|_| rng.random::<f32>()).collect();
+        write_npy_f32(&dir.join(format!("{}.npy", v.name)), &[v.snippets], &s)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -498,6 +649,168 @@ mod tests {
             other.videos[0].snippets * 1000 + other.videos[1].snippets,
             v.snippets * 1000 + sa.videos[1].snippets
         );
+    }
+
+    #[test]
+    fn modality_is_per_video_and_class_and_distractors_are_recorded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = generate(
+            &SynthConfig {
+                seed: 5,
+                train: 200,
+                test: 0,
+                max_len: 60,
+                dim: 8,
+                ..SynthConfig::default()
+            },
+            tmp.path(),
+        )
+        .unwrap();
+        let anomalous: Vec<&SynthVideo> =
+            s.videos.iter().filter(|v| !v.events.is_empty()).collect();
+        assert_eq!(anomalous.len(), 100);
+        for v in &anomalous {
+            for e in &v.events {
+                let same_class = v.events.iter().filter(|f| f.class == e.class);
+                assert!(
+                    same_class.clone().all(|f| f.modality == e.modality),
+                    "{}: events of {} differ in modality",
+                    v.name,
+                    e.class
+                );
+            }
+        }
+        // Enough videos whose only evidence is in the audio for weak supervision to learn from them.
+        let audio_only_videos = anomalous
+            .iter()
+            .filter(|v| v.events.iter().all(|e| e.modality == Modality::AudioOnly))
+            .count();
+        assert!(
+            (12..=40).contains(&audio_only_videos),
+            "{audio_only_videos} audio-only videos of 100"
+        );
+        let normal_with = |audio: bool| {
+            s.videos
+                .iter()
+                .filter(|v| v.events.is_empty() && v.distractors.iter().any(|d| d.audio == audio))
+                .count()
+        };
+        assert!(normal_with(true) >= 20 && normal_with(false) >= 20);
+        assert!(s.videos.iter().flat_map(|v| &v.distractors).all(|d| {
+            d.start < d.end
+                && ["music", "loud_noise", "crowd", "fast_motion"].contains(&d.kind.as_str())
+        }));
+        let json = std::fs::read_to_string(tmp.path().join("videos.json")).unwrap();
+        assert!(json.contains("\"distractors\"") && json.contains("\"loud_noise\""));
+    }
+
+    fn video(
+        name: &str,
+        split: &str,
+        snippets: usize,
+        events: Vec<(Modality, usize, usize)>,
+    ) -> SynthVideo {
+        SynthVideo {
+            name: name.into(),
+            split: split.into(),
+            label: if events.is_empty() {
+                "A".into()
+            } else {
+                "B2-0-0".into()
+            },
+            snippets,
+            events: events
+                .into_iter()
+                .map(|(modality, start, end)| SynthEvent {
+                    class: "B2".into(),
+                    modality,
+                    start,
+                    end,
+                })
+                .collect(),
+            distractors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn events_found_thresholds_at_the_false_alarm_rate_of_normal_videos() {
+        let videos = vec![
+            video("n0", "test", 100, vec![]),
+            video(
+                "a0",
+                "test",
+                20,
+                vec![(Modality::AudioOnly, 2, 6), (Modality::VisualOnly, 10, 12)],
+            ),
+            video("a1", "test", 20, vec![(Modality::AudioOnly, 0, 4)]),
+            video("t0", "train", 20, vec![(Modality::AudioOnly, 0, 4)]),
+        ];
+        // Normal snippet i scores i/100: the 95 % quantile is 0.95, so a mean of 0.955 is found and 0.945 is not.
+        let scorer = |v: &SynthVideo| -> Result<Vec<f64>> {
+            Ok(match v.name.as_str() {
+                "n0" => (0..100).map(|i| i as f64 / 100.0).collect(),
+                "a0" => (0..20)
+                    .map(|i| if (2..6).contains(&i) { 0.955 } else { 0.0 })
+                    .collect(),
+                "a1" => vec![0.945; 20],
+                _ => panic!("asked for a training video"),
+            })
+        };
+        let f = events_found(&videos, Modality::AudioOnly, 0.05, scorer).unwrap();
+        assert_eq!(f, EventsFound { found: 1, total: 2 });
+        let f = events_found(&videos, Modality::VisualOnly, 0.05, scorer).unwrap();
+        assert_eq!(f, EventsFound { found: 0, total: 1 });
+        // At a 10 % false-alarm rate the threshold drops to 0.90 and both audio-only events are found.
+        let f = events_found(&videos, Modality::AudioOnly, 0.10, scorer).unwrap();
+        assert_eq!(f, EventsFound { found: 2, total: 2 });
+        // Errors, not panics.
+        let short = |v: &SynthVideo| Ok(vec![0.0; v.snippets - 1]);
+        let e = events_found(&videos, Modality::AudioOnly, 0.05, short).unwrap_err();
+        assert!(e.to_string().contains("n0"), "{e}");
+        assert!(events_found(&videos, Modality::AudioOnly, 1.0, scorer).is_err());
+        assert!(events_found(&videos[1..], Modality::AudioOnly, 0.05, scorer).is_err());
+    }
+
+    #[test]
+    fn random_scores_find_events_at_chance_and_oracle_scores_find_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = generate(
+            &SynthConfig {
+                seed: 8,
+                train: 0,
+                test: 60,
+                max_len: 200,
+                dim: 8,
+                ..SynthConfig::default()
+            },
+            &tmp.path().join("data"),
+        )
+        .unwrap();
+        let random = tmp.path().join("random");
+        write_random_scores(&s.videos, &random, 1).unwrap();
+        let both = events_found_in_dir(&s.videos, &random, Modality::Both, 0.05).unwrap();
+        assert!(both.total >= 10 && both.found * 4 <= both.total, "{both:?}");
+        // Oracle [T, C] class probabilities: p(normal) = 0 inside events, 1 outside.
+        let oracle = tmp.path().join("oracle");
+        std::fs::create_dir_all(&oracle).unwrap();
+        for v in &s.videos {
+            let mut p = vec![0f32; v.snippets * 7];
+            for t in 0..v.snippets {
+                let inside = v.events.iter().any(|e| (e.start..e.end).contains(&t));
+                p[t * 7] = if inside { 0.0 } else { 1.0 };
+            }
+            write_npy_f32(
+                &oracle.join(format!("{}.npy", v.name)),
+                &[v.snippets, 7],
+                &p,
+            )
+            .unwrap();
+        }
+        let all = events_found_in_dir(&s.videos, &oracle, Modality::AudioOnly, 0.05).unwrap();
+        assert!(all.total > 0 && all.found == all.total, "{all:?}");
+        let normal = s.videos.iter().find(|v| v.events.is_empty()).unwrap();
+        std::fs::remove_file(random.join(format!("{}.npy", normal.name))).unwrap();
+        assert!(events_found_in_dir(&s.videos, &random, Modality::Both, 0.05).is_err());
     }
 
     #[test]

@@ -159,6 +159,17 @@ impl<B: Backend> Fusion<B> {
 
     /// v [B,T,D], a [B,T,Da] → X_av [B,T,D].
     pub fn forward(&self, v: Tensor<B, 3>, a: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.forward_with_gate(v, a).fused
+    }
+
+    /// Like [`Fusion::forward`], also returning the adaptive fusion's gate W and gated residual W ⊙ R
+    /// (both `None` for the ablation kinds, which have no gate).
+    pub fn forward_with_gate(&self, v: Tensor<B, 3>, a: Tensor<B, 3>) -> FusionOutput<B> {
+        let plain = |fused| FusionOutput {
+            fused,
+            gate: None,
+            gated_residual: None,
+        };
         if let (Some(g), Some(r0), Some(r2)) = (
             &self.gate_proj,
             &self.residual_proj_0,
@@ -167,17 +178,33 @@ impl<B: Backend> Fusion<B> {
             let z = Tensor::cat(vec![v.clone(), a], 2); // [B, T, D+Da]
             let gate = sigmoid(g.forward(z.clone())); // [B, T, D]
             let res = r2.forward(gelu(r0.forward(z))); // [B, T, D]
-            return v + gate * res;
+            let gated = gate.clone() * res; // [B, T, D]
+            return FusionOutput {
+                fused: v + gated.clone(),
+                gate: Some(gate),
+                gated_residual: Some(gated),
+            };
         }
         if let Some(lin) = &self.linear {
-            return lin.forward(Tensor::cat(vec![v, a], 2));
+            return plain(lin.forward(Tensor::cat(vec![v, a], 2)));
         }
         if let Some(attn) = &self.cross_attn {
-            return v.clone() + attn.forward_qkv(v, a, None);
+            return plain(v.clone() + attn.forward_qkv(v, a, None));
         }
         if self.add {
-            return v + a;
+            return plain(v + a);
         }
-        v
+        plain(v)
     }
+}
+
+/// What [`Fusion::forward_with_gate`] returns.
+#[derive(Debug, Clone)]
+pub struct FusionOutput<B: Backend> {
+    /// X_av [B, T, D].
+    pub fused: Tensor<B, 3>,
+    /// Adaptive fusion only: the per-dimension gate W = sigmoid(gate_proj(concat[v, a])), [B, T, D], in (0, 1).
+    pub gate: Option<Tensor<B, 3>>,
+    /// Adaptive fusion only: the gated residual W ⊙ R that is added to v, [B, T, D] (X_av = v + W ⊙ R).
+    pub gated_residual: Option<Tensor<B, 3>>,
 }

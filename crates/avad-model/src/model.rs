@@ -187,6 +187,12 @@ pub struct ModelOutput<B: Backend> {
     pub visual_features: Tensor<B, 3>,
     /// TCN output, [B, T, Da] (audio models).
     pub audio_features: Option<Tensor<B, 3>>,
+    /// Adaptive fusion's per-dimension gate W = sigmoid(gate_proj(concat[v, a])), [B, T, D], in (0, 1): how much of
+    /// the audio-driven residual R each dimension lets through. `None` for every other fusion (add, concat-linear,
+    /// cross-attention, none), which have no gate.
+    pub fusion_gate: Option<Tensor<B, 3>>,
+    /// Adaptive fusion's gated residual W ⊙ R, [B, T, D], so that X_av = `visual_features` + this. `None` otherwise.
+    pub fusion_residual: Option<Tensor<B, 3>>,
     /// Student log-variance θ, [B, T, D].
     pub theta: Option<Tensor<B, 3>>,
     /// Class text features before the visual prompt, [C, E] (official `text_features_ori`).
@@ -559,9 +565,12 @@ impl<B: Backend> AvadClip<B> {
             (Some(tcn), Some(a)) => Some(tcn.forward(a)),
             _ => None,
         };
-        let fused = match (&self.fusion, &audio_features) {
-            (Some(f), Some(a)) => f.forward(v.clone(), a.clone()),
-            _ => v.clone(),
+        let (fused, fusion_gate, fusion_residual) = match (&self.fusion, &audio_features) {
+            (Some(f), Some(a)) => {
+                let o = f.forward_with_gate(v.clone(), a.clone());
+                (o.fused, o.gate, o.gated_residual) // [B, T, D] each
+            }
+            _ => (v.clone(), None, None),
         };
         let (features, theta) = match &self.fe_net {
             Some(fe) => {
@@ -586,6 +595,8 @@ impl<B: Backend> AvadClip<B> {
             features,
             visual_features: v,
             audio_features,
+            fusion_gate,
+            fusion_residual,
             theta,
             text_features,
             logits1,

@@ -166,7 +166,7 @@ fn avadclip_student_forward_and_ukd_match_pytorch() {
     );
     let (g, w) = (scalar_of(&l4), io.scalar("loss4"));
     eprintln!("loss4: got {g} want {w}");
-    assert!(((g - w) / w).abs() < 1e-5, "loss4 {g} vs {w}");
+    assert!(((g - w) / w).abs() < tol(1e-5), "loss4 {g} vs {w}");
 
     let labels: Tensor<B, 2> = io.tensor("labels");
     let losses = compute_losses(

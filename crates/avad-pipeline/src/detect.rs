@@ -6,6 +6,9 @@
 //!   frequent argmax over the abnormal classes (columns 1..) of its snippets (ties: lower column), its peak is its
 //!   highest-scoring snippet.
 //! - A model that needs audio on a video without audio gets all-zero audio features (`audio_features: "zeros"`).
+//! - Teacher with adaptive fusion (`X_av = v + W ⊙ R`): `audio_gate` = mean of the gate W over D and `audio_share` =
+//!   `‖W ⊙ R‖ / (‖v‖ + ‖W ⊙ R‖)` per snippet (see `avad_train::VideoScores`); `None` (JSON `null`, empty CSV cell)
+//!   for models without a gate.
 
 use std::path::Path;
 
@@ -34,6 +37,12 @@ pub struct SnippetRow {
     pub probs: Vec<f32>,
     /// `present`, `silent` or `none`.
     pub audio: String,
+    /// Mean over D of the adaptive fusion gate W (0..1): how far the fusion lets through the residual R (computed from
+    /// [v, a]) at this snippet. `None` for models without a gate (student, VadCLIP, ablation fusions).
+    pub audio_gate: Option<f32>,
+    /// Audio contribution share `‖W ⊙ R‖ / (‖v‖ + ‖W ⊙ R‖)` (0..1): the size of the term fusion adds relative to
+    /// the visual feature v. `None` exactly when `audio_gate` is.
+    pub audio_share: Option<f32>,
 }
 
 /// A detected event: consecutive snippets above the threshold.
@@ -99,6 +108,52 @@ pub fn detect_video<B: Backend>(
     threshold: f32,
 ) -> Result<DetectReport> {
     let f = extract_video(enc, video, opts, &mut |_| {})?;
+    report(f, predictor, video, threshold)
+}
+
+/// [`detect_video`] with a model bundle (or a single checkpoint loaded as one, `avad_train::ModelBundle`): the
+/// teacher when the clip has audio that is not silent (the file's audio state is `present` and the Wav2CLIP
+/// features are not constant, `avad_train::bundle::is_silent`), else the visual student.
+/// [`DetectReport::model`] says which model scored the clip.
+pub fn detect_video_bundle<B: Backend>(
+    enc: &Encoders<B>,
+    bundle: &avad_train::ModelBundle<B>,
+    video: &Path,
+    opts: &FeatureOptions,
+    threshold: f32,
+) -> Result<DetectReport> {
+    use avad_train::bundle::{is_silent, AudioStatus};
+    let f = extract_video(enc, video, opts, &mut |_| {})?;
+    let status = match (f.audio_state, &f.audio) {
+        (AudioState::None, _) | (_, None) => AudioStatus::Missing,
+        (AudioState::Silent, _) => AudioStatus::Silent,
+        (_, Some(a))
+            if f.t > 0
+                && is_silent(&avad_core::features::Features::new(
+                    f.t,
+                    a.len() / f.t,
+                    a.clone(),
+                )) =>
+        {
+            AudioStatus::Silent
+        }
+        _ => AudioStatus::Present,
+    };
+    let (member, reason) = bundle.choose(status)?;
+    tracing::info!(
+        "{}: scored by the {} ({reason})",
+        video.display(),
+        member.role.as_str()
+    );
+    report(f, &member.predictor, video, threshold)
+}
+
+fn report<B: Backend>(
+    f: crate::features::VideoFeatures,
+    predictor: &Predictor<B>,
+    video: &Path,
+    threshold: f32,
+) -> Result<DetectReport> {
     if f.width != predictor.visual_width {
         return Err(PipelineError::Invalid(format!(
             "{}: CLIP gives {}-d features but the model expects {}-d",
@@ -133,6 +188,8 @@ pub fn detect_video<B: Backend>(
                 top_class: names.get(top).cloned().unwrap_or_default(),
                 probs,
                 audio: f.snippets[i].audio_state.as_str().to_string(),
+                audio_gate: scores.audio_gate.as_ref().map(|g| g[i]),
+                audio_share: scores.audio_share.as_ref().map(|g| g[i]),
             }
         })
         .collect();
@@ -212,17 +269,29 @@ impl DetectReport {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
-    /// One CSV row per snippet: `index,start_s,end_s,anomaly_score,top_class,audio,<class probabilities...>`.
+    /// One CSV row per snippet:
+    /// `index,start_s,end_s,anomaly_score,top_class,audio,audio_gate,audio_share,<class probabilities...>`
+    /// (`audio_gate`/`audio_share` empty for models without a fusion gate).
     pub fn to_csv(&self) -> String {
-        let mut s = String::from("index,start_s,end_s,anomaly_score,top_class,audio");
+        let opt = |x: Option<f32>| x.map(|v| format!("{v:.6}")).unwrap_or_default();
+        let mut s = String::from(
+            "index,start_s,end_s,anomaly_score,top_class,audio,audio_gate,audio_share",
+        );
         for c in &self.class_names {
             s.push_str(&format!(",p_{c}"));
         }
         s.push('\n');
         for r in &self.snippets {
             s.push_str(&format!(
-                "{},{:.3},{:.3},{:.6},{},{}",
-                r.index, r.start_s, r.end_s, r.anomaly_score, r.top_class, r.audio
+                "{},{:.3},{:.3},{:.6},{},{},{},{}",
+                r.index,
+                r.start_s,
+                r.end_s,
+                r.anomaly_score,
+                r.top_class,
+                r.audio,
+                opt(r.audio_gate),
+                opt(r.audio_share)
             ));
             for p in &r.probs {
                 s.push_str(&format!(",{p:.6}"));

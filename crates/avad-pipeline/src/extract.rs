@@ -264,6 +264,9 @@ pub enum ExtractEvent<'a> {
     },
 }
 
+/// Age after which a leftover temporary file in the output folder counts as abandoned.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Extracts every video in `videos` into `out`, skipping verified finished ones; a failing video is recorded and
 /// the run goes on. Writes the lists of all finished videos of `videos` at the end.
 pub fn run_extract<B: Backend>(
@@ -274,6 +277,15 @@ pub fn run_extract<B: Backend>(
     observer: &mut dyn FnMut(ExtractEvent<'_>),
 ) -> Result<ExtractSummary> {
     std::fs::create_dir_all(out).map_err(|e| PipelineError::io(out, e))?;
+    // A run killed mid-write leaves `.<file>.<pid>.tmp` behind; clear those older than a minute (younger ones may
+    // be another shard's writes in progress on a shared folder).
+    let stale: usize = ["", "visual", "audio", "done"]
+        .iter()
+        .map(|d| avad_core::npy::remove_stale_temps(&out.join(d), STALE_TEMP_AGE))
+        .sum();
+    if stale > 0 {
+        tracing::info!("removed {stale} temporary files left by an interrupted run");
+    }
     let mut summary = ExtractSummary::default();
     let mut markers: BTreeMap<String, DoneMarker> = BTreeMap::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();

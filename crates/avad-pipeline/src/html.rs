@@ -1,6 +1,6 @@
-//! A self-contained HTML report of [`DetectReport`]: inline SVG score timeline with event bands, per-class curves
-//! and PNG thumbnails (data: URIs) at the event peaks. No external assets. The audio fusion gate is not shown:
-//! the model's output does not expose it.
+//! A self-contained HTML report of [`DetectReport`]: inline SVG score timeline with event bands, the audio fusion
+//! gate and audio share under it (models with adaptive fusion), per-class curves and PNG thumbnails (data: URIs) at
+//! the event peaks. No external assets.
 
 use crate::detect::DetectReport;
 
@@ -116,6 +116,57 @@ pub fn render_html(r: &DetectReport) -> String {
     ));
     axes(&mut svg, "anomaly score (C-branch) and events");
     svg.push_str("</svg>");
+    // audio fusion gate and share, on the same time axis (models with adaptive fusion only)
+    let gate: Option<Vec<f32>> = r.snippets.iter().map(|s| s.audio_gate).collect();
+    let share: Option<Vec<f32>> = r.snippets.iter().map(|s| s.audio_share).collect();
+    let gate_html = match gate.filter(|g| !g.is_empty()) {
+        Some(g) => {
+            let gh = 100.0f64;
+            let mut gs = format!(
+                "<svg class='audio-gate' xmlns='http://www.w3.org/2000/svg' width='{}' height='{}'>\
+                 <rect x='{x0}' y='{y0}' width='{w}' height='{gh}' fill='none' stroke='#ccc'/>",
+                w + x0 + 10.0,
+                gh + 30.0
+            );
+            for e in &r.events {
+                gs.push_str(&format!(
+                    "<rect x='{:.1}' y='{y0}' width='{:.1}' height='{gh}' fill='#d62728' opacity='0.1'/>",
+                    x0 + (e.start_s - t0) / span * w,
+                    ((e.end_s - e.start_s) / span * w).max(1.0),
+                ));
+            }
+            gs.push_str(&format!(
+                "<polyline id='audio-gate-curve' fill='none' stroke='#2ca02c' stroke-width='2' points='{}'>\
+                 <title>audio fusion gate (mean of W over D)</title></polyline>",
+                polyline(&mid, &g, x0, w, y0, gh, span)
+            ));
+            if let Some(sh) = share {
+                gs.push_str(&format!(
+                    "<polyline id='audio-share-curve' fill='none' stroke='#1f77b4' stroke-width='1.5' \
+                     stroke-dasharray='5,3' points='{}'><title>audio share |W*R| / (|v| + |W*R|)</title></polyline>",
+                    polyline(&mid, &sh, x0, w, y0, gh, span)
+                ));
+            }
+            gs.push_str(&format!(
+                "<text x='2' y='{}' font-size='10'>1</text><text x='2' y='{}' font-size='10'>0</text>\
+                 <text x='{x0}' y='{}' font-size='11'>audio fusion gate and audio share (0..1)</text></svg>",
+                y0 + 8.0,
+                y0 + gh,
+                y0 + gh + 14.0
+            ));
+            format!(
+                "{gs}<p class='legend'><span style='color:#2ca02c'>&#9632; audio gate</span>: mean over the \
+                 feature dimensions of the teacher's fusion gate W in X<sub>av</sub> = v + W &#8857; R \
+                 (v visual feature, R residual computed from visual and audio); 0 = the fusion shuts the residual out, \
+                 1 = lets it fully through. <span style='color:#1f77b4'>&#9472; &#9472; audio share</span>: \
+                 |W &#8857; R| / (|v| + |W &#8857; R|), the size of what fusion added relative to the visual \
+                 feature; it stays low when R is small even if the gate is open.</p>"
+            )
+        }
+        None => "<p class='legend'>audio fusion gate: not available (this model has no adaptive \
+                 audio-visual fusion).</p>"
+            .to_string(),
+    };
     // class curves
     let mut cls = format!(
         "<svg xmlns='http://www.w3.org/2000/svg' width='{}' height='{}'>",
@@ -180,7 +231,7 @@ pub fn render_html(r: &DetectReport) -> String {
          <style>body{{font-family:sans-serif;margin:20px}}figure{{display:inline-block;margin:4px}}\
          figcaption{{font-size:11px}}td,th{{padding:2px 8px}}</style></head><body>\
          <h1>avad detect</h1><p>{title}<br>model: {model}; audio: {audio}; audio features: {af}; \
-         {n} snippets; threshold {thr}; {ne} events</p>{svg}<p>{legend}</p>{cls}<h2>Events</h2>{events}\
+         {n} snippets; threshold {thr}; {ne} events</p>{svg}{gate_html}<p>{legend}</p>{cls}<h2>Events</h2>{events}\
          <h2>Frames at peaks</h2><div>{thumbs}</div></body></html>\n",
         title = esc(&r.video),
         model = esc(&r.model),

@@ -2,10 +2,12 @@
 //!
 //! - [`features`]: one video → CLIP image features per snippet (1 or 10 crops) + Wav2CLIP audio features.
 //! - [`extract`]: `avad extract` — video lists, shards, resumable atomic output, list CSVs, `merge-lists`.
+//! - [`bench`]: `avad bench` — training-step, prediction and CLIP timings to compare with the official code.
 //! - [`detect`]: `avad detect` — per-snippet scores, events, JSON/CSV; [`html`]: the self-contained HTML report.
 //!
 //! Formats and rules: `docs/extract.md`.
 
+pub mod bench;
 pub mod detect;
 pub mod error;
 pub mod extract;

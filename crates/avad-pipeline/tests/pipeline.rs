@@ -146,6 +146,8 @@ fn row(i: usize, score: f32, probs: Vec<f32>) -> SnippetRow {
         top_class: String::new(),
         probs,
         audio: "present".into(),
+        audio_gate: None,
+        audio_share: None,
     }
 }
 
@@ -279,4 +281,97 @@ fn merge_lists_joins_and_checks_headers() {
         "path,audio_path,label\nx__0.npy,x.npy,A\ny__0.npy,y.npy,A\n"
     );
     assert!(merge_lists(&[a, c], &out).is_err());
+}
+
+#[test]
+fn detect_reports_the_audio_fusion_gate_for_teachers_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let enc = encoders(tmp.path());
+    let dev = Default::default();
+    let opts = FeatureOptions {
+        max_snippets: Some(6),
+        ..FeatureOptions::default()
+    };
+    let video = media("moviepy_video_with_failing_audio.mp4");
+    // teacher (adaptive fusion): a gate and a share per snippet, both in [0, 1], in JSON, CSV and HTML
+    let ck = write_tiny_checkpoint::<B>(&tmp.path().join("t"), 24, true, 3, &dev).unwrap();
+    let pred = Predictor::<B>::from_checkpoint(&ck, &dev).unwrap();
+    let r = detect_video(&enc, &pred, &video, &opts, 0.5).unwrap();
+    assert_eq!(r.audio_features, "wav2clip");
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    let rows = json["snippets"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    let mut gates = Vec::new();
+    for s in rows {
+        let g = s["audio_gate"]
+            .as_f64()
+            .expect("teacher: numeric audio_gate");
+        let sh = s["audio_share"]
+            .as_f64()
+            .expect("teacher: numeric audio_share");
+        assert!((0.0..=1.0).contains(&g), "gate {g}");
+        assert!((0.0..=1.0).contains(&sh), "share {sh}");
+        gates.push(g);
+    }
+    assert!(
+        gates.iter().any(|&g| (g - gates[0]).abs() > 1e-6),
+        "the gate depends on the snippet: {gates:?}"
+    );
+    let csv = r.to_csv();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let gi = header.iter().position(|h| *h == "audio_gate").unwrap();
+    let si = header.iter().position(|h| *h == "audio_share").unwrap();
+    for (line, s) in csv.lines().skip(1).zip(&r.snippets) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), header.len());
+        let g: f32 = cells[gi].parse().unwrap();
+        assert!((g - s.audio_gate.unwrap()).abs() < 1e-5);
+        let sh: f32 = cells[si].parse().unwrap();
+        assert!((sh - s.audio_share.unwrap()).abs() < 1e-5);
+    }
+    let html = render_html(&r);
+    assert!(html.contains("id='audio-gate-curve'"), "gate curve drawn");
+    assert!(html.contains("id='audio-share-curve'"), "share curve drawn");
+    assert!(
+        html.contains("audio gate</span>: mean over"),
+        "legend explains it"
+    );
+    // the curve has one point per snippet, every y inside the 0..1 band of its plot
+    let pts = html.split("id='audio-gate-curve'").nth(1).unwrap();
+    let pts = pts
+        .split("points='")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    assert_eq!(pts.split_whitespace().count(), 6);
+    for (p, s) in pts.split_whitespace().zip(&r.snippets) {
+        let y: f64 = p.split(',').nth(1).unwrap().parse().unwrap();
+        // plot band y0 = 10 .. y0 + 100: y = 110 − 100·gate
+        let want = 110.0 - 100.0 * s.audio_gate.unwrap() as f64;
+        assert!(
+            (y - want).abs() < 0.051,
+            "point {p} for gate {:?}",
+            s.audio_gate
+        );
+    }
+
+    // VadCLIP: no gate anywhere
+    let ck = write_tiny_checkpoint::<B>(&tmp.path().join("v"), 24, false, 3, &dev).unwrap();
+    let pred = Predictor::<B>::from_checkpoint(&ck, &dev).unwrap();
+    let r = detect_video(&enc, &pred, &video, &opts, 0.5).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    for s in json["snippets"].as_array().unwrap() {
+        assert!(
+            s["audio_gate"].is_null() && s["audio_share"].is_null(),
+            "{s}"
+        );
+    }
+    let csv = r.to_csv();
+    let second = csv.lines().nth(1).unwrap();
+    assert!(second.contains(",,"), "empty gate cells: {second}");
+    let html = render_html(&r);
+    assert!(!html.contains("audio-gate-curve"));
+    assert!(html.contains("audio fusion gate: not available"));
 }

@@ -45,6 +45,9 @@ pub struct EpochRecord {
     pub loss2: f64,
     /// Mean loss3 (text divergence).
     pub loss3: f64,
+    /// Mean raw (unweighted) UKD loss4 of a distilled student; absent for other runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss4: Option<f64>,
     /// Metrics on the validation split (if any), keyed like `ap1`, `auc1`, `ap2`, `auc2` (see `eval.rs`).
     pub val: Option<serde_json::Value>,
     /// Metrics on the test list (if given with annotations).
@@ -77,6 +80,9 @@ pub struct Progress {
     /// Sums of (total, loss1, loss2, loss3) over the steps of the epoch in progress (for its mean after resume).
     #[serde(default)]
     pub epoch_sums: [f64; 4],
+    /// Sum of the raw UKD loss4 over the steps of the epoch in progress (distillation only).
+    #[serde(default)]
+    pub ukd_sum: f64,
 }
 
 /// The JSON half of a checkpoint.

@@ -45,6 +45,42 @@ pub enum LabelSet {
     Ucf,
 }
 
+/// Which features a model reads in its visual slot (spec §2.4; issue 6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Modality {
+    /// The visual (CLIP) features, as every official model does; an audio model also reads the audio features
+    /// in its audio slot.
+    #[default]
+    Visual,
+    /// The audio (Wav2CLIP) features in the visual slot: avad's audio-only student (the paper's Table 6 "audio
+    /// model"; the official code has none). Only for visual-only architectures (no audio path).
+    Audio,
+}
+
+impl Modality {
+    /// `visual` / `audio`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Visual => "visual",
+            Self::Audio => "audio",
+        }
+    }
+}
+
+impl std::str::FromStr for Modality {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "visual" => Ok(Self::Visual),
+            "audio" => Ok(Self::Audio),
+            other => Err(TrainError::Config(format!(
+                "unknown modality `{other}` (visual or audio)"
+            ))),
+        }
+    }
+}
+
 /// Every setting of a training run (serde; presets below; TOML and flags override).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +124,10 @@ pub struct TrainConfig {
     /// Build a seeded random-weight CLIP text encoder of `model.clip_text`'s shape instead of loading real CLIP
     /// weights (synthetic demos and tests only; the text features then carry no language knowledge).
     pub random_clip: bool,
+    /// Which features the model reads in its visual slot: `visual`, or `audio` for the audio-only student. The
+    /// UKD weight of a student is `loss.ukd_weight`.
+    #[serde(default)]
+    pub modality: Modality,
     /// Model architecture.
     pub model: ModelConfig,
     /// Loss terms and weights.
@@ -102,7 +142,15 @@ pub const PRESET_NAMES: &[&str] = &[
     "ucf-vadclip",
     "synth-teacher",
     "synth-vadclip",
+    "xd-student",
+    "cctv-student",
+    "synth-student",
 ];
+
+/// The official UKD loss weight on XD-Violence (`src/xd_train_s.py`: `loss4 * 1e-8`).
+pub const UKD_WEIGHT_XD: f64 = 1e-8;
+/// The official UKD loss weight on CCTV-Fights (`src/cctv_train_s.py`: `loss4 * 1e-7`).
+pub const UKD_WEIGHT_CCTV: f64 = 1e-7;
 
 impl TrainConfig {
     /// AVadCLIP teacher on XD-Violence (`WanshunSu/AVadCLIP: src/xd_option.py`, `src/xd_train_t.py`): seed 234,
@@ -128,6 +176,7 @@ impl TrainConfig {
             labels: LabelSet::Xd,
             frame_factor: 16,
             random_clip: false,
+            modality: Modality::Visual,
             model: ModelConfig::avadclip_teacher_xd(),
             loss: LossConfig::avadclip_teacher(),
         }
@@ -205,6 +254,50 @@ impl TrainConfig {
         }
     }
 
+    /// AVadCLIP visual student on XD-Violence (`src/xd_train_s.py`, `src/model_s.py`): the teacher's recipe (seed
+    /// 234, AdamW 1e-5, [3,6,10], 10 epochs, batches of 96, focal CLASM) with the VadCLIP-XD temporal model
+    /// (1 layer, window 64) + FE net, distilled from a frozen teacher with UKD weight **1e-8** (the official
+    /// value; see docs/training.md for a weight that transfers knowledge).
+    pub fn xd_student() -> Self {
+        Self {
+            preset: "xd-student".into(),
+            model: ModelConfig::avadclip_student_xd(),
+            loss: LossConfig::avadclip_student(UKD_WEIGHT_XD),
+            ..Self::xd_teacher()
+        }
+    }
+
+    /// AVadCLIP visual student on CCTV-Fights (`src/cctv_train_s.py`): seed 214, XD label map, ×4 frames, UKD
+    /// weight **1e-7**. Unlike the CCTV teacher the student script has no early `break`: 10 epochs.
+    pub fn cctv_student() -> Self {
+        Self {
+            preset: "cctv-student".into(),
+            seed: 214,
+            frame_factor: 4,
+            loss: LossConfig::avadclip_student(UKD_WEIGHT_CCTV),
+            ..Self::xd_student()
+        }
+    }
+
+    /// [`Self::synth_teacher`]'s schedule with the student architecture (VadCLIP-XD temporal model + FE net) and
+    /// the random 1-layer CLIP, for distillation on the synthetic benchmark. UKD weight: the official XD 1e-8
+    /// (override with `--ukd-weight`; docs/results.md "UKD (issue 6)" compares weights).
+    pub fn synth_student() -> Self {
+        let mut model = ModelConfig::avadclip_student_xd();
+        model.clip_text.layers = 1;
+        Self {
+            preset: "synth-student".into(),
+            model,
+            loss: LossConfig::avadclip_student(UKD_WEIGHT_XD),
+            ..Self::synth_teacher()
+        }
+    }
+
+    /// True for a student architecture (FE net: a log-variance head that UKD trains).
+    pub fn is_student(&self) -> bool {
+        self.model.fe_net
+    }
+
     /// The preset called `name` (one of [`PRESET_NAMES`]).
     pub fn preset(name: &str) -> Result<Self> {
         Ok(match name {
@@ -214,6 +307,9 @@ impl TrainConfig {
             "ucf-vadclip" => Self::ucf_vadclip(),
             "synth-teacher" => Self::synth_teacher(),
             "synth-vadclip" => Self::synth_vadclip(),
+            "xd-student" => Self::xd_student(),
+            "cctv-student" => Self::cctv_student(),
+            "synth-student" => Self::synth_student(),
             other => {
                 return Err(TrainError::Config(format!(
                     "unknown preset `{other}` (known: {})",
@@ -328,6 +424,15 @@ impl TrainConfig {
                 self.model.num_class, self.labels
             ));
         }
+        if self.modality == Modality::Audio && self.model.audio.is_some() {
+            return err("modality = audio feeds the audio features to the visual slot: it needs a visual-only model (no [model.audio])".into());
+        }
+        if !(self.loss.ukd_weight >= 0.0 && self.loss.ukd_weight.is_finite()) {
+            return err(format!(
+                "loss.ukd_weight {} must be ≥ 0",
+                self.loss.ukd_weight
+            ));
+        }
         if self.loss.focal && !self.model.learnable_alpha {
             return err("loss.focal needs model.learnable_alpha".into());
         }
@@ -384,6 +489,41 @@ mod tests {
             );
         }
         assert!(TrainConfig::preset("nope").is_err());
+        let s = TrainConfig::xd_student();
+        assert_eq!((s.seed, s.epochs, s.lr, s.batch_size), (234, 10, 1e-5, 96));
+        assert_eq!((s.model.visual_layers, s.model.attn_window), (1, 64));
+        assert!(s.model.fe_net && s.model.audio.is_none() && s.loss.focal && s.is_student());
+        assert_eq!(s.loss.ukd_weight, 1e-8);
+        let c = TrainConfig::cctv_student();
+        assert_eq!((c.seed, c.epochs, c.frame_factor), (214, 10, 4));
+        assert_eq!(c.loss.ukd_weight, 1e-7);
+        let y = TrainConfig::synth_student();
+        assert!(y.random_clip && y.model.fe_net && y.modality == Modality::Visual);
+        assert_eq!((y.epochs, y.batch_size, y.lr), (5, 16, 1e-4));
+    }
+
+    #[test]
+    fn modality_and_ukd_weight_override_and_validate() {
+        let cfg = TrainConfig::synth_student()
+            .merge_toml_str(
+                "modality = \"audio\"\n[loss]\nukd_weight = 0.01\n",
+                Path::new("s.toml"),
+            )
+            .unwrap();
+        assert_eq!((cfg.modality, cfg.loss.ukd_weight), (Modality::Audio, 0.01));
+        cfg.validate().unwrap();
+        assert!(TrainConfig::synth_teacher()
+            .merge_toml_str("modality = \"audio\"\n", Path::new("t.toml"))
+            .unwrap()
+            .validate()
+            .is_err());
+        assert_eq!("audio".parse::<Modality>().unwrap(), Modality::Audio);
+        assert!("both".parse::<Modality>().is_err());
+        // Configurations written before the field existed still load (visual).
+        let mut old = toml::Table::try_from(TrainConfig::xd_vadclip()).unwrap();
+        old.remove("modality");
+        let back: TrainConfig = toml::Value::Table(old).try_into().unwrap();
+        assert_eq!(back.modality, Modality::Visual);
     }
 
     #[test]

@@ -8,10 +8,14 @@
 //! - [`trainer`]: the epoch loop with selection, checkpoints and resume.
 //! - [`checkpoint`]: the checkpoint format (JSON + safetensors).
 //! - [`predict`]: scoring whole videos; [`eval`]: AP/AUC of both branches.
+//! - [`distill`]: uncertainty-driven distillation (UKD) of a visual or audio student from a frozen teacher.
+//! - [`bundle`]: a teacher + students bundle that picks the model per video (audio present → teacher).
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod distill;
 pub mod error;
 pub mod eval;
 pub mod import;
@@ -21,9 +25,11 @@ pub mod predict;
 pub mod text;
 pub mod trainer;
 
+pub use bundle::{BundleSpec, ModelBundle, Role};
 pub use checkpoint::{Checkpoint, CheckpointMeta, EpochRecord, Progress};
-pub use config::{Batching, LabelSet, Selection, TrainConfig, PRESET_NAMES};
+pub use config::{Batching, LabelSet, Modality, Selection, TrainConfig, PRESET_NAMES};
 pub use data::{Batch, Dataset, FeatureLoader, Row, Sample};
+pub use distill::{distill, Teacher};
 pub use error::{Result, TrainError};
 pub use eval::{BranchMetrics, TestVideo};
 pub use import::{import_official, ImportKind, ImportOptions, ImportSummary};

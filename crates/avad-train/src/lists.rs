@@ -200,7 +200,8 @@ pub fn read_video_features(
         })?;
         if !p.is_file() {
             return Err(TrainError::Data(format!(
-                "{}: audio feature file {} is missing (the teacher needs audio; audio-free scoring by a student is not available yet)",
+                "{}: audio feature file {} is missing (the teacher needs audio; a model bundle with a visual student, \
+                 written by `avad distill`, scores such videos with the student)",
                 v.name,
                 p.display()
             )));

@@ -21,6 +21,15 @@ pub struct VideoScores {
     pub prob1: Vec<f32>,
     /// A-branch class probabilities `softmax(logits2)`, row-major [T, C], column 0 = normal.
     pub probs: Vec<f32>,
+    /// Audio fusion gate per snippet, [T]: the mean over the D dimensions of the adaptive fusion's gate
+    /// `W = sigmoid(gate_proj(concat[v, a]))` in `X_av = v + W ⊙ R` (spec §2.2), in (0, 1). 0 = the residual R (computed
+    /// from [v, a]) is shut out, 1 = let fully through. `None` unless the model uses adaptive fusion (add, concat-linear,
+    /// cross-attention and none have no gate).
+    pub audio_gate: Option<Vec<f32>>,
+    /// Audio contribution share per snippet, [T]: `‖W ⊙ R‖ / (‖v‖ + ‖W ⊙ R‖)` (L2 norms over D; 0 when both are 0),
+    /// in [0, 1]: how large the term fusion adds to the visual feature v is relative to v. Unlike the gate,
+    /// it is small when R is small even if the gate is open. `None` exactly when `audio_gate` is.
+    pub audio_share: Option<Vec<f32>>,
 }
 
 impl VideoScores {
@@ -142,11 +151,30 @@ impl<B: Backend> Predictor<B> {
                 .to_vec::<f32>()
                 .map_err(|e| TrainError::Data(format!("{e:?}")))
         };
+        let audio_gate = match out.fusion_gate {
+            // [n, l, D] → mean over D → [n·l] → the first t snippets
+            Some(g) => Some(to_vec(
+                g.mean_dim(2).reshape([n * l]).narrow(0, 0, t).into_data(),
+            )?),
+            None => None,
+        };
+        let audio_share = match out.fusion_residual {
+            Some(gr) => {
+                let norm = |x: Tensor<B, 3>| x.square().sum_dim(2).sqrt().reshape([n * l]); // [n·l]
+                let g = norm(gr);
+                let v = norm(out.visual_features);
+                let share = g.clone() / (v + g).clamp_min(f32::MIN_POSITIVE);
+                Some(to_vec(share.narrow(0, 0, t).into_data())?)
+            }
+            None => None,
+        };
         Ok(VideoScores {
             t,
             num_class: c,
             prob1: to_vec(prob1.into_data())?,
             probs: to_vec(probs.into_data())?,
+            audio_gate,
+            audio_share,
         })
     }
 }

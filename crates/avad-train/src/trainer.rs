@@ -21,8 +21,9 @@ use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint::{collect_garbage, Checkpoint, CheckpointMeta, EpochRecord, Progress};
-use crate::config::{Selection, TrainConfig};
-use crate::data::{epoch_batches, split_by_video, Dataset};
+use crate::config::{Modality, Selection, TrainConfig};
+use crate::data::{epoch_batches, split_by_video, Batch, Dataset};
+use crate::distill::Teacher;
 use crate::error::{Result, TrainError};
 use crate::eval::{frame_level_metrics, video_level_metrics, BranchMetrics, TestVideo};
 use crate::optim::{AdamW, AdamWConfig, MultiStepLr};
@@ -154,6 +155,8 @@ struct Writer<'a> {
     out: &'a Path,
     class_names: Vec<String>,
     cfg: &'a TrainConfig,
+    /// Free-text provenance stored in every checkpoint (the teacher of a distilled student).
+    source: Option<String>,
     /// Whether the shared CLIP file still has to be (re)written by this process (fresh runs rewrite it).
     clip_pending: std::cell::Cell<bool>,
 }
@@ -162,6 +165,7 @@ impl Writer<'_> {
     fn meta(&self, weights: String) -> CheckpointMeta {
         let mut m = CheckpointMeta::new(self.cfg.model.clone(), self.class_names.clone(), weights);
         m.train_config = Some(self.cfg.clone());
+        m.source = self.source.clone();
         m
     }
 
@@ -238,6 +242,10 @@ fn metrics_json(m: &BranchMetrics) -> serde_json::Value {
 /// Trains `cfg` on `train_data` (the whole training list; the validation split is taken from it) and writes
 /// checkpoints to `opts.out_dir`. Resumes from `OUT/last.json` according to `opts.resume`; on resume the stored
 /// configuration is used (only `epochs` may be raised). Returns the final model's location and the history.
+///
+/// The model reads `cfg.modality`'s features in its visual slot (the audio ones for an audio-only model) and the
+/// audio features in its audio slot when it has one; `test`'s videos must already hold the model's inputs.
+/// Students with a UKD weight > 0 are trained by [`crate::distill::distill`], which supplies the teacher.
 pub fn train<B: AutodiffBackend>(
     cfg: &TrainConfig,
     clip: &ClipSource,
@@ -245,6 +253,62 @@ pub fn train<B: AutodiffBackend>(
     test: Option<&TestSet>,
     opts: &TrainOptions,
     device: &B::Device,
+) -> Result<TrainSummary> {
+    if cfg.is_student() && cfg.loss.ukd_weight > 0.0 {
+        return Err(TrainError::Config(format!(
+            "preset `{}` is a UKD student (ukd_weight {}): train it with `avad distill --teacher CKPT`, or set \
+             [loss] ukd_weight = 0 to train it without a teacher",
+            cfg.preset, cfg.loss.ukd_weight
+        )));
+    }
+    train_with_teacher::<B>(cfg, clip, train_data, test, opts, device, None)
+}
+
+/// The model's inputs from a batch: the visual slot gets the visual features, or the audio ones under
+/// `modality = audio`; the audio slot gets the audio features when the model has an audio path.
+fn model_inputs<B: Backend>(
+    modality: Modality,
+    model_has_audio: bool,
+    batch: &Batch<B>,
+) -> Result<(Tensor<B, 3>, Option<Tensor<B, 3>>)> {
+    match modality {
+        Modality::Audio => {
+            let a = batch.audio.clone().ok_or_else(|| {
+                TrainError::Data("modality = audio but the data has no audio features".into())
+            })?;
+            Ok((a, None))
+        }
+        Modality::Visual => Ok((
+            batch.visual.clone(),
+            if model_has_audio {
+                batch.audio.clone()
+            } else {
+                None
+            },
+        )),
+    }
+}
+
+/// The view of `data` the model reads at evaluation (audio in the visual slot, or no audio for visual-only
+/// models).
+fn model_view(data: &Dataset, modality: Modality, model_has_audio: bool) -> Result<Dataset> {
+    match modality {
+        Modality::Audio => data.audio_as_visual(),
+        Modality::Visual if !model_has_audio => Ok(data.visual_only()),
+        Modality::Visual => Ok(data.clone()),
+    }
+}
+
+/// [`train`] with an optional frozen teacher whose fused features X_av are the UKD targets (computed without
+/// gradient on the same batch, only when `cfg.loss.ukd_weight > 0`).
+pub(crate) fn train_with_teacher<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    clip: &ClipSource,
+    train_data: &Dataset,
+    test: Option<&TestSet>,
+    opts: &TrainOptions,
+    device: &B::Device,
+    teacher: Option<&Teacher<B::InnerBackend>>,
 ) -> Result<TrainSummary> {
     let out = opts.out_dir.as_path();
     std::fs::create_dir_all(out.join("weights")).map_err(|e| TrainError::io(out, e))?;
@@ -304,6 +368,7 @@ pub fn train<B: AutodiffBackend>(
         out,
         class_names: class_names(cfg.labels),
         cfg: &cfg,
+        source: teacher.map(|t| format!("distilled (UKD) from {}", t.path.display())),
         clip_pending: std::cell::Cell::new(!resumed),
     };
     let config_toml = cfg.to_toml()?;
@@ -332,7 +397,18 @@ pub fn train<B: AutodiffBackend>(
         cfg.seed,
     );
     let train_set = train_data.subset(&tr_idx);
-    let val_set = (!va_idx.is_empty()).then(|| train_data.subset(&va_idx));
+    let model_has_audio = cfg.model.audio.is_some();
+    let val_set = if va_idx.is_empty() {
+        None
+    } else {
+        Some(model_view(
+            &train_data.subset(&va_idx),
+            cfg.modality,
+            model_has_audio,
+        )?)
+    };
+    // The teacher runs only when its features enter the loss.
+    let teacher = teacher.filter(|_| cfg.loss.ukd_weight > 0.0);
     match cfg.selection {
         Selection::Validation if val_set.is_none() => {
             return Err(TrainError::Data("the validation split is empty (too few videos)".into()))
@@ -349,12 +425,23 @@ pub fn train<B: AutodiffBackend>(
         return Err(TrainError::Data("the training split is empty".into()));
     }
     tracing::info!(
-        "preset {}: {} training rows, {} validation rows, selection {:?}, {} epochs",
+        "preset {}: {} training rows, {} validation rows, selection {:?}, {} epochs{}",
         cfg.preset,
         train_set.len(),
         val_set.as_ref().map_or(0, Dataset::len),
         cfg.selection,
-        cfg.epochs
+        cfg.epochs,
+        match teacher {
+            Some(t) => format!(
+                ", {} student distilled from {} (UKD weight {:e})",
+                cfg.modality.as_str(),
+                t.path.display(),
+                cfg.loss.ukd_weight
+            ),
+            None if cfg.is_student() =>
+                format!(", {} student without UKD (weight 0)", cfg.modality.as_str()),
+            None => String::new(),
+        }
     );
 
     let first_step = progress.global_step;
@@ -395,8 +482,18 @@ pub fn train<B: AutodiffBackend>(
         for (s, idx) in batches.iter().enumerate().skip(start) {
             let batch = train_set.batch::<B>(idx, device)?;
             B::seed(device, step_seed(cfg.seed, progress.global_step));
-            let out_m = model.forward(batch.visual, batch.audio, &batch.lengths, &text)?;
-            let losses = compute_losses(&out_m, batch.labels, &batch.lengths, &cfg.loss, None)?;
+            let target = match teacher {
+                Some(t) => Some(Tensor::<B, 3>::from_inner(t.features(
+                    batch.visual.clone().inner(),
+                    batch.audio.clone().map(|a| a.inner()),
+                    &batch.lengths,
+                )?)),
+                None => None,
+            };
+            let (vis_in, aud_in) = model_inputs(cfg.modality, model_has_audio, &batch)?;
+            let out_m = model.forward(vis_in, aud_in, &batch.lengths, &text)?;
+            let losses = compute_losses(&out_m, batch.labels, &batch.lengths, &cfg.loss, target)?;
+            let ukd = losses.loss4.clone().map(|l| scalar(l.inner()));
             let vals = [
                 scalar(losses.total.clone().inner()),
                 scalar(losses.loss1.clone().inner()),
@@ -414,16 +511,19 @@ pub fn train<B: AutodiffBackend>(
             for (acc, v) in progress.epoch_sums.iter_mut().zip(vals) {
                 *acc += v;
             }
+            progress.ukd_sum += ukd.unwrap_or(0.0);
             progress.global_step += 1;
             progress.step_in_epoch = s + 1;
             progress.epoch = epoch;
             pb.inc(1);
             tracing::debug!(
-                "epoch {epoch} step {s}: loss {:.5} (loss1 {:.5}, loss2 {:.5}, loss3 {:.5})",
+                "epoch {epoch} step {s}: loss {:.5} (loss1 {:.5}, loss2 {:.5}, loss3 {:.5}{})",
                 vals[0],
                 vals[1],
                 vals[2],
-                vals[3]
+                vals[3],
+                ukd.map(|u| format!(", raw UKD loss4 {u:.5}"))
+                    .unwrap_or_default()
             );
             let stop = opts.stop_after_steps == Some(progress.global_step);
             let periodic =
@@ -481,6 +581,7 @@ pub fn train<B: AutodiffBackend>(
             loss1: mean(1),
             loss2: mean(2),
             loss3: mean(3),
+            loss4: teacher.map(|_| progress.ukd_sum / steps as f64),
             val: val_m.as_ref().map(metrics_json),
             test: test_m.as_ref().map(metrics_json),
             selection_metric: metric,
@@ -488,13 +589,17 @@ pub fn train<B: AutodiffBackend>(
             seconds: started.elapsed().as_secs_f64(),
         };
         tracing::info!(
-            "epoch {}/{}: lr {lr:.1e} loss {:.4} (l1 {:.4} l2 {:.4} l3 {:.4}){}{}{}",
+            "epoch {}/{}: lr {lr:.1e} loss {:.4} (l1 {:.4} l2 {:.4} l3 {:.4}{}){}{}{}",
             epoch + 1,
             cfg.epochs,
             record.loss,
             record.loss1,
             record.loss2,
             record.loss3,
+            record
+                .loss4
+                .map(|u| format!(" raw UKD {u:.4}"))
+                .unwrap_or_default(),
             val_m
                 .map(|m| format!(
                     " | val video AP1 {:.4} AUC1 {:.4} AP2 {:.4} AUC2 {:.4}",
@@ -513,6 +618,7 @@ pub fn train<B: AutodiffBackend>(
         progress.epoch = epoch + 1;
         progress.step_in_epoch = 0;
         progress.epoch_sums = [0.0; 4];
+        progress.ukd_sum = 0.0;
         let model_sd = model.to_state_dict();
         if is_best {
             progress.best_metric = metric;

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use avad_clip::{preprocess, ClipModel, Tokenizer};
 use burn::tensor::Tensor;
 
-use crate::backend::{cpu_device, InferBackend};
+use burn::tensor::backend::Backend;
+
+use crate::backend::DeviceArgs;
 
 /// Arguments of `avad clip`.
 #[derive(clap::Args)]
@@ -23,11 +25,14 @@ pub struct Args {
     /// Print the JSON object (`image_embeds`, `text_embeds`, `tokens`, `similarity`) instead of a summary.
     #[arg(long)]
     pub json: bool,
+    /// Device and float type (`--device cuda --dtype bf16` on a GPU build).
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
-fn rows(t: Tensor<InferBackend, 2>) -> Vec<Vec<f32>> {
+fn rows<B: Backend>(t: Tensor<B, 2>) -> Vec<Vec<f32>> {
     let [n, d] = t.dims();
-    let v: Vec<f32> = t.into_data().iter::<f32>().collect();
+    let v: Vec<f32> = t.into_data().convert::<f32>().iter::<f32>().collect();
     (0..n).map(|i| v[i * d..(i + 1) * d].to_vec()).collect()
 }
 
@@ -43,9 +48,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.images.is_empty() && args.texts.is_empty() {
         anyhow::bail!("nothing to encode: give at least one --image or --text");
     }
-    let device = cpu_device();
+    crate::with_infer_backend!(args.device, |B, device| run_on::<B>(&args, &device))
+}
+
+fn run_on<B: Backend>(args: &Args, device: &B::Device) -> anyhow::Result<()> {
     // Errors name the model path / image file themselves.
-    let model = ClipModel::<InferBackend>::load(&args.model, &device)?;
+    let model = ClipModel::<B>::load(&args.model, device)?;
 
     let mut image_embeds = Vec::new();
     if !args.images.is_empty() {
@@ -55,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let img = preprocess::load_rgb(p)?;
             px.push(preprocess::clip_pixels(&img, size));
         }
-        let pixels = preprocess::stack_pixels::<InferBackend>(&px, size as usize, &device);
+        let pixels = preprocess::stack_pixels::<B>(&px, size as usize, device);
         image_embeds = rows(model.encode_image(pixels)?);
     }
 
@@ -68,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .iter()
             .map(|t| tok.tokenize_ids(t, model.text.context_length()))
             .collect::<Vec<_>>();
-        let ids = tok.tokenize_batch::<InferBackend>(&texts, &device);
+        let ids = tok.tokenize_batch::<B>(&texts, device);
         text_embeds = rows(model.encode_text_ids(ids)?);
     }
 

@@ -5,16 +5,33 @@ use std::time::Instant;
 
 use anyhow::Context;
 use avad_pipeline::{detect_video, render_html, Encoders, FeatureOptions};
-use avad_train::Predictor;
+use avad_train::ModelBundle;
 
-use crate::backend::{cpu_device, InferBackend};
+use crate::backend::DeviceArgs;
+
+/// Printed after the options of `avad detect --help`: the per-snippet fields of the report.
+const FIELDS_HELP: &str = "\
+Per-snippet fields (JSON `snippets[]`, CSV columns, text lines):
+  anomaly_score  C-branch probability sigmoid(logits1); events are runs with anomaly_score >= --threshold
+  top_class      argmax of the A-branch class probabilities p_<class> (softmax(logits2), column 0 = normal)
+  audio          present | silent | none: the snippet's audio track
+  audio_gate     teacher (adaptive fusion X_av = v + W*R) only: mean over the feature dimensions of the gate
+                 W = sigmoid(Linear([v, a])), 0..1: how far the fusion lets through the residual R
+                 (computed from [v, a]).
+                 null / empty for student, VadCLIP and models without a fusion gate
+  audio_share    teacher only: |W*R| / (|v| + |W*R|), 0..1: the size of what audio added relative to the
+                 visual feature v (low when R is small even if the gate is open); null / empty otherwise
+The HTML report draws audio_gate (solid) and audio_share (dashed) under the score timeline.
+See docs/extract.md.";
 
 /// Arguments of `avad detect`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = FIELDS_HELP)]
 pub struct Args {
     /// The video file.
     pub video: PathBuf,
-    /// Checkpoint: a model.json/best.json/last.json file or a training output folder.
+    /// Checkpoint (a model.json/best.json/last.json file or a training output folder), or a model bundle JSON
+    /// from `avad distill`: the teacher scores clips with audio, the visual student clips without (or silent) audio.
     #[arg(long)]
     pub model: PathBuf,
     /// CLIP weights: a Hugging Face CLIPModel folder or an OpenAI-named safetensors file.
@@ -23,13 +40,14 @@ pub struct Args {
     /// Wav2CLIP weights (`Wav2CLIP.pt` or safetensors).
     #[arg(long)]
     pub wav2clip: PathBuf,
-    /// Print the full report as JSON on stdout (instead of the text summary).
+    /// Print the full report as JSON on stdout (instead of the text summary); fields below.
     #[arg(long)]
     pub json: bool,
-    /// Write one CSV row per snippet to this file.
+    /// Write one CSV row per snippet to this file
+    /// (`index,start_s,end_s,anomaly_score,top_class,audio,audio_gate,audio_share,p_<class>...`).
     #[arg(long)]
     pub csv: Option<PathBuf>,
-    /// Write a self-contained HTML report to this file.
+    /// Write a self-contained HTML report to this file (score timeline, audio gate/share curves, class curves).
     #[arg(long)]
     pub html: Option<PathBuf>,
     /// Anomaly-score threshold for events.
@@ -44,6 +62,9 @@ pub struct Args {
     /// Snippets per CLIP forward pass.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
+    /// Device and float type (`--device cuda --dtype bf16` on a GPU build).
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 /// Runs `avad detect`.
@@ -51,11 +72,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.stride == 0 || args.batch == 0 {
         anyhow::bail!("--stride and --batch must be at least 1");
     }
+    crate::with_infer_backend!(args.device, |B, device| run_on::<B>(&args, &device))
+}
+
+fn run_on<B: burn::tensor::backend::Backend>(
+    args: &Args,
+    device: &B::Device,
+) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let device = cpu_device();
-    let predictor = Predictor::<InferBackend>::from_checkpoint(&args.model, &device)
+    let bundle = ModelBundle::<B>::load(&args.model, device)
         .with_context(|| format!("loading {}", args.model.display()))?;
-    let enc = Encoders::<InferBackend>::load(&args.clip_model, &args.wav2clip, &device)?;
+    let enc = Encoders::<B>::load(&args.clip_model, &args.wav2clip, device)?;
     let load_s = t0.elapsed().as_secs_f64();
     let opts = FeatureOptions {
         crops: 1,
@@ -65,7 +92,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         thumbnails: args.html.is_some(),
     };
     let t1 = Instant::now();
-    let report = detect_video(&enc, &predictor, &args.video, &opts, args.threshold)?;
+    let report = if bundle.is_bundle {
+        avad_pipeline::detect::detect_video_bundle(
+            &enc,
+            &bundle,
+            &args.video,
+            &opts,
+            args.threshold,
+        )?
+    } else {
+        detect_video(
+            &enc,
+            &bundle.members[0].predictor,
+            &args.video,
+            &opts,
+            args.threshold,
+        )?
+    };
     let run_s = t1.elapsed().as_secs_f64();
     let media_s = report.snippets.last().map(|s| s.end_s).unwrap_or(0.0)
         - report.snippets.first().map(|s| s.start_s).unwrap_or(0.0);
@@ -95,8 +138,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             println!("note: the video has no audio; the audio-visual model was given all-zero audio features");
         }
         for r in &report.snippets {
+            let gate = match (r.audio_gate, r.audio_share) {
+                (Some(g), Some(s)) => format!(" gate {g:.3} share {s:.3}"),
+                _ => String::new(),
+            };
             println!(
-                "{:5} {:8.2} {:8.2} {:.3} {:<10} {}",
+                "{:5} {:8.2} {:8.2} {:.3} {:<10} {}{gate}",
                 r.index, r.start_s, r.end_s, r.anomaly_score, r.top_class, r.audio
             );
         }

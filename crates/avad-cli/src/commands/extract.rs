@@ -8,7 +8,7 @@ use avad_pipeline::{
     list_videos, run_extract, shard_videos, Encoders, ExtractEvent, FeatureOptions, Shard,
 };
 
-use crate::backend::{cpu_device, InferBackend};
+use crate::backend::DeviceArgs;
 
 /// Arguments of `avad extract`.
 #[derive(clap::Args, Debug)]
@@ -40,6 +40,9 @@ pub struct Args {
     /// Snippets per CLIP forward pass.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
+    /// Device and float type of the encoders (`--device cuda --dtype bf16` on a GPU build).
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 fn parse_crops(s: &str) -> Result<usize, String> {
@@ -55,7 +58,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.stride == 0 || args.batch == 0 {
         anyhow::bail!("--stride and --batch must be at least 1");
     }
-    let device = cpu_device();
+    crate::with_infer_backend!(args.device, |B, device| run_on::<B>(&args, &device))
+}
+
+fn run_on<B: burn::tensor::backend::Backend>(
+    args: &Args,
+    device: &B::Device,
+) -> anyhow::Result<()> {
     let all = list_videos(&args.videos)
         .with_context(|| format!("listing videos in {}", args.videos.display()))?;
     let videos = shard_videos(&all, args.shard);
@@ -68,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             all.len()
         );
     }
-    let enc = Encoders::<InferBackend>::load(&args.clip_model, &args.wav2clip, &device)?;
+    let enc = Encoders::<B>::load(&args.clip_model, &args.wav2clip, device)?;
     let opts = FeatureOptions {
         crops: args.crops,
         stride: args.stride,

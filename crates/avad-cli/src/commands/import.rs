@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use avad_train::{import_official, ImportKind, ImportOptions};
 
-use crate::backend::{cpu_device, InferBackend};
+use crate::backend::{cpu_device, CpuBackend};
 
 /// Arguments of `avad import`.
 #[derive(clap::Args, Debug)]
@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     opts.attn_window = args.attn_window;
     opts.visual_head = args.visual_heads;
     opts.clip_heads = args.clip_heads;
-    let s = import_official::<InferBackend>(&args.path, &args.out, &opts, &cpu_device())?;
+    let s = import_official::<CpuBackend>(&args.path, &args.out, &opts, &cpu_device())?;
     if !s.unused_keys.is_empty() {
         tracing::warn!(
             "{} keys were not used: {}",

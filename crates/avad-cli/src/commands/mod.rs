@@ -1,8 +1,10 @@
 //! One module per subcommand: its clap `Args` and a `run` that wires library calls together.
 
+pub mod bench;
 pub mod clip;
 pub mod demo;
 pub mod detect;
+pub mod distill;
 pub mod eval;
 pub mod extract;
 pub mod import;

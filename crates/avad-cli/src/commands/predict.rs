@@ -1,17 +1,20 @@
-//! `avad predict`: score the videos of a list with a trained checkpoint and write `<video>.npy` files.
+//! `avad predict`: score the videos of a list with a trained checkpoint or a model bundle and write `<video>.npy`
+//! files, plus `scored_by.csv` naming the model that scored each video.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use avad_train::lists::{read_video_features, read_videos};
-use avad_train::Predictor;
+use avad_train::bundle::{read_video_inputs, ModelBundle};
+use avad_train::lists::read_videos;
 
-use crate::backend::{cpu_device, InferBackend};
+use crate::backend::DeviceArgs;
 
 /// Arguments of `avad predict`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Checkpoint: a model.json/best.json/last.json file or a training output folder.
+    /// Checkpoint (a model.json/best.json/last.json file or a training output folder), or a model bundle JSON
+    /// (`bundle.json` from `avad distill`: teacher + students). With a bundle each video is scored by the teacher
+    /// when its audio feature file exists and is not silent, else by the visual student.
     #[arg(long)]
     pub model: PathBuf,
     /// List CSV of the videos to score (the first crop of each video is used).
@@ -20,18 +23,28 @@ pub struct Args {
     /// Folder to find feature files in when the list's paths do not exist.
     #[arg(long)]
     pub features_dir: Option<PathBuf>,
-    /// Output folder: `<video>.npy` float32 [T, C] = softmax(logits2) (column 0 = normal), read by `avad eval`.
+    /// Output folder: `<video>.npy` float32 [T, C] = softmax(logits2) (column 0 = normal), read by `avad eval`,
+    /// and `scored_by.csv` (`video,model,reason`).
     #[arg(long)]
     pub out: PathBuf,
     /// Also write the C-branch scores sigmoid(logits1) as `OUT/c_branch/<video>.npy` float32 [T].
     #[arg(long)]
     pub c_branch: bool,
+    /// Device and float type (`--device cuda` on a GPU build).
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 /// Runs `avad predict`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let device = cpu_device();
-    let predictor = Predictor::<InferBackend>::from_checkpoint(&args.model, &device)
+    crate::with_infer_backend!(args.device, |B, device| run_on::<B>(&args, &device))
+}
+
+fn run_on<B: burn::tensor::backend::Backend>(
+    args: &Args,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let bundle = ModelBundle::<B>::load(&args.model, device)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let videos = read_videos(&args.list, args.features_dir.as_deref())?;
     std::fs::create_dir_all(&args.out)
@@ -40,11 +53,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         std::fs::create_dir_all(args.out.join("c_branch"))?;
     }
     let pb = indicatif::ProgressBar::new(videos.len() as u64);
+    let mut scored_by = String::from("video,model,reason\n");
+    let mut counts: std::collections::BTreeMap<(&'static str, String), usize> = Default::default();
     for v in &videos {
-        let (vis, aud) = read_video_features(v, predictor.needs_audio())?;
-        let s = predictor
-            .predict(&vis.data, aud.as_ref().map(|a| a.data.as_slice()))
+        let f = read_video_inputs(v).with_context(|| format!("reading {}", v.name))?;
+        let r = bundle
+            .score(&f)
             .with_context(|| format!("scoring {}", v.name))?;
+        let s = &r.scores;
         avad_core::npy::write_npy_f32(
             &args.out.join(format!("{}.npy", v.name)),
             &[s.t, s.num_class],
@@ -57,15 +73,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &s.prob1,
             )?;
         }
+        scored_by.push_str(&format!("{},{},{}\n", v.name, r.role.as_str(), r.reason));
+        *counts
+            .entry((r.role.as_str(), r.reason.clone()))
+            .or_default() += 1;
         pb.inc(1);
     }
     pb.finish_and_clear();
+    avad_core::npy::write_atomic(&args.out.join("scored_by.csv"), scored_by.as_bytes())?;
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|((m, why), n)| format!("{n} by {m} ({why})"))
+        .collect();
+    tracing::info!("scored {} videos: {}", videos.len(), summary.join(", "));
     println!(
-        "wrote {} predictions ({} classes: {}) to {}",
+        "wrote {} predictions ({} classes: {}) to {} — {}",
         videos.len(),
-        predictor.class_names.len(),
-        predictor.class_names.join(", "),
-        args.out.display()
+        bundle.class_names().len(),
+        bundle.class_names().join(", "),
+        args.out.display(),
+        summary.join(", ")
     );
     Ok(())
 }

@@ -29,6 +29,9 @@ pub struct Args {
     /// Visual crops per training video (`__0`..; the test list uses crop 0).
     #[arg(long, default_value_t = 1)]
     pub crops: usize,
+    /// Feature width (512 like CLIP ViT-B/16 and Wav2CLIP; smaller widths make fast experiments).
+    #[arg(long, default_value_t = SynthConfig::default().dim)]
+    pub dim: usize,
 }
 
 /// Runs `avad synth`.
@@ -39,6 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         test: args.test,
         max_len: args.max_len,
         crops: args.crops,
+        dim: args.dim,
         ..SynthConfig::default()
     };
     let s = generate(&cfg, &args.out)?;

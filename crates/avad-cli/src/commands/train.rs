@@ -6,7 +6,7 @@ use anyhow::Context;
 use avad_train::lists::{load_training_set, probe_widths};
 use avad_train::{train, ClipSource, ResumeMode, Selection, TrainConfig, TrainOptions};
 
-use crate::backend::{cpu_device, TrainBackend};
+use crate::backend::DeviceArgs;
 
 /// Arguments of `avad train`.
 #[derive(clap::Args, Debug)]
@@ -78,6 +78,9 @@ pub struct Args {
     /// Debugging: save a checkpoint and stop after this many optimiser steps (exit code 3).
     #[arg(long, hide = true)]
     pub stop_after_steps: Option<u64>,
+    /// Device (`--device cpu|cuda[:N]`); training runs in f32.
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 /// Resolves preset → TOML → flags.
@@ -184,7 +187,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     opts.stop_after_steps = args.stop_after_steps;
     opts.progress_bar = !args.no_progress;
-    match train::<TrainBackend>(&cfg, &clip, &data, test.as_ref(), &opts, &cpu_device()) {
+    let trained = crate::with_train_backend!(args.device, |B, device| Ok(train::<B>(
+        &cfg,
+        &clip,
+        &data,
+        test.as_ref(),
+        &opts,
+        &device
+    )))?;
+    match trained {
         Ok(summary) => {
             let best = summary
                 .progress

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use avad_wav2clip::{read_wav, resample, Normalisation, Wav2Clip, SAMPLE_RATE};
 
-use crate::backend::{cpu_device, InferBackend};
+use crate::backend::DeviceArgs;
 
 /// Arguments of `avad wav2clip`.
 #[derive(clap::Args)]
@@ -30,12 +30,21 @@ pub struct Args {
     /// Print one JSON object {"embeds": [[512 floats], ...], "sample_rate": 16000, "samples": N, ...}.
     #[arg(long)]
     pub json: bool,
+    /// Device and float type (`--device cuda` on a GPU build).
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 /// Runs `avad wav2clip`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let device = cpu_device();
-    let model = Wav2Clip::<InferBackend>::load(&args.model, &device)
+    crate::with_infer_backend!(args.device, |B, device| run_on::<B>(&args, &device))
+}
+
+fn run_on<B: burn::tensor::backend::Backend>(
+    args: &Args,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let model = Wav2Clip::<B>::load(&args.model, device)
         .with_context(|| format!("loading Wav2CLIP weights from {}", args.model.display()))?;
     let wav = read_wav(&args.audio)?;
     let x = resample(&wav.samples, wav.sample_rate, SAMPLE_RATE)?;

@@ -6,11 +6,24 @@ use std::path::PathBuf;
 use avad_model::{AudioTcnConfig, ClipTextConfig, ModelConfig, StateDict};
 use burn::prelude::*;
 
+#[cfg(not(feature = "cuda"))]
 pub type B = burn_flex::Flex;
-pub type AD = burn::backend::Autodiff<burn_flex::Flex>;
+/// With `--features cuda` (test-only feature) the tests run on CUDA device 0 in f32 (docs/gpu.md).
+#[cfg(feature = "cuda")]
+pub type B = burn::backend::Cuda;
+pub type AD = burn::backend::Autodiff<B>;
 
-pub fn device() -> burn_flex::FlexDevice {
+pub fn device() -> burn::tensor::Device<B> {
     Default::default()
+}
+
+/// The tolerance of a comparison: `cpu` on the CPU backend, at least 1e-3 on CUDA (the CUDA issue's f32 limit).
+pub fn tol(cpu: f32) -> f32 {
+    if cfg!(feature = "cuda") {
+        cpu.max(1e-3)
+    } else {
+        cpu
+    }
 }
 
 pub fn fixture_dir() -> PathBuf {
@@ -183,6 +196,7 @@ pub fn assert_close<BB: Backend, const D: usize>(
         want.iter().all(|v| v.is_finite()),
         "{key}: reference not finite"
     );
+    let tol = self::tol(tol);
     let err = max_abs_diff(got, &want, &shape);
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     eprintln!("{key}: max abs err {err:.3e} (max |ref| {scale:.3e})");
@@ -195,6 +209,7 @@ pub fn scalar_of<BB: Backend>(t: &Tensor<BB, 1>) -> f32 {
 }
 
 pub fn assert_scalar(io: &Io, key: &str, got: &Tensor<impl Backend, 1>, tol: f32) {
+    let tol = self::tol(tol);
     let want = io.scalar(key);
     let g = scalar_of(got);
     eprintln!(

@@ -1,0 +1,215 @@
+//! `avad distill` and the automatic modality fallback of `avad predict` end to end on a tiny synthetic benchmark
+//! (32-d features): teacher → visual and audio students → one bundle; a test video whose audio file is missing and
+//! one whose audio is silent are scored by the visual student and reported as such in `scored_by.csv`, the others
+//! by the teacher; a teacher alone still refuses a video without audio.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn avad() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_avad"))
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `video → (model, reason)` from a `scored_by.csv`.
+fn scored_by(dir: &Path) -> std::collections::BTreeMap<String, (String, String)> {
+    let text = std::fs::read_to_string(dir.join("scored_by.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("video,model,reason"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.splitn(3, ',').collect();
+            (f[0].to_string(), (f[1].to_string(), f[2].to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn distill_then_bundle_falls_back_to_the_student_without_audio() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let cfg = avad_core::synth::SynthConfig {
+        seed: 11,
+        train: 24,
+        test: 5,
+        min_len: 20,
+        max_len: 120,
+        dim: 32,
+        ..Default::default()
+    };
+    let data = avad_core::synth::generate(&cfg, &data_dir).unwrap();
+    let recipe = tmp.path().join("recipe.toml");
+    std::fs::write(&recipe, "lr = 1e-3\n[model]\nvisual_length = 32\n").unwrap();
+    let common = |c: &mut Command, out: &Path| {
+        c.arg("--train-list")
+            .arg(&data.train_list)
+            .arg("--config")
+            .arg(&recipe)
+            .arg("--out")
+            .arg(out)
+            .args([
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--val-fraction",
+                "0.25",
+                "--no-progress",
+            ]);
+    };
+
+    // Teacher.
+    let teacher = tmp.path().join("teacher");
+    let mut c = avad();
+    c.args(["train", "--preset", "synth-teacher"]);
+    common(&mut c, &teacher);
+    ok(c.output().unwrap());
+
+    // Visual student (UKD on) and audio student, both into one bundle.
+    let student = tmp.path().join("student");
+    let mut c = avad();
+    c.args([
+        "distill",
+        "--preset",
+        "synth-student",
+        "--ukd-weight",
+        "0.01",
+        "--teacher",
+    ])
+    .arg(teacher.join("model.json"));
+    common(&mut c, &student);
+    let stdout = ok(c.output().unwrap());
+    assert!(stdout.contains("visual student"), "{stdout}");
+    let bundle = student.join("bundle.json");
+    let audio_student = tmp.path().join("audio-student");
+    let mut c = avad();
+    c.args([
+        "distill",
+        "--preset",
+        "synth-student",
+        "--modality",
+        "audio",
+        "--teacher",
+    ])
+    .arg(&teacher)
+    .arg("--bundle")
+    .arg(&bundle);
+    common(&mut c, &audio_student);
+    ok(c.output().unwrap());
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    assert_eq!(spec["format"], "avad-bundle");
+    assert_eq!(spec["teacher"], "../teacher/model.json");
+    assert_eq!(spec["visual_student"], "model.json");
+    assert_eq!(spec["audio_student"], "../audio-student/model.json");
+    let history = std::fs::read_to_string(student.join("history.jsonl")).unwrap();
+    assert!(
+        history.contains("\"loss4\""),
+        "raw UKD loss is logged: {history}"
+    );
+
+    // The audio student alone scores the list from the audio features.
+    let pa = tmp.path().join("pred-audio");
+    ok(avad()
+        .args(["predict", "--model"])
+        .arg(audio_student.join("model.json"))
+        .arg("--list")
+        .arg(&data.test_list)
+        .arg("--out")
+        .arg(&pa)
+        .output()
+        .unwrap());
+    assert!(scored_by(&pa)
+        .values()
+        .all(|(m, r)| m == "audio_student" && r == "audio-only model"));
+
+    // Break the audio of two test videos: one file missing, one silent (constant rows).
+    let tests: Vec<_> = data.videos.iter().filter(|v| v.split == "test").collect();
+    let audio_of = |name: &str| -> PathBuf { data_dir.join("audio").join(format!("{name}.npy")) };
+    let missing = &tests[0];
+    let silent = &tests[1];
+    std::fs::remove_file(audio_of(&missing.name)).unwrap();
+    let row: Vec<f32> = (0..32).map(|d| d as f32 * 0.01).collect();
+    let flat: Vec<f32> = row
+        .iter()
+        .cycle()
+        .take(silent.snippets * 32)
+        .copied()
+        .collect();
+    avad_core::npy::write_npy_f32(&audio_of(&silent.name), &[silent.snippets, 32], &flat).unwrap();
+
+    // A teacher alone cannot score the video without audio and says how to.
+    let res = avad()
+        .args(["predict", "--model"])
+        .arg(teacher.join("model.json"))
+        .arg("--list")
+        .arg(&data.test_list)
+        .arg("--out")
+        .arg(tmp.path().join("pred-teacher"))
+        .output()
+        .unwrap();
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains(&missing.name) && err.contains("bundle"),
+        "{err}"
+    );
+
+    // The bundle scores every video and records who scored it.
+    let pb = tmp.path().join("pred-bundle");
+    let stdout = ok(avad()
+        .args(["predict", "--c-branch", "--model"])
+        .arg(&bundle)
+        .arg("--list")
+        .arg(&data.test_list)
+        .arg("--out")
+        .arg(&pb)
+        .output()
+        .unwrap());
+    assert!(
+        stdout.contains("1 by visual_student (audio file missing)"),
+        "{stdout}"
+    );
+    let by = scored_by(&pb);
+    assert_eq!(by.len(), tests.len());
+    assert_eq!(
+        by[&missing.name],
+        (
+            "visual_student".to_string(),
+            "audio file missing".to_string()
+        )
+    );
+    assert_eq!(
+        by[&silent.name],
+        ("visual_student".to_string(), "audio silent".to_string())
+    );
+    for v in &tests[2..] {
+        assert_eq!(
+            by[&v.name],
+            ("teacher".to_string(), "audio present".to_string())
+        );
+    }
+    for v in &tests {
+        let a = avad_core::npy::read_npy(&pb.join(format!("{}.npy", v.name))).unwrap();
+        assert_eq!(a.shape, vec![v.snippets, 7], "{}", v.name);
+    }
+    // `avad eval` reads the bundle's output like any other.
+    ok(avad()
+        .args(["eval", "--lenient", "--scores"])
+        .arg(&pb)
+        .arg("--list")
+        .arg(&data.test_list)
+        .arg("--annotations")
+        .arg(&data.annotations_multiclass)
+        .output()
+        .unwrap());
+}

@@ -1,0 +1,170 @@
+//! Uncertainty-driven knowledge distillation (UKD; spec §2.4, issue 6): a student (the VadCLIP-XD temporal model
+//! plus the FE net, `ModelConfig::avadclip_student_xd`) is trained with the task losses plus
+//! `ukd_weight · mean((X_av − μ)² / (1e-6 + 2·e^θ) + θ)`, where X_av is the fused feature of a **frozen** teacher
+//! computed on the same batch without gradient (the teacher lives on the inner, non-autodiff backend, so it has no
+//! gradient and its dropout is off, as under the official `model.eval()` + `requires_grad = False`).
+//!
+//! Two students:
+//! * **visual** (`modality = visual`): the official `AVADCLIP_MODEL` (`src/model_s.py`), fed the visual features.
+//! * **audio** (`modality = audio`): avad's reading of the paper's Table 6 "audio model" (the official code has
+//!   none): the same architecture fed the audio (Wav2CLIP) features in the visual slot, distilled to the same X_av.
+//!
+//! The weight is `cfg.loss.ukd_weight`: the official 1e-8 (XD) / 1e-7 (CCTV) in the `xd-student` /
+//! `cctv-student` presets. With weight 0 the teacher is not run and the student trains on the task losses alone
+//! (the "without UKD" rows of Table 6).
+
+use std::path::{Path, PathBuf};
+
+use avad_model::{AvadClip, ModelConfig};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::checkpoint::Checkpoint;
+use crate::config::{Modality, TrainConfig};
+use crate::data::Dataset;
+use crate::error::{Result, TrainError};
+use crate::predict::Predictor;
+use crate::text::class_names;
+use crate::trainer::{train_with_teacher, ClipSource, TestSet, TrainOptions, TrainSummary};
+
+/// A frozen teacher: its model, its class text features (computed once) and where it came from.
+#[derive(Debug)]
+pub struct Teacher<B: Backend> {
+    /// The teacher network (no autodiff: nothing of it is trained).
+    pub model: AvadClip<B>,
+    /// Its class text features [C, E] (its own learned prompt over its own CLIP text tower).
+    pub text_features: Tensor<B, 2>,
+    /// Its architecture.
+    pub config: ModelConfig,
+    /// Its class names.
+    pub class_names: Vec<String>,
+    /// The checkpoint JSON it was loaded from.
+    pub path: PathBuf,
+}
+
+impl<B: Backend> Teacher<B> {
+    /// Loads a checkpoint (JSON file or training folder) as a frozen teacher.
+    pub fn load(path: &Path, device: &B::Device) -> Result<Self> {
+        let ck = Checkpoint::open(path)?;
+        if ck.meta.model_config.fe_net {
+            return Err(TrainError::ckpt(
+                &ck.path,
+                "is a student (FE net); distil from a teacher (e.g. an `avad train --preset *-teacher` run)",
+            ));
+        }
+        let p = Predictor::<B>::from_checkpoint(&ck.path, device)?;
+        Ok(Self {
+            model: p.model,
+            text_features: p.text_features,
+            config: ck.meta.model_config.clone(),
+            class_names: p.class_names,
+            path: ck.path,
+        })
+    }
+
+    /// Width of the teacher's audio input (`None` for a visual-only teacher).
+    pub fn audio_width(&self) -> Option<usize> {
+        self.config.audio.as_ref().map(|a| a.input_width)
+    }
+
+    /// The teacher's fused feature X_av [B, T, E] (its `ModelOutput::features`) for one processed batch.
+    pub fn features(
+        &self,
+        visual: Tensor<B, 3>,
+        audio: Option<Tensor<B, 3>>,
+        lengths: &[usize],
+    ) -> Result<Tensor<B, 3>> {
+        let audio = if self.config.audio.is_some() {
+            audio
+        } else {
+            None
+        };
+        let out = self.model.forward_with_text_features(
+            visual,
+            audio,
+            lengths,
+            self.text_features.clone(),
+        )?;
+        Ok(out.features)
+    }
+}
+
+/// Checks that `cfg` (a student) can be distilled from `teacher` on `data`.
+pub fn check_compatible<B: Backend>(
+    cfg: &TrainConfig,
+    teacher: &Teacher<B>,
+    data: &Dataset,
+) -> Result<()> {
+    let bad = |m: String| Err(TrainError::Config(m));
+    if !cfg.is_student() {
+        return bad(format!(
+            "preset `{}` is not a student (no FE net): distil with a `*-student` preset",
+            cfg.preset
+        ));
+    }
+    let t = &teacher.config;
+    if t.visual_length != cfg.model.visual_length {
+        return bad(format!(
+            "the teacher was trained with visual_length {} but the student uses {}: set [model] visual_length = {} \
+             (e.g. the same --config as the teacher)",
+            t.visual_length, cfg.model.visual_length, t.visual_length
+        ));
+    }
+    if t.embed_dim != cfg.model.visual_width {
+        return bad(format!(
+            "the teacher's fused feature is {}-d but the student's is {}-d",
+            t.embed_dim, cfg.model.visual_width
+        ));
+    }
+    if teacher.class_names != class_names(cfg.labels) {
+        return bad(format!(
+            "the teacher's classes ({}) differ from the student's label map {:?}",
+            teacher.class_names.join(", "),
+            cfg.labels
+        ));
+    }
+    if data.visual_width != t.visual_width {
+        return bad(format!(
+            "visual features are {}-d, the teacher expects {}",
+            data.visual_width, t.visual_width
+        ));
+    }
+    if let Some(ta) = teacher.audio_width() {
+        if data.audio_width != Some(ta) {
+            return bad(format!(
+                "the teacher needs {ta}-d audio features, the data has {:?}",
+                data.audio_width
+            ));
+        }
+    }
+    let input = match cfg.modality {
+        Modality::Visual => Some(data.visual_width),
+        Modality::Audio => data.audio_width,
+    };
+    if input != Some(cfg.model.visual_width) {
+        return bad(format!(
+            "the {} student reads {}-d features but its model is {}-d",
+            cfg.modality.as_str(),
+            input.map_or_else(|| "no".to_string(), |w| w.to_string()),
+            cfg.model.visual_width
+        ));
+    }
+    Ok(())
+}
+
+/// Trains the student `cfg` with UKD against the frozen `teacher` (see the module docs). `train_data` must hold
+/// both the visual features and, for an audio-visual teacher or an audio student, the audio features; `test`'s
+/// videos must hold the student's inputs (audio in the visual slot for an audio student). Checkpoints, resume and
+/// model selection are those of [`crate::train`]; every checkpoint names the teacher in its `source`.
+pub fn distill<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    clip: &ClipSource,
+    teacher: &Teacher<B::InnerBackend>,
+    train_data: &Dataset,
+    test: Option<&TestSet>,
+    opts: &TrainOptions,
+    device: &B::Device,
+) -> Result<TrainSummary> {
+    check_compatible(cfg, teacher, train_data)?;
+    train_with_teacher::<B>(cfg, clip, train_data, test, opts, device, Some(teacher))
+}
