@@ -105,8 +105,36 @@ impl<B: Backend> WeightNormConv1d<B> {
         v * (self.weight_g.val() / norm)
     }
 
-    /// Causal convolution [B, in, T] → [B, out, T] (pad (k−1)·d both sides, then chomp the right end).
+    /// Causal convolution [B, T, in] → [B, T, out]: PyTorch's conv1d with padding (k−1)·d and the right end
+    /// chomped, `y[t] = b + Σ_j W[:, :, j] · x[t − (k−1−j)·d]` (zero before the start). Computed as one GEMM per
+    /// kernel tap on time-shifted copies of the input, which is several times faster on the CPU backend than its
+    /// direct `conv1d` (docs/benchmarks.md); [`Self::forward_conv1d`] is the reference it is tested against.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [b, t, c_in] = x.dims();
+        let [c_out, _, k] = self.weight_v.dims();
+        let w = self.weight(); // [out, in, k]
+        let x2 = x.reshape([b * t, c_in]);
+        let mut y: Tensor<B, 2> = self.bias.val().unsqueeze_dim::<2>(0).expand([b * t, c_out]);
+        for j in 0..k {
+            let shift = (k - 1 - j) * self.dilation;
+            if shift >= t {
+                continue; // this tap only ever sees the zero padding
+            }
+            let w_j = w.clone().narrow(2, j, 1).reshape([c_out, c_in]).transpose(); // [in, out]
+            let tap = x2.clone().matmul(w_j).reshape([b, t, c_out]); // [B, T, out]
+            let tap = if shift == 0 {
+                tap
+            } else {
+                let zeros = Tensor::zeros([b, shift, c_out], &tap.device());
+                Tensor::cat(vec![zeros, tap.narrow(1, 0, t - shift)], 1)
+            };
+            y = y + tap.reshape([b * t, c_out]);
+        }
+        y.reshape([b, t, c_out])
+    }
+
+    /// The same convolution through burn's `conv1d` on [B, in, T] → [B, out, T] (reference for tests).
+    pub fn forward_conv1d(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [_, _, t] = x.dims();
         let k = self.weight_v.dims()[2];
         let pad = (k - 1) * self.dilation;
@@ -134,12 +162,12 @@ pub struct TemporalBlock<B: Backend> {
 }
 
 impl<B: Backend> TemporalBlock<B> {
-    /// [B, in, T] → [B, out, T].
+    /// [B, T, in] → [B, T, out].
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let out = dropout(relu(self.conv1.forward(x.clone())), self.dropout);
         let out = dropout(relu(self.conv2.forward(out)), self.dropout);
         let res = match &self.downsample {
-            Some(d) => d.forward(x),
+            Some(d) => d.forward(x.swap_dims(1, 2)).swap_dims(1, 2), // 1×1 conv on [B, in, T]
             None => x,
         };
         relu(out + res)
@@ -244,10 +272,57 @@ impl<B: Backend> TemporalConvNet<B> {
 
     /// Audio features [B, T, C_in] → [B, T, C_out].
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let mut h = x.swap_dims(1, 2); // [B, C, T]
+        let mut h = x; // [B, T, C]
         for b in &self.network {
             h = b.forward(h);
         }
-        h.swap_dims(1, 2)
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    type B = burn_flex::Flex;
+
+    /// The per-tap GEMM form equals burn's conv1d (PyTorch semantics) for every kernel size, dilation and length,
+    /// including videos shorter than the dilation.
+    #[test]
+    fn tap_gemms_equal_conv1d() {
+        let dev = Default::default();
+        for (k, dilation) in [(2, 1), (2, 2), (2, 4), (3, 2)] {
+            for t in [1, 3, 5, 17] {
+                let conv = WeightNormConv1d::<B> {
+                    weight_g: Param::from_tensor(Tensor::random(
+                        [6, 1, 1],
+                        Distribution::Normal(0.0, 1.0),
+                        &dev,
+                    )),
+                    weight_v: Param::from_tensor(Tensor::random(
+                        [6, 5, k],
+                        Distribution::Normal(0.0, 1.0),
+                        &dev,
+                    )),
+                    bias: Param::from_tensor(Tensor::random(
+                        [6],
+                        Distribution::Normal(0.0, 1.0),
+                        &dev,
+                    )),
+                    dilation,
+                };
+                let x = Tensor::<B, 3>::random([2, t, 5], Distribution::Normal(0.0, 1.0), &dev);
+                let fast = conv.forward(x.clone()); // [B, T, out]
+                let reference = conv.forward_conv1d(x.swap_dims(1, 2)).swap_dims(1, 2);
+                let err = (fast - reference)
+                    .abs()
+                    .max()
+                    .into_data()
+                    .to_vec::<f32>()
+                    .unwrap()[0];
+                assert!(err < 1e-5, "k {k} dilation {dilation} T {t}: {err}");
+            }
+        }
     }
 }

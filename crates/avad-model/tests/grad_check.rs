@@ -322,7 +322,7 @@ fn bce_and_cross_entropy_losses() {
 
 #[test]
 fn weight_norm_conv() {
-    let x = rand([2, 4, 10], 12);
+    let x = rand([2, 10, 4], 12); // [B, T, in]
     let v = rand([4, 4, 2], 13);
     let g = rand([4, 1, 1], 14);
     let xa = to_ad(&x);
