@@ -3,16 +3,15 @@
 //! VadCLIP baseline, which beats a random scorer, and the teacher finds the audio-only anomalies that the baseline
 //! misses.
 //!
-//! The demo's recipe at a small size: 240 training / 80 test videos of ≤ 160 snippets, 32-d features, T = 32,
-//! 30 epochs, batches of 8, the last epoch (`--select-last`: a 24-video validation split is too noisy to select on)
+//! The demo's recipe at a small size: 480 training / 80 test videos of ≤ 160 snippets, 32-d features, T = 32,
+//! 15 epochs, batches of 8, the last epoch (`--select-last`: a 48-video validation split is too noisy to select on)
 //! and lr 1e-3 (the demo's 5e-4 learns the audio path too slowly at this size; the first-Adam-step saturation that
-//! made the demo drop 1e-3 grows with the layer widths and does not occur at width 32).
+//! made the demo drop 1e-3 grows with the layer widths and did not occur at width 32).
 //!
-//! Margins come from measurements (docs/results.md): with this configuration, seeds
-//! 1–6 gave teacher A-branch AP 74.8–88.3 %, baseline 45.0–67.3 %, random 16.6–20.5 % (the frame positive rate),
-//! and audio-only events found at 5 % false alarms teacher 7–20 vs baseline 0–4 on five seeds; on seed 5 neither
-//! found any (a few normal test videos saturate near 1, which lifts the 5 % threshold to 0.993). The test runs
-//! seed 1 (teacher 21/26, baseline 1/26). About 25 s in release on 2 idle cores.
+//! Margins come from measurements (docs/results.md): with this configuration, seeds 1–6 gave teacher A-branch AP
+//! 81.4–92.8 %, baseline 45.4–74.1 %, random 16.6–20.5 % (≈ the frame positive rate), and audio-only events found at
+//! 5 % false alarms teacher 6–24 vs baseline 0–2 (smallest gap 6/17 vs 1/17, seed 2). The test runs seed 1 (teacher
+//! 18/26, baseline 0/26). About 30 s in release on 2 cores.
 
 use std::path::Path;
 use std::process::Command;
@@ -20,12 +19,12 @@ use std::process::Command;
 use avad_core::synth::{Modality, SynthVideo};
 use serde_json::Value;
 
-/// Teacher AP must beat the baseline's by this much (measured: ≥ 14 points on seeds 1–6).
+/// Teacher AP must beat the baseline's by this much (measured: ≥ 16.8 points on seeds 1–6).
 const TEACHER_OVER_BASELINE_AP: f64 = 0.08;
-/// The baseline's AP must beat the random scorer's (≈ the frame positive rate) by this much (measured: ≥ 28).
+/// The baseline's AP must beat the random scorer's (≈ the frame positive rate) by this much (measured: ≥ 28.8).
 const BASELINE_OVER_RANDOM_AP: f64 = 0.15;
-/// Audio-only events the teacher must find beyond the baseline (measured: 6–19 on five of seeds 1–6).
-const MORE_AUDIO_ONLY_FOUND: usize = 5;
+/// Audio-only events the teacher must find beyond the baseline (measured: 5–23 on seeds 1–6).
+const MORE_AUDIO_ONLY_FOUND: usize = 4;
 
 fn row<'a>(rows: &'a [Value], model: &str, branch: &str) -> &'a Value {
     rows.iter()
@@ -61,26 +60,9 @@ fn teacher_finds_audio_only_anomalies_the_visual_baseline_misses() {
         .arg("demo")
         .arg("--out")
         .arg(&out)
-        .args([
-            "--seed",
-            "1",
-            "--train",
-            "240",
-            "--test",
-            "80",
-            "--max-len",
-            "160",
-        ])
-        .args([
-            "--dim",
-            "32",
-            "--visual-length",
-            "32",
-            "--epochs",
-            "30",
-            "--lr",
-            "1e-3",
-        ])
+        .args(["--seed", "1", "--train", "480", "--test", "80"])
+        .args(["--max-len", "160", "--dim", "32", "--visual-length", "32"])
+        .args(["--epochs", "15", "--lr", "1e-3"])
         .args(["--select-last", "--no-detect"])
         .output()
         .unwrap();
@@ -140,7 +122,7 @@ fn teacher_finds_audio_only_anomalies_the_visual_baseline_misses() {
     assert_eq!((total, b_total), (expected_total, expected_total));
     assert!(total >= 10, "only {total} audio-only test events");
     assert!(
-        t_found >= b_found + MORE_AUDIO_ONLY_FOUND && 3 * t_found >= total,
+        t_found >= b_found + MORE_AUDIO_ONLY_FOUND && 4 * t_found >= total,
         "audio-only events found: teacher {t_found}/{total}, baseline {b_found}/{total}"
     );
     // The visual baseline still finds visual events, so the gap is about hearing, not about a broken baseline.
