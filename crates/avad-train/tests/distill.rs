@@ -77,6 +77,26 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     v
 }
 
+/// A teacher of the small test config trained for one epoch on `data`, in `dir/teacher` (returned).
+fn train_teacher_one_epoch(
+    data: &avad_train::Dataset,
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
+    let mut cfg = common::small_config();
+    cfg.epochs = 1;
+    let out = dir.join("teacher");
+    train::<B>(
+        &cfg,
+        &ClipSource::Random,
+        data,
+        None,
+        &TrainOptions::new(&out),
+        &Default::default(),
+    )
+    .unwrap();
+    out
+}
+
 /// One test function: model init draws from the backend's global RNG, so the two parts must not run in parallel
 /// threads (the "θ keeps its initial weights" check rebuilds the initial model from the seed).
 #[test]
@@ -90,19 +110,7 @@ fn ukd_gradient_flows_and_teacher_stays_frozen() {
     let dev = Default::default();
     let tmp = tempfile::tempdir().unwrap();
 
-    // A teacher trained for one epoch.
-    let mut tcfg = common::small_config();
-    tcfg.epochs = 1;
-    let tdir = tmp.path().join("teacher");
-    train::<B>(
-        &tcfg,
-        &ClipSource::Random,
-        &data,
-        None,
-        &TrainOptions::new(&tdir),
-        &dev,
-    )
-    .unwrap();
+    let tdir = train_teacher_one_epoch(&data, tmp.path());
     let before = file_bytes(&tdir);
     let teacher = Teacher::<I>::load(&tdir, &dev).unwrap();
 
@@ -180,18 +188,7 @@ fn audio_student_trains_on_audio_and_checks_shapes() {
     let data = common::toy_dataset(10, 8);
     let dev = Default::default();
     let tmp = tempfile::tempdir().unwrap();
-    let mut tcfg = common::small_config();
-    tcfg.epochs = 1;
-    let tdir = tmp.path().join("teacher");
-    train::<B>(
-        &tcfg,
-        &ClipSource::Random,
-        &data,
-        None,
-        &TrainOptions::new(&tdir),
-        &dev,
-    )
-    .unwrap();
+    let tdir = train_teacher_one_epoch(&data, tmp.path());
     let teacher = Teacher::<I>::load(&tdir, &dev).unwrap();
 
     let mut cfg = student_config(0.1);
@@ -234,8 +231,9 @@ fn audio_student_trains_on_audio_and_checks_shapes() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("visual_length"), "{e}");
+    let teacher_cfg = common::small_config(); // the teacher's (non-student) config
     let e = distill::<B>(
-        &tcfg,
+        &teacher_cfg,
         &ClipSource::Random,
         &teacher,
         &data,
