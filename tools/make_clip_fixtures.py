@@ -279,6 +279,7 @@ def main():
         ref = {
             "pixels": pix.flatten().tolist(),
             "image_embeds": getattr(ie, "pooler_output", ie).tolist(),
+            "texts": [t["text"] for t in toks[:4]],
             "ids": ids.tolist(),
             "text_embeds": getattr(te, "pooler_output", te).tolist(),
         }

@@ -3,7 +3,7 @@
 #
 # Usage:   bash tools/make_media_fixtures.sh            (run from anywhere; writes fixtures/media/reference/)
 # Needs:   ffmpeg + ffprobe (Debian 12: FFmpeg 5.1.9, `scripts/install-deps.sh`), python3 (standard library only).
-# Inputs:  the media files in fixtures/media/ (copied unchanged from ../shared/media/ and from Zulko/moviepy;
+# Inputs:  the media files in fixtures/media/ (copied unchanged from the project's test-media collection and from Zulko/moviepy;
 #          provenance and licences in fixtures/media/SOURCES.md). Nothing is downloaded.
 #          Two tiny synthetic A/V-sync clips are generated here (step 0) if missing, or always with --synthetic:
 #            synthetic_av_sync.mp4: 64x48 H.264 25 fps, 4 s, black with white frames in [1.92, 2.12) s (decoded

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# UKD study (issue 6): the paper's Table 6 on the synthetic benchmark, over several seeds.
+# UKD study: the paper's Table 6 on the synthetic benchmark, over several seeds.
 #
 # For each seed: `avad synth` data (demo sizes), the AVadCLIP teacher (synth-teacher), then students distilled from
 # it with `avad distill` (synth-student): visual without UKD (weight 0), with the official XD weight 1e-8, with a

@@ -169,23 +169,29 @@ fn check_cuda_libraries() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `$body` with `$B` bound to the inference backend and `$dev` to its device, as chosen by a
-/// [`DeviceArgs`]. `$body` must evaluate to `anyhow::Result<_>`.
+/// An inference backend as [`with_backend!`] binds it: the backend itself.
+pub type Inference<B> = B;
+/// A training backend as [`with_backend!`] binds it: autodiff over the backend.
+pub type Training<B> = burn::backend::Autodiff<B>;
+
+/// Runs `$body` with `$B` bound to `$Kind<backend>` ([`Inference`] or [`Training`]) and `$dev` to its device, as
+/// chosen by a [`DeviceArgs`] (checked for `training` first). `$body` must evaluate to `anyhow::Result<_>`. Use it
+/// through [`with_infer_backend!`] and [`with_train_backend!`].
 #[macro_export]
-macro_rules! with_infer_backend {
-    ($args:expr, |$B:ident, $dev:ident| $body:expr) => {{
+macro_rules! with_backend {
+    ($args:expr, $Kind:ident, $training:expr, |$B:ident, $dev:ident| $body:expr) => {{
         let args: &$crate::backend::DeviceArgs = &$args;
-        match args.check(false) {
+        match args.check($training) {
             Err(e) => Err(e),
             Ok(()) => match args.device {
                 $crate::backend::DeviceKind::Cpu => {
-                    type $B = $crate::backend::CpuBackend;
+                    type $B = $crate::backend::$Kind<$crate::backend::CpuBackend>;
                     let $dev = burn_flex::FlexDevice;
                     $body
                 }
                 #[cfg(feature = "cuda")]
                 $crate::backend::DeviceKind::Cuda(index) => {
-                    type $B = $crate::backend::CudaBackend;
+                    type $B = $crate::backend::$Kind<$crate::backend::CudaBackend>;
                     match $crate::backend::cuda_device(index, args.dtype) {
                         Ok($dev) => $body,
                         Err(e) => Err(e),
@@ -200,34 +206,32 @@ macro_rules! with_infer_backend {
     }};
 }
 
+/// Runs `$body` with `$B` bound to the inference backend and `$dev` to its device, as chosen by a
+/// [`DeviceArgs`]. `$body` must evaluate to `anyhow::Result<_>`.
+#[macro_export]
+macro_rules! with_infer_backend {
+    ($args:expr, |$B:ident, $dev:ident| $body:expr) => {
+        $crate::with_backend!($args, Inference, false, |$B, $dev| $body)
+    };
+}
+
 /// Like [`with_infer_backend!`], with `$B` bound to the autodiff (training) backend; f32 only.
 #[macro_export]
 macro_rules! with_train_backend {
-    ($args:expr, |$B:ident, $dev:ident| $body:expr) => {{
-        let args: &$crate::backend::DeviceArgs = &$args;
-        match args.check(true) {
-            Err(e) => Err(e),
-            Ok(()) => match args.device {
-                $crate::backend::DeviceKind::Cpu => {
-                    type $B = burn::backend::Autodiff<$crate::backend::CpuBackend>;
-                    let $dev = burn_flex::FlexDevice;
-                    $body
-                }
-                #[cfg(feature = "cuda")]
-                $crate::backend::DeviceKind::Cuda(index) => {
-                    type $B = burn::backend::Autodiff<$crate::backend::CudaBackend>;
-                    match $crate::backend::cuda_device(index, args.dtype) {
-                        Ok($dev) => $body,
-                        Err(e) => Err(e),
-                    }
-                }
-                #[cfg(not(feature = "cuda"))]
-                $crate::backend::DeviceKind::Cuda(_) => {
-                    unreachable!("checked by DeviceArgs::check")
-                }
-            },
-        }
-    }};
+    ($args:expr, |$B:ident, $dev:ident| $body:expr) => {
+        $crate::with_backend!($args, Training, true, |$B, $dev| $body)
+    };
+}
+
+/// A command whose body is generic over the inference backend (see [`run_inference`]).
+pub trait InferCommand {
+    /// The command's body on backend `B`, device `device`.
+    fn run_on<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> anyhow::Result<()>;
+}
+
+/// Runs `command` on the inference backend and device that `device` (its `--device` / `--dtype`) picks.
+pub fn run_inference(device: &DeviceArgs, command: &impl InferCommand) -> anyhow::Result<()> {
+    crate::with_infer_backend!(device, |B, dev| command.run_on::<B>(&dev))
 }
 
 #[cfg(test)]

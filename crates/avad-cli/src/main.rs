@@ -1,7 +1,8 @@
 //! `avad`: audio-visual video anomaly detection (AVadCLIP) from the command line.
 //!
 //! This binary only parses arguments and wires the library crates together; every computation
-//! lives in `avad-core`, `avad-clip`, `avad-wav2clip`, `avad-model` and `avad-train`.
+//! lives in `avad-core`, `avad-clip`, `avad-wav2clip`, `avad-model`, `avad-infer`, `avad-train` and
+//! `avad-pipeline`.
 
 mod backend;
 mod commands;

@@ -13,11 +13,14 @@
 //! 5 % false alarms teacher 6–24 vs baseline 0–2 (smallest gap 6/17 vs 1/17, seed 2). The test runs seed 1 (teacher
 //! 18/26, baseline 0/26). About 30 s in release on 2 cores.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 use avad_core::synth::{Modality, SynthVideo};
 use serde_json::Value;
+
+use common::avad_command;
 
 /// Teacher AP must beat the baseline's by this much (measured: ≥ 16.8 points on seeds 1–6).
 const TEACHER_OVER_BASELINE_AP: f64 = 0.08;
@@ -56,7 +59,7 @@ fn positive_rate(videos: &[SynthVideo]) -> f64 {
 fn teacher_finds_audio_only_anomalies_the_visual_baseline_misses() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("demo");
-    let o = Command::new(env!("CARGO_BIN_EXE_avad"))
+    let o = avad_command()
         .arg("demo")
         .arg("--out")
         .arg(&out)

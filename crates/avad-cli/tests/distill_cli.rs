@@ -3,12 +3,12 @@
 //! one whose audio is silent are scored by the visual student and reported as such in `scored_by.csv`, the others
 //! by the teacher; a teacher alone still refuses a video without audio.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn avad() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_avad"))
-}
+use common::avad_command;
 
 fn ok(out: Output) -> String {
     assert!(
@@ -69,14 +69,14 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
 
     // Teacher.
     let teacher = tmp.path().join("teacher");
-    let mut c = avad();
+    let mut c = avad_command();
     c.args(["train", "--preset", "synth-teacher"]);
     common(&mut c, &teacher);
     ok(c.output().unwrap());
 
     // Visual student (UKD on) and audio student, both into one bundle.
     let student = tmp.path().join("student");
-    let mut c = avad();
+    let mut c = avad_command();
     c.args([
         "distill",
         "--preset",
@@ -91,7 +91,7 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
     assert!(stdout.contains("visual student"), "{stdout}");
     let bundle = student.join("bundle.json");
     let audio_student = tmp.path().join("audio-student");
-    let mut c = avad();
+    let mut c = avad_command();
     c.args([
         "distill",
         "--preset",
@@ -119,7 +119,7 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
 
     // The audio student alone scores the list from the audio features.
     let pa = tmp.path().join("pred-audio");
-    ok(avad()
+    ok(avad_command()
         .args(["predict", "--model"])
         .arg(audio_student.join("model.json"))
         .arg("--list")
@@ -148,7 +148,7 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
     avad_core::npy::write_npy_f32(&audio_of(&silent.name), &[silent.snippets, 32], &flat).unwrap();
 
     // A teacher alone cannot score the video without audio and says how to.
-    let res = avad()
+    let res = avad_command()
         .args(["predict", "--model"])
         .arg(teacher.join("model.json"))
         .arg("--list")
@@ -166,7 +166,7 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
 
     // The bundle scores every video and records who scored it.
     let pb = tmp.path().join("pred-bundle");
-    let stdout = ok(avad()
+    let stdout = ok(avad_command()
         .args(["predict", "--c-branch", "--model"])
         .arg(&bundle)
         .arg("--list")
@@ -203,7 +203,7 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
         assert_eq!(a.shape, vec![v.snippets, 7], "{}", v.name);
     }
     // `avad eval` reads the bundle's output like any other.
-    ok(avad()
+    ok(avad_command()
         .args(["eval", "--lenient", "--scores"])
         .arg(&pb)
         .arg("--list")

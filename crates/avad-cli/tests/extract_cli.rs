@@ -3,12 +3,12 @@
 //! interrupted run (only new videos are processed), resume after a real SIGKILL, `--shard I/3` covering every video
 //! once, and a bad file that is reported while the others finish.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{avad_command, root};
 
 fn media(name: &str) -> PathBuf {
     root().join("fixtures/media").join(name)
@@ -16,12 +16,13 @@ fn media(name: &str) -> PathBuf {
 
 fn wav2clip(tmp: &Path) -> PathBuf {
     let w = tmp.join("wav2clip.safetensors");
-    avad_pipeline::testing::write_wav2clip_formula(&w).unwrap();
+    avad_wav2clip::testing::save_formula_weights::<burn_flex::Flex>(&w, &burn_flex::FlexDevice)
+        .unwrap();
     w
 }
 
 fn extract_cmd(videos: &Path, out: &Path, w2c: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_avad"));
+    let mut c = avad_command();
     c.arg("extract")
         .arg("--videos")
         .arg(videos)
@@ -197,7 +198,7 @@ fn shards_cover_every_video_once_and_merge() {
     want.sort();
     assert_eq!(seen, want, "every video exactly once over the 3 shards");
     let merged = tmp.path().join("list.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_avad"))
+    let o = avad_command()
         .arg("merge-lists")
         .args(&lists)
         .arg("--out")
@@ -354,10 +355,7 @@ fn extract_killed_with_sigkill_resumes_without_redoing_finished_videos() {
 
 #[test]
 fn detect_help_documents_the_audio_gate_fields() {
-    let o = Command::new(env!("CARGO_BIN_EXE_avad"))
-        .args(["detect", "--help"])
-        .output()
-        .unwrap();
+    let o = avad_command().args(["detect", "--help"]).output().unwrap();
     assert!(o.status.success());
     let s = stdout(&o);
     for field in ["audio_gate", "audio_share", "anomaly_score", "top_class"] {

@@ -2,13 +2,13 @@
 //! resumes from its last checkpoint when rerun (it does not restart), and `avad predict` writes the [T, C] score
 //! files `avad eval` reads.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn avad() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_avad"))
-}
+use common::avad_command;
 
 fn synth(dir: &Path) -> avad_core::synth::SynthSummary {
     let cfg = avad_core::synth::SynthConfig {
@@ -34,7 +34,7 @@ fn killed_training_resumes_then_predicts() {
     let data = synth(&tmp.path().join("data"));
     let out = tmp.path().join("run");
     let train_args = |extra: &[&str]| {
-        let mut c = avad();
+        let mut c = avad_command();
         c.args(["train", "--preset", "synth-teacher", "--train-list"])
             .arg(&data.train_list)
             .arg("--out")
@@ -108,7 +108,7 @@ fn killed_training_resumes_then_predicts() {
 
     // Predict the test list: one [T, 7] file per video, rows summing to 1.
     let pred = tmp.path().join("pred");
-    let res = avad()
+    let res = avad_command()
         .args(["predict", "--model"])
         .arg(&out)
         .arg("--list")
@@ -138,7 +138,7 @@ fn killed_training_resumes_then_predicts() {
 
     // A stop requested by the debug flag exits with code 3 and is resumable as well.
     let out2 = tmp.path().join("run2");
-    let mut c = avad();
+    let mut c = avad_command();
     c.args(["train", "--preset", "synth-vadclip", "--train-list"])
         .arg(&data.train_list)
         .arg("--out")

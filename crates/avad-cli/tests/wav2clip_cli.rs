@@ -1,37 +1,24 @@
 //! `avad wav2clip` end to end: formula weights written as f16 safetensors, a real WAV, JSON contract, errors.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn avad(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_avad"))
-        .args(args)
-        .output()
-        .expect("run avad")
-}
+use common::{avad, avad_ok, root};
 
 #[test]
 fn wav2clip_cli_utterance_frames_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("w2c.safetensors");
-    avad_wav2clip::testing::formula_state_dict()
-        .save_safetensors(&weights, true)
-        .unwrap();
+    avad_wav2clip::testing::save_formula_weights::<burn_flex::Flex>(
+        &weights,
+        &burn_flex::FlexDevice,
+    )
+    .unwrap();
     let weights = weights.to_str().unwrap();
     let wav = root().join("fixtures/media/a3em_9_mm_gunshot-mike-koenig-123.wav");
     let wav = wav.to_str().unwrap();
 
     // utterance mode, JSON
-    let out = avad(&["wav2clip", "--model", weights, "--audio", wav, "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = avad_ok(&["wav2clip", "--model", weights, "--audio", wav, "--json"]);
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
     assert_eq!(v["sample_rate"], 16000);
@@ -44,7 +31,7 @@ fn wav2clip_cli_utterance_frames_and_errors() {
     assert!(row.iter().all(|x| x.as_f64().is_some_and(f64::is_finite)));
 
     // frame mode: n = 1 + (L - F) / H
-    let out = avad(&[
+    let out = avad_ok(&[
         "wav2clip",
         "--model",
         weights,
@@ -56,11 +43,6 @@ fn wav2clip_cli_utterance_frames_and_errors() {
         "4000",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v["embeds"].as_array().unwrap().len() as u64,

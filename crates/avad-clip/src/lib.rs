@@ -14,22 +14,23 @@
 //! let txt = model.encode_text_ids(ids).unwrap(); // [1, 512]
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod error;
 pub mod layers;
+pub mod layout;
 pub mod model;
 pub mod preprocess;
 pub mod testing;
 pub mod text;
 pub mod tokenizer;
 pub mod vision;
-pub mod weights;
 
 pub use config::{Activation, ClipConfig, ClipTextConfig, ClipVisionConfig};
 pub use error::ClipError;
-pub use layers::WeightLayout;
-pub use model::{detect_layout, ClipModel};
+pub use layout::{detect_layout, WeightLayout};
+pub use model::ClipModel;
 pub use text::ClipTextModel;
 pub use tokenizer::{Tokenizer, CONTEXT_LENGTH, EOT_TOKEN, SOT_TOKEN};
 pub use vision::ClipVisionModel;
-pub use weights::WeightMap;

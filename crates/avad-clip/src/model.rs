@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::{backend::Backend, Int, Tensor};
 
+use avad_nn::WeightMap;
+
 use crate::config::{ClipConfig, ClipTextConfig, ClipVisionConfig};
 use crate::error::ClipError;
-use crate::layers::WeightLayout;
+use crate::layout::{detect_layout, WeightLayout};
 use crate::text::ClipTextModel;
 use crate::vision::ClipVisionModel;
-use crate::weights::WeightMap;
 
 /// CLIP image and text towers with their projections.
 #[derive(Module, Debug)]
@@ -45,36 +46,14 @@ pub fn resolve_model_path(path: &Path) -> Result<(PathBuf, Option<PathBuf>), Cli
     }
 }
 
-/// Which layout the keys under `prefix` follow, probing the text tower's token embedding.
-pub fn detect_layout(w: &WeightMap, prefix: &str) -> Option<WeightLayout> {
-    if w.contains(&format!(
-        "{prefix}text_model.embeddings.token_embedding.weight"
-    )) || w.contains(&format!(
-        "{prefix}vision_model.embeddings.patch_embedding.weight"
-    )) {
-        Some(WeightLayout::HuggingFace)
-    } else if w.contains(&format!("{prefix}token_embedding.weight"))
-        || w.contains(&format!("{prefix}visual.conv1.weight"))
-    {
-        Some(WeightLayout::OpenAi)
-    } else {
-        None
-    }
-}
-
 fn dim(w: &WeightMap, name: &str, axis: usize) -> Result<usize, ClipError> {
-    let t = w.get(name).ok_or_else(|| ClipError::MissingTensor {
-        name: name.to_string(),
-        source_file: w.source.clone(),
-    })?;
-    t.shape
-        .get(axis)
-        .copied()
-        .ok_or_else(|| ClipError::BadShape {
-            name: name.to_string(),
-            actual: t.shape.clone(),
-            expected: vec![],
-        })
+    let shape = w.shape(name).ok_or_else(|| w.missing(name))?;
+    shape.get(axis).copied().ok_or_else(|| {
+        ClipError::Input(format!(
+            "{}: tensor `{name}` has shape {shape:?}, no axis {axis}",
+            w.source()
+        ))
+    })
 }
 
 /// Infers the text config from OpenAI-named weights (heads = width / 64, as OpenAI's `build_model`).
@@ -137,7 +116,7 @@ fn load_map_and_config(
     prefix: &str,
 ) -> Result<(WeightMap, Option<ClipConfig>, WeightLayout), ClipError> {
     let (st, cfg) = resolve_model_path(path)?;
-    let w = WeightMap::from_safetensors(&st)?;
+    let w = WeightMap::load_safetensors(&st)?;
     let layout = detect_layout(&w, prefix)
         .ok_or_else(|| ClipError::UnknownLayout(format!("{} (prefix {prefix:?})", st.display())))?;
     let cfg = match cfg {
@@ -210,8 +189,9 @@ impl<B: Backend> ClipModel<B> {
             device,
         )?;
         let logit_scale = w
-            .get(&format!("{prefix}logit_scale"))
-            .and_then(|t| t.data.first().copied())
+            .f32_values(&format!("{prefix}logit_scale"))
+            .ok()
+            .and_then(|v| v.first().copied())
             .unwrap_or(0.0);
         Ok(Self {
             vision,

@@ -3,7 +3,7 @@
 //! support 2, a = −0.5, 22-bit fixed-point weights, u8 intermediate, clipping as Pillow), centre crop with
 //! round-half-to-even offsets (torchvision), `/255`, mean/std normalisation, CHW.
 //!
-//! Also the AVadCLIP 10-crop recipe (spec §5, `src/crop.py`): bilinear resize to 340×256 in OpenCV's
+//! Also the AVadCLIP 10-crop recipe (AVadCLIP `src/crop.py`): bilinear resize to 340×256 in OpenCV's
 //! `INTER_LINEAR` fixed-point arithmetic (see [`resize_bilinear_cv2`] for how faithful it is), centre + 4 corner
 //! 224×224 crops, their horizontal flips, then the CLIP preprocessing of each crop.
 //!

@@ -7,10 +7,11 @@ use burn::tensor::backend::Backend;
 
 use crate::config::ClipConfig;
 use crate::error::ClipError;
-use crate::layers::WeightLayout;
+use avad_nn::WeightMap;
+
+use crate::layout::WeightLayout;
 use crate::model::ClipModel;
 use crate::vision::ClipVisionModel;
-use crate::weights::WeightMap;
 
 /// The sizes of OpenAI's ViT-B/16 CLIP (`openai/clip-vit-base-patch16`): image tower width 768, 12 layers,
 /// 12 heads, patch 16 on 224², text tower width 512, 12 layers, 8 heads, projection 512, quick_gelu.
@@ -66,7 +67,7 @@ impl Filler {
             [] => (0.0, 0.1),
         };
         let data = (0..n).map(|_| base + scale * self.next()).collect();
-        w.insert(name, shape, data);
+        w.insert_f32(name, shape, data);
     }
 
     /// `{p}encoder.layers.{i}.…` of one transformer stack.
@@ -95,7 +96,7 @@ pub fn random_hf_weights(cfg: &ClipConfig, with_text: bool, seed: u64) -> Weight
     let mut f = Filler {
         state: seed ^ 0x5DEE_CE66_D1CE_4E5B,
     };
-    let mut w = WeightMap::new(format!("random CLIP weights (seed {seed})"));
+    let mut w = WeightMap::with_source(format!("random CLIP weights (seed {seed})"));
     let v = &cfg.vision_config;
     let (d, c, p) = (v.hidden_size, v.num_channels, v.patch_size);
     let vp = "vision_model.";

@@ -1,15 +1,17 @@
 //! CLIP text tower with the text projection (HF `CLIPTextModelWithProjection`), usable on its own.
 //!
 //! Two entry points: token ids (`[C, L]`, EOT = position of the largest id, as HF/OpenAI for the original vocab) and
-//! token **embeddings** plus explicit EOT positions (for learnable CoOp-style prompts, spec §1.4).
+//! token **embeddings** plus explicit EOT positions (for learnable CoOp-style prompts, VadCLIP `src/model.py: encode_textprompt`).
 
+use avad_nn::init::placeholder;
+use avad_nn::{causal_mask, LayerNorm, Linear, VisitWeights, WeightMap, WeightVisitor};
 use burn::module::{Module, Param};
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 
-use crate::config::{Activation, ClipTextConfig};
+use crate::config::ClipTextConfig;
 use crate::error::ClipError;
-use crate::layers::{Encoder, LayerNorm, Linear, Loader, StackDims, WeightLayout};
-use crate::weights::WeightMap;
+use crate::layers::{load_tower, Encoder, StackDims};
+use crate::layout::WeightLayout;
 
 /// Text transformer: token + position embeddings, causal pre-LN blocks, final LN, EOT pooling, projection.
 #[derive(Module, Debug)]
@@ -22,12 +24,56 @@ pub struct ClipTextModel<B: Backend> {
     pub encoder: Encoder<B>,
     /// LN after the blocks (OpenAI `ln_final`).
     pub final_layer_norm: LayerNorm<B>,
-    /// `[D, proj]`, no bias.
+    /// `[proj, D]`, no bias.
     pub text_projection: Linear<B>,
 }
 
+impl<B: Backend> VisitWeights for ClipTextModel<B> {
+    /// Hugging Face `CLIPModel` keys.
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.scope("text_model", |v| {
+            v.param(
+                "embeddings.token_embedding.weight",
+                &mut self.token_embedding,
+            );
+            v.param(
+                "embeddings.position_embedding.weight",
+                &mut self.position_embedding,
+            );
+            v.nested("encoder", &mut self.encoder);
+            v.nested("final_layer_norm", &mut self.final_layer_norm);
+        });
+        v.nested("text_projection", &mut self.text_projection);
+    }
+}
+
 impl<B: Backend> ClipTextModel<B> {
-    /// Loads the text tower. `prefix` is prepended to every key (e.g. `"clipmodel."` for VadCLIP checkpoints).
+    /// A skeleton of `cfg`'s shape (allocates nothing until loaded or read).
+    pub fn placeholder(
+        cfg: &ClipTextConfig,
+        projection_dim: usize,
+        device: &B::Device,
+    ) -> Result<Self, ClipError> {
+        let d = cfg.hidden_size;
+        let dims = StackDims::new(
+            d,
+            cfg.intermediate_size,
+            cfg.num_hidden_layers,
+            cfg.num_attention_heads,
+            &cfg.hidden_act,
+            cfg.layer_norm_eps,
+        )?;
+        Ok(Self {
+            token_embedding: placeholder([cfg.vocab_size, d], device),
+            position_embedding: placeholder([cfg.max_position_embeddings, d], device),
+            encoder: Encoder::placeholder(dims, device),
+            final_layer_norm: LayerNorm::placeholder(d, cfg.layer_norm_eps, device),
+            text_projection: Linear::placeholder(d, projection_dim, false, device),
+        })
+    }
+
+    /// Loads the text tower from weights in either layout. `prefix` is prepended to every key (e.g.
+    /// `"clipmodel."` for VadCLIP checkpoints); keys of other towers are ignored.
     pub fn from_weights(
         w: &WeightMap,
         cfg: &ClipTextConfig,
@@ -36,52 +82,12 @@ impl<B: Backend> ClipTextModel<B> {
         prefix: &str,
         device: &B::Device,
     ) -> Result<Self, ClipError> {
-        let ld = Loader::<B> { w, dev: device };
-        let d = cfg.hidden_size;
-        let dims = StackDims {
-            width: d,
-            inter: cfg.intermediate_size,
-            layers: cfg.num_hidden_layers,
-            heads: cfg.num_attention_heads,
-            act: Activation::from_hf(&cfg.hidden_act)?,
-            eps: cfg.layer_norm_eps,
-        };
-        let (v, l) = (cfg.vocab_size, cfg.max_position_embeddings);
-        let pf = prefix;
-        Ok(match layout {
-            WeightLayout::HuggingFace => {
-                let t = format!("{pf}text_model.");
-                Self {
-                    token_embedding: ld
-                        .param(&format!("{t}embeddings.token_embedding.weight"), [v, d])?,
-                    position_embedding: ld
-                        .param(&format!("{t}embeddings.position_embedding.weight"), [l, d])?,
-                    encoder: ld.encoder(&format!("{t}encoder."), dims, layout)?,
-                    final_layer_norm: ld.layer_norm(
-                        &format!("{t}final_layer_norm."),
-                        d,
-                        dims.eps,
-                    )?,
-                    text_projection: ld.linear_out_in(
-                        &format!("{pf}text_projection."),
-                        d,
-                        projection_dim,
-                        false,
-                    )?,
-                }
-            }
-            WeightLayout::OpenAi => Self {
-                token_embedding: ld.param(&format!("{pf}token_embedding.weight"), [v, d])?,
-                position_embedding: ld.param(&format!("{pf}positional_embedding"), [l, d])?,
-                encoder: ld.encoder(&format!("{pf}transformer."), dims, layout)?,
-                final_layer_norm: ld.layer_norm(&format!("{pf}ln_final."), d, dims.eps)?,
-                text_projection: ld.linear_in_out(
-                    &format!("{pf}text_projection"),
-                    d,
-                    projection_dim,
-                )?,
-            },
-        })
+        load_tower(
+            Self::placeholder(cfg, projection_dim, device)?,
+            w,
+            layout,
+            prefix,
+        )
     }
 
     /// Transformer width D.
@@ -182,19 +188,8 @@ impl<B: Backend> ClipTextModel<B> {
             .collect();
         let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [c]), &device);
         let pooled = x.reshape([c * l, d]).select(0, idx); // [C, D]
-        Ok(self.text_projection.forward2(pooled))
+        Ok(self.text_projection.forward(pooled))
     }
-}
-
-/// Additive causal mask `[1, 1, L, L]`: 0 on and below the diagonal, `f32::MIN` (HF's `finfo.min`) above.
-pub fn causal_mask<B: Backend>(l: usize, device: &B::Device) -> Tensor<B, 4> {
-    let mut m = vec![0f32; l * l];
-    for i in 0..l {
-        for j in i + 1..l {
-            m[i * l + j] = f32::MIN;
-        }
-    }
-    Tensor::from_data(TensorData::new(m, [1, 1, l, l]), device)
 }
 
 fn ids_to_host<B: Backend>(ids: &Tensor<B, 2, Int>) -> Vec<i64> {

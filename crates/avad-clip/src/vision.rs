@@ -1,18 +1,20 @@
 //! CLIP ViT image tower with the visual projection (HF `CLIPVisionModelWithProjection`).
 
+use avad_nn::init::placeholder;
+use avad_nn::{LayerNorm, Linear, VisitWeights, WeightMap, WeightVisitor};
 use burn::module::{Module, Param};
 use burn::tensor::{backend::Backend, Tensor};
 
-use crate::config::{Activation, ClipVisionConfig};
+use crate::config::ClipVisionConfig;
 use crate::error::ClipError;
-use crate::layers::{Encoder, LayerNorm, Linear, Loader, StackDims, WeightLayout};
-use crate::weights::{to_tensor, transpose, WeightMap};
+use crate::layers::{load_tower, Encoder, StackDims};
+use crate::layout::WeightLayout;
 
 /// ViT image encoder: patch conv (as a matmul), class token, positions, pre-LN, blocks, post-LN, projection.
 #[derive(Module, Debug)]
 pub struct ClipVisionModel<B: Backend> {
-    /// Patch conv as a matrix `[C·P·P, D]` (conv weight `[D, C, P, P]` flattened and transposed; no bias).
-    pub patch_embedding: Param<Tensor<B, 2>>,
+    /// Patch conv weight `[D, C, P, P]` (no bias), applied as a matmul on flattened patches.
+    pub patch_embedding: Param<Tensor<B, 4>>,
     /// `[D]`.
     pub class_embedding: Param<Tensor<B, 1>>,
     /// `[G·G+1, D]`.
@@ -23,7 +25,7 @@ pub struct ClipVisionModel<B: Backend> {
     pub encoder: Encoder<B>,
     /// LN on the class token.
     pub post_layernorm: LayerNorm<B>,
-    /// `[D, proj]`, no bias.
+    /// `[proj, D]`, no bias.
     pub visual_projection: Linear<B>,
     /// Channels.
     pub num_channels: usize,
@@ -33,8 +35,56 @@ pub struct ClipVisionModel<B: Backend> {
     pub patch_size: usize,
 }
 
+impl<B: Backend> VisitWeights for ClipVisionModel<B> {
+    /// Hugging Face `CLIPModel` keys.
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.scope("vision_model", |v| {
+            v.scope("embeddings", |v| {
+                v.param("patch_embedding.weight", &mut self.patch_embedding);
+                v.param("class_embedding", &mut self.class_embedding);
+                v.param("position_embedding.weight", &mut self.position_embedding);
+            });
+            v.nested("pre_layrnorm", &mut self.pre_layrnorm);
+            v.nested("encoder", &mut self.encoder);
+            v.nested("post_layernorm", &mut self.post_layernorm);
+        });
+        v.nested("visual_projection", &mut self.visual_projection);
+    }
+}
+
 impl<B: Backend> ClipVisionModel<B> {
-    /// Loads the image tower. `prefix` is prepended to every key (e.g. `"clipmodel."`).
+    /// A skeleton of `cfg`'s shape (allocates nothing until loaded or read).
+    pub fn placeholder(
+        cfg: &ClipVisionConfig,
+        projection_dim: usize,
+        device: &B::Device,
+    ) -> Result<Self, ClipError> {
+        let d = cfg.hidden_size;
+        let (c, p) = (cfg.num_channels, cfg.patch_size);
+        let dims = StackDims::new(
+            d,
+            cfg.intermediate_size,
+            cfg.num_hidden_layers,
+            cfg.num_attention_heads,
+            &cfg.hidden_act,
+            cfg.layer_norm_eps,
+        )?;
+        Ok(Self {
+            patch_embedding: placeholder([d, c, p, p], device),
+            class_embedding: placeholder([d], device),
+            position_embedding: placeholder([cfg.num_positions(), d], device),
+            pre_layrnorm: LayerNorm::placeholder(d, cfg.layer_norm_eps, device),
+            encoder: Encoder::placeholder(dims, device),
+            post_layernorm: LayerNorm::placeholder(d, cfg.layer_norm_eps, device),
+            visual_projection: Linear::placeholder(d, projection_dim, false, device),
+            num_channels: c,
+            image_size: cfg.image_size,
+            patch_size: p,
+        })
+    }
+
+    /// Loads the image tower from weights in either layout. `prefix` is prepended to every key (e.g.
+    /// `"clipmodel."`); keys of other towers are ignored.
     pub fn from_weights(
         w: &WeightMap,
         cfg: &ClipVisionConfig,
@@ -43,62 +93,12 @@ impl<B: Backend> ClipVisionModel<B> {
         prefix: &str,
         device: &B::Device,
     ) -> Result<Self, ClipError> {
-        let ld = Loader::<B> { w, dev: device };
-        let d = cfg.hidden_size;
-        let (c, p) = (cfg.num_channels, cfg.patch_size);
-        let npos = cfg.num_positions();
-        let dims = StackDims {
-            width: d,
-            inter: cfg.intermediate_size,
-            layers: cfg.num_hidden_layers,
-            heads: cfg.num_attention_heads,
-            act: Activation::from_hf(&cfg.hidden_act)?,
-            eps: cfg.layer_norm_eps,
-        };
-        let pf = prefix;
-        let (conv, cls, pos, pre, enc, post, proj) = match layout {
-            WeightLayout::HuggingFace => {
-                let v = format!("{pf}vision_model.");
-                (
-                    format!("{v}embeddings.patch_embedding.weight"),
-                    format!("{v}embeddings.class_embedding"),
-                    format!("{v}embeddings.position_embedding.weight"),
-                    ld.layer_norm(&format!("{v}pre_layrnorm."), d, dims.eps)?,
-                    ld.encoder(&format!("{v}encoder."), dims, layout)?,
-                    ld.layer_norm(&format!("{v}post_layernorm."), d, dims.eps)?,
-                    ld.linear_out_in(&format!("{pf}visual_projection."), d, projection_dim, false)?,
-                )
-            }
-            WeightLayout::OpenAi => {
-                let v = format!("{pf}visual.");
-                (
-                    format!("{v}conv1.weight"),
-                    format!("{v}class_embedding"),
-                    format!("{v}positional_embedding"),
-                    ld.layer_norm(&format!("{v}ln_pre."), d, dims.eps)?,
-                    ld.encoder(&format!("{v}transformer."), dims, layout)?,
-                    ld.layer_norm(&format!("{v}ln_post."), d, dims.eps)?,
-                    ld.linear_in_out(&format!("{v}proj"), d, projection_dim)?,
-                )
-            }
-        };
-        let conv_w = ld.raw(&conv, &[d, c, p, p])?; // [D, C*P*P] row-major
-        Ok(Self {
-            patch_embedding: Param::from_tensor(to_tensor(
-                transpose(&conv_w, d, c * p * p),
-                [c * p * p, d],
-                device,
-            )),
-            class_embedding: ld.param(&cls, [d])?,
-            position_embedding: ld.param(&pos, [npos, d])?,
-            pre_layrnorm: pre,
-            encoder: enc,
-            post_layernorm: post,
-            visual_projection: proj,
-            num_channels: c,
-            image_size: cfg.image_size,
-            patch_size: p,
-        })
+        load_tower(
+            Self::placeholder(cfg, projection_dim, device)?,
+            w,
+            layout,
+            prefix,
+        )
     }
 
     /// Class-token features after `post_layernorm`, before the projection: `[B, C, H, W] → [B, D]`.
@@ -122,9 +122,8 @@ impl<B: Backend> ClipVisionModel<B> {
             .reshape([b, c, g, p, g, p])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([b * g * g, c * p * p]);
-        let x = patches
-            .matmul(self.patch_embedding.val())
-            .reshape([b, g * g, d]); // [B, G·G, D]
+        let conv = self.patch_embedding.val().reshape([d, c * p * p]); // [D, C·P·P]
+        let x = patches.matmul(conv.transpose()).reshape([b, g * g, d]); // [B, G·G, D]
         let cls = self
             .class_embedding
             .val()
@@ -140,6 +139,6 @@ impl<B: Backend> ClipVisionModel<B> {
 
     /// Projected image embeddings (HF `get_image_features`, not normalised): `[B, C, H, W] → [B, proj]`.
     pub fn forward(&self, pixels: Tensor<B, 4>) -> Result<Tensor<B, 2>, ClipError> {
-        Ok(self.visual_projection.forward2(self.pooled(pixels)?))
+        Ok(self.visual_projection.forward(self.pooled(pixels)?))
     }
 }

@@ -1,4 +1,4 @@
-//! Gradients reach the input embeddings through a frozen text tower (learnable prompts, spec §1.4).
+//! Gradients reach the input embeddings through a frozen text tower (learnable prompts, VadCLIP `src/model.py: encode_textprompt`).
 
 use std::path::Path;
 

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use avad_clip::preprocess::{clip_resize_crop, load_rgb, normalize_chw, stack_pixels};
-use avad_clip::{ClipError, ClipModel, ClipTextModel, Tokenizer, WeightMap};
+use avad_clip::{ClipError, ClipModel, ClipTextModel, Tokenizer};
+use avad_core::testing::max_abs_diff as max_abs;
+use avad_nn::{NnError, WeightMap};
 use burn::tensor::{Int, Tensor, TensorData};
 use serde_json::Value;
 
@@ -41,14 +43,6 @@ fn floats(v: &Value) -> Vec<f32> {
         Value::Number(n) => vec![n.as_f64().unwrap() as f32],
         _ => panic!("not numeric"),
     }
-}
-
-fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn tensor_vec<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
@@ -291,7 +285,7 @@ fn openai_names_match_hf() {
     // but every tensor must load).
     let st = fixtures().join("tiny_openai/model.safetensors");
     let inferred =
-        avad_clip::model::infer_openai_config(&WeightMap::from_safetensors(&st).unwrap(), "")
+        avad_clip::model::infer_openai_config(&WeightMap::load_safetensors(&st).unwrap(), "")
             .unwrap();
     assert_eq!(inferred.vision_config.hidden_size, 32);
     assert_eq!(inferred.vision_config.patch_size, 32);
@@ -314,7 +308,7 @@ fn text_tower_alone_with_prefix() {
     let cfg =
         avad_clip::ClipConfig::from_json_file(&fixtures().join("tiny_hf/config.json")).unwrap();
     let w =
-        WeightMap::from_safetensors(&fixtures().join("tiny_prefixed/model.safetensors")).unwrap();
+        WeightMap::load_safetensors(fixtures().join("tiny_prefixed/model.safetensors")).unwrap();
     let text4 = ClipTextModel::<B>::from_weights(
         &w,
         &cfg.text_config,
@@ -418,13 +412,13 @@ fn missing_or_misshaped_tensor_is_named() {
     broken_copy(&base.join("missing"), key, None);
     let err = ClipModel::<B>::load(base.join("missing"), &dev()).unwrap_err();
     assert!(
-        matches!(&err, ClipError::MissingTensor { name, .. } if name == key),
+        matches!(&err, ClipError::Weights(NnError::MissingTensor { name, .. }) if name == key),
         "{err}"
     );
     broken_copy(&base.join("shape"), "", Some("text_projection.weight"));
     let err = ClipModel::<B>::load(base.join("shape"), &dev()).unwrap_err();
     assert!(
-        matches!(&err, ClipError::BadShape { name, .. } if name == "text_projection.weight"),
+        matches!(&err, ClipError::Weights(NnError::BadShape { name, .. }) if name == "text_projection.weight"),
         "{err}"
     );
     std::fs::remove_dir_all(&base).ok();
@@ -486,21 +480,21 @@ fn bf16_weights_load_and_round_like_f32_rounded() {
         dir.join("config.json"),
     )
     .unwrap();
-    let f32map =
-        WeightMap::from_safetensors(&fixtures().join("tiny_hf/model.safetensors")).unwrap();
-    let mut rounded = WeightMap::new("rounded");
+    let f32map = WeightMap::load_safetensors(fixtures().join("tiny_hf/model.safetensors")).unwrap();
+    let mut rounded = WeightMap::with_source("rounded");
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for name in f32map.names() {
-        let t = f32map.get(name).unwrap();
-        let b: Vec<half::bf16> = t.data.iter().map(|&x| half::bf16::from_f32(x)).collect();
-        rounded.insert(
-            name,
-            t.shape.clone(),
-            b.iter().map(|x| x.to_f32()).collect(),
-        );
+    for name in f32map.keys() {
+        let shape = f32map.shape(name).unwrap();
+        let b: Vec<half::bf16> = f32map
+            .f32_values(name)
+            .unwrap()
+            .iter()
+            .map(|&x| half::bf16::from_f32(x))
+            .collect();
+        rounded.insert_f32(name, shape.clone(), b.iter().map(|x| x.to_f32()).collect());
         owned.push((
             name.to_string(),
-            t.shape.clone(),
+            shape,
             b.iter().flat_map(|x| x.to_le_bytes()).collect(),
         ));
     }

@@ -8,7 +8,8 @@
 
 use std::path::PathBuf;
 
-use avad_clip::{ClipModel, Tokenizer};
+use avad_clip::{ClipModel, Tokenizer, CONTEXT_LENGTH};
+use avad_core::testing::max_abs_diff;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde_json::Value;
 
@@ -47,11 +48,7 @@ fn vitb16_parity() {
         .iter::<f32>()
         .collect();
     let want = floats(&r["image_embeds"]);
-    let err = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let err = max_abs_diff(&got, &want);
     let scale = want.iter().map(|x| x.abs()).fold(0.0, f32::max);
     eprintln!("image: max abs err {err:e}, max |ref| {scale}");
     assert!(err <= 1e-4, "image embeds: {err}");
@@ -70,6 +67,19 @@ fn vitb16_parity() {
         })
         .collect();
     let tok = Tokenizer::new();
+    let texts = r["texts"]
+        .as_array()
+        .expect("reference.json lists the texts");
+    assert_eq!(texts.len(), ids.len());
+    for (text, want) in texts.iter().zip(&ids) {
+        let mut got: Vec<i64> = tok
+            .tokenize_ids(text.as_str().unwrap(), CONTEXT_LENGTH)
+            .into_iter()
+            .map(i64::from)
+            .collect();
+        got.resize(CONTEXT_LENGTH, 0);
+        assert_eq!(&got, want, "token ids of {text}");
+    }
     let flat: Vec<i64> = ids.concat();
     let t = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [ids.len(), 77]), &dev);
     let got: Vec<f32> = model
@@ -79,11 +89,7 @@ fn vitb16_parity() {
         .iter::<f32>()
         .collect();
     let want = floats(&r["text_embeds"]);
-    let err = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let err = max_abs_diff(&got, &want);
     let scale = want.iter().map(|x| x.abs()).fold(0.0, f32::max);
     eprintln!("text: max abs err {err:e}, max |ref| {scale}");
     assert!(err <= 1e-4, "text embeds: {err}");

@@ -27,8 +27,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::files::write_atomic;
 use crate::labels::LabelMap;
-use crate::npy::{write_atomic, write_npy_f32};
+use crate::npy::write_npy_f32;
 use crate::{CoreError, Result};
 
 /// Default feature width of the benchmark (CLIP ViT-B/16 and Wav2CLIP both give 512).

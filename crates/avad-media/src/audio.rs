@@ -16,7 +16,9 @@ use ff::ffi;
 use ffmpeg_next as ff;
 
 use crate::error::MediaError;
-use crate::probe::{open_input, ts2s};
+use crate::ffmpeg::{
+    codec_context, discard_other_streams, err_str, is_eagain, open_input, read_packet_of, ts2s,
+};
 
 /// Output sample rate of the audio path (Wav2CLIP's input rate).
 pub const AUDIO_RATE: u32 = 16_000;
@@ -24,6 +26,11 @@ pub const AUDIO_RATE: u32 = 16_000;
 /// Timestamp discontinuities up to this many seconds are treated as jitter, not gaps (the same 0.1 s as
 /// `aresample`'s `min_hard_comp`; Vorbis-in-WebM frame pts jitter by about 11 ms, and must not cut the audio).
 pub const GAP_TOLERANCE_S: f64 = 0.100;
+
+/// 16 kHz grid index of a time in seconds (round half away from zero): sample `g` covers `[g/16000, (g+1)/16000)`.
+pub fn grid_index(t_s: f64) -> i64 {
+    (t_s * f64::from(AUDIO_RATE)).round() as i64
+}
 
 /// Messages from the audio thread to the snippet assembler.
 #[derive(Debug)]
@@ -159,7 +166,7 @@ impl Resampler {
             let mut r = Resampler { ctx, in_rate };
             let e = ffi::swr_init(r.ctx);
             if e < 0 {
-                let msg = ff::Error::from(e).to_string();
+                let msg = err_str(e);
                 ffi::swr_free(&mut r.ctx);
                 return Err(msg);
             }
@@ -196,7 +203,7 @@ impl Resampler {
                     in_n,
                 );
                 if n < 0 {
-                    return Err(ff::Error::from(n).to_string());
+                    return Err(err_str(n));
                 }
                 total += n as usize;
                 // Input is fully consumed by one call (swr buffers what it cannot output yet); when flushing,
@@ -238,20 +245,6 @@ impl Drop for Resampler {
     fn drop(&mut self) {
         // SAFETY: frees the context allocated in `new` (swr_free accepts and NULLs the pointer).
         unsafe { ffi::swr_free(&mut self.ctx) }
-    }
-}
-
-/// Sets `discard = AVDISCARD_ALL` on every stream except `keep`, so the demuxer skips their packets cheaply.
-pub(crate) fn discard_other_streams(ictx: &mut ff::format::context::Input, keep: usize) {
-    // SAFETY: iterates the format context's own stream array.
-    unsafe {
-        let fc = ictx.as_mut_ptr();
-        for i in 0..(*fc).nb_streams as usize {
-            let st = *(*fc).streams.add(i);
-            if !st.is_null() && i != keep {
-                (*st).discard = ffi::AVDiscard::AVDISCARD_ALL;
-            }
-        }
     }
 }
 
@@ -310,8 +303,7 @@ impl AudioPipeline {
             }
             // Anchor at the frame's pts; without pts, continue where the previous frame ended (or at 0).
             let t0 = pts.or(self.next_t).unwrap_or(0.0);
-            let g = (t0 * f64::from(AUDIO_RATE)).round() as i64;
-            if !self.send(AudioMsg::Anchor(g)) {
+            if !self.send(AudioMsg::Anchor(grid_index(t0))) {
                 return Ok(false);
             }
             self.resampler = Some(Resampler::new(rate)?);
@@ -351,13 +343,8 @@ fn decode_audio(
         Some(s) => (s.time_base(), s.parameters()),
         None => return Err((0, format!("audio stream {index} disappeared"))),
     };
-    let mut ctx = ff::codec::Context::from_parameters(params).map_err(|e| (0, e.to_string()))?;
-    // SAFETY: sets the packet time base on a not-yet-opened codec context (as the ffmpeg CLI does), which the
-    // decoder needs to shift pts when it drops encoder-delay samples.
-    unsafe {
-        (*ctx.as_mut_ptr()).pkt_timebase = tb.into();
-    }
-    let mut dec = ctx
+    let mut dec = codec_context(params, tb)
+        .map_err(|e| (0, e.to_string()))?
         .decoder()
         .audio()
         .map_err(|e| (0, format!("cannot open audio decoder: {e}")))?;
@@ -372,31 +359,15 @@ fn decode_audio(
     let mut packet = ff::Packet::empty();
     let mut eof = false;
     while !eof {
-        match packet.read(&mut ictx) {
-            Ok(()) => {
-                if packet.stream() != index {
-                    continue;
-                }
-                if dec.send_packet(&packet).is_err() {
-                    errors += 1;
-                    continue;
-                }
-            }
-            Err(ff::Error::Eof) => {
-                let _ = dec.send_eof();
-                eof = true;
-            }
-            // Corrupt data: skip the packet and go on (media.md pitfall 5: never end silently on other errors).
-            Err(ff::Error::InvalidData) => {
+        // Corrupt packets are skipped and counted; any other read error ends the stream and is counted too.
+        if read_packet_of(&mut ictx, &mut packet, index, &mut errors) {
+            if dec.send_packet(&packet).is_err() {
                 errors += 1;
                 continue;
             }
-            Err(e) => {
-                let _ = dec.send_eof();
-                errors += 1;
-                eof = true;
-                let _ = e;
-            }
+        } else {
+            let _ = dec.send_eof();
+            eof = true;
         }
         loop {
             match dec.receive_frame(&mut frame) {
@@ -410,7 +381,7 @@ fn decode_audio(
                         }
                     }
                 },
-                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => break,
+                Err(e) if is_eagain(&e) => break,
                 Err(ff::Error::Eof) => break,
                 Err(_) => {
                     errors += 1;

@@ -25,19 +25,36 @@
 //! println!("{:?}", reader.summary());
 //! # Ok::<(), avad_media::MediaError>(())
 //! ```
+//!
+//! # Modules
+//! Each module imports only modules above it in this list (no cycles):
+//! - `error`: `MediaError` and `Result`; imports nothing of the crate.
+//! - `ffmpeg`: FFmpeg glue (init, opening inputs, timestamp conversion, demuxing one stream, codec contexts, display
+//!   matrix); imports `error`.
+//! - `probe`: `probe` and the header types; imports `error`, `ffmpeg`.
+//! - `video`: video decoding, RGB conversion, `RgbImage`, autorotation; imports `error`, `ffmpeg`.
+//! - `audio`: audio decoding, mono downmix, 16 kHz resampling and grid (`grid_index`); imports `error`, `ffmpeg`.
+//! - `snippet`: `Snippet`, `AudioState`, `peak`; imports `video`.
+//! - `reader`: `open`, `MediaReader` and the snippet assembly; imports all of the above.
+
+#![warn(missing_docs)]
+
+mod error;
+mod ffmpeg;
 
 mod audio;
-mod error;
 mod probe;
-mod reader;
-mod snippet;
 mod video;
 
-pub use audio::{AUDIO_RATE, GAP_TOLERANCE_S};
+mod snippet;
+
+mod reader;
+
+pub use audio::{grid_index, AUDIO_RATE, GAP_TOLERANCE_S};
 pub use error::{MediaError, Result};
 pub use probe::{probe, AudioStreamInfo, MediaInfo, StreamSummary, VideoStreamInfo};
 pub use reader::{
     open, DecodeOptions, DecodeSummary, MediaReader, DEFAULT_SILENCE_THRESHOLD, MAX_SNIPPET_SAMPLES,
 };
-pub use snippet::{grid_index, peak, AudioState, Snippet};
+pub use snippet::{peak, AudioState, Snippet};
 pub use video::RgbImage;

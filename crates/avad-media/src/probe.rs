@@ -1,15 +1,14 @@
 //! `probe`: what a media file contains (streams, duration, frame rates), read from the container header only.
 
-use std::ffi::CStr;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 
 use ff::ffi;
 use ff::format::stream::Disposition;
 use ff::media::Type;
 use ffmpeg_next as ff;
 
-use crate::error::{MediaError, Result};
+use crate::error::Result;
+use crate::ffmpeg::{cstr_opt, display_matrix, dur2s, media_type_name, open_input, q2f, ts2s};
 
 /// Summary of one stream of a container.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,82 +112,8 @@ impl MediaInfo {
     }
 }
 
-/// Initialises FFmpeg once per process and silences its log below fatal errors (decoder errors are counted in
-/// `DecodeSummary` instead of flooding stderr under a progress bar).
-pub(crate) fn ensure_init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        let _ = ff::init();
-        ff::util::log::set_level(ff::util::log::Level::Fatal);
-    });
-}
-
-/// Converts a rational to f64, `None` when the numerator or denominator is not positive.
-pub(crate) fn q2f(q: ff::Rational) -> Option<f64> {
-    if q.numerator() > 0 && q.denominator() > 0 {
-        Some(f64::from(q.numerator()) / f64::from(q.denominator()))
-    } else {
-        None
-    }
-}
-
-/// Converts a timestamp in `tb` units to seconds; `None` for AV_NOPTS_VALUE or an invalid time base.
-pub(crate) fn ts2s(ts: i64, tb: ff::Rational) -> Option<f64> {
-    if ts == ffi::AV_NOPTS_VALUE || tb.denominator() == 0 {
-        return None;
-    }
-    Some(ts as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()))
-}
-
-fn cstr_opt(p: *const std::os::raw::c_char) -> Option<String> {
-    if p.is_null() {
-        None
-    } else {
-        // SAFETY: FFmpeg returns static NUL-terminated names.
-        Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
-    }
-}
-
-fn kind_name(t: Type) -> &'static str {
-    match t {
-        Type::Video => "video",
-        Type::Audio => "audio",
-        Type::Subtitle => "subtitle",
-        Type::Data => "data",
-        Type::Attachment => "attachment",
-        Type::Unknown => "unknown",
-    }
-}
-
-/// True for FFmpeg URLs such as `http://…`, `rtsp://…` or `file:…` (no local existence check then).
-pub(crate) fn is_url(path: &Path) -> bool {
-    let s = path.to_string_lossy();
-    s.contains("://") || s.starts_with("file:")
-}
-
-/// Opens `path` (a file, or an FFmpeg URL) with FFmpeg, mapping failures to `NotFound` / `NotMedia`.
-pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
-    ensure_init();
-    if is_url(path) {
-        return ff::format::input(&path).map_err(|e| MediaError::NotMedia {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        });
-    }
-    if let Err(e) = std::fs::metadata(path) {
-        return Err(MediaError::NotFound {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        });
-    }
-    ff::format::input(&path).map_err(|e| MediaError::NotMedia {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
-}
-
 /// Chooses the video and audio stream indices the way `open` does.
-pub(crate) fn pick_streams(ictx: &ff::format::context::Input) -> (Option<usize>, Option<usize>) {
+fn pick_streams(ictx: &ff::format::context::Input) -> (Option<usize>, Option<usize>) {
     let is_pic =
         |s: &ff::format::stream::Stream| s.disposition().contains(Disposition::ATTACHED_PIC);
     let mut video = ictx
@@ -247,8 +172,8 @@ fn video_info(s: &ff::format::stream::Stream) -> VideoStreamInfo {
         r_fps: q2f(s.rate()),
         header_frames: (s.frames() > 0).then_some(s.frames() as u64),
         start_time_s: ts2s(s.start_time(), tb),
-        duration_s: ts2s(s.duration(), tb).filter(|d| *d > 0.0),
-        rotation_deg: crate::video::Orientation::from_stream(s).1,
+        duration_s: dur2s(s.duration(), tb),
+        rotation_deg: display_matrix(s).map_or(0, |d| d.rotation_deg as i32),
     }
 }
 
@@ -266,7 +191,7 @@ fn audio_info(s: &ff::format::stream::Stream) -> AudioStreamInfo {
         sample_rate: rate.max(0) as u32,
         channels: channels.clamp(0, i32::from(u16::MAX)) as u16,
         start_time_s: ts2s(s.start_time(), tb),
-        duration_s: ts2s(s.duration(), tb).filter(|d| *d > 0.0),
+        duration_s: dur2s(s.duration(), tb),
     }
 }
 
@@ -277,7 +202,7 @@ pub(crate) fn info_from_input(path: &Path, ictx: &ff::format::context::Input) ->
         .streams()
         .map(|s| StreamSummary {
             index: s.index(),
-            kind: kind_name(s.parameters().medium()),
+            kind: media_type_name(s.parameters().medium()),
             codec: s.parameters().id().name().to_string(),
             attached_picture: s.disposition().contains(Disposition::ATTACHED_PIC),
         })
@@ -288,7 +213,7 @@ pub(crate) fn info_from_input(path: &Path, ictx: &ff::format::context::Input) ->
     MediaInfo {
         path: path.to_path_buf(),
         format: ictx.format().name().to_string(),
-        duration_s: ts2s(ictx.duration(), us).filter(|d| *d > 0.0),
+        duration_s: dur2s(ictx.duration(), us),
         start_time_s: ts2s(start, us),
         streams,
         video: v.and_then(|i| ictx.stream(i)).map(|s| video_info(&s)),

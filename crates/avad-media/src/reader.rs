@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, RecvError, SyncSender};
 use std::thread::JoinHandle;
 
-use crate::audio::{run_audio_thread, AudioMsg};
+use crate::audio::{grid_index, run_audio_thread, AudioMsg};
 use crate::error::{MediaError, Result};
-use crate::probe::{info_from_input, open_input, MediaInfo};
-use crate::snippet::{grid_index, peak, AudioState, Snippet};
-use crate::video::{FrameTime, RgbConverter, VideoDecoder};
+use crate::ffmpeg::open_input;
+use crate::probe::{info_from_input, MediaInfo};
+use crate::snippet::{peak, AudioState, Snippet};
+use crate::video::{FrameTime, RgbConverter, RgbImage, VideoDecoder};
 
 /// Longest audio cut for one snippet (10 minutes of 16 kHz samples): a corrupt timestamp jump must not allocate
 /// gigabytes of silence. Longer snippets keep their `end_s` but get only this many samples.
@@ -212,13 +213,9 @@ pub fn open(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<MediaReader>
             let (tx, rx) = sync_channel::<AudioMsg>(64);
             let p = path.to_path_buf();
             let idx = a.index;
-            let h = std::thread::Builder::new()
-                .name("avad-media-audio".into())
-                .spawn(move || run_audio_thread(p, idx, tx))
-                .map_err(|e| MediaError::Thread {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
+            let h = spawn("avad-media-audio", path, move || {
+                run_audio_thread(p, idx, tx)
+            })?;
             (Some(rx), Some(h))
         }
         _ => (None, None),
@@ -226,13 +223,9 @@ pub fn open(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<MediaReader>
 
     let (tx, rx) = sync_channel::<Msg>(opts.queue.max(1));
     let o = opts.clone();
-    let video_handle = std::thread::Builder::new()
-        .name("avad-media-video".into())
-        .spawn(move || run_video_thread(decoder, audio_rx, o, container_end_s, tx))
-        .map_err(|e| MediaError::Thread {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    let video_handle = spawn("avad-media-video", path, move || {
+        run_video_thread(decoder, audio_rx, o, container_end_s, tx)
+    })?;
 
     Ok(MediaReader {
         info,
@@ -242,6 +235,17 @@ pub fn open(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<MediaReader>
         video: Some(video_handle),
         audio: audio_handle,
     })
+}
+
+/// Starts a named decoding thread for `path`; failing to spawn it is a `Thread` error.
+fn spawn(name: &str, path: &Path, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| MediaError::Thread {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
 }
 
 /// The 16 kHz audio received so far, as segments on the grid (holes between segments are silence).
@@ -307,6 +311,11 @@ impl AudioBuffer {
         }
     }
 
+    /// True when the audio stream failed before delivering any sample (its snippets then have state `None`).
+    fn failed(&self) -> bool {
+        self.received == 0 && self.fatal.is_some()
+    }
+
     /// Blocks until the audio covers grid index `e` (exclusive) or the audio stream has ended.
     fn wait_until(&mut self, e: i64) {
         while !self.ended && self.write.is_none_or(|w| w < e) {
@@ -360,7 +369,7 @@ impl AudioBuffer {
 struct Pending {
     frame_index: u64,
     start_s: f64,
-    image: crate::video::RgbImage,
+    image: RgbImage,
 }
 
 struct Assembler {
@@ -387,16 +396,12 @@ impl Assembler {
         let (audio, state) = if self.has_audio {
             self.audio.wait_until(e);
             let a = self.audio.take(s, e);
-            if self.audio.received == 0 && self.audio.fatal.is_some() {
+            if self.audio.failed() {
                 (a, AudioState::None)
             } else {
                 let pk = peak(&a);
                 self.peak = self.peak.max(pk);
-                let st = if pk > self.threshold {
-                    AudioState::Present
-                } else {
-                    AudioState::Silent
-                };
+                let st = AudioState::from_peak(pk, self.threshold);
                 self.any_present |= st == AudioState::Present;
                 (a, st)
             }
@@ -510,7 +515,7 @@ fn run_video_thread(
             errors: dec.errors,
         });
     }
-    let audio_state = if !has_audio || (asm.audio.received == 0 && asm.audio.fatal.is_some()) {
+    let audio_state = if !has_audio || asm.audio.failed() {
         AudioState::None
     } else if asm.any_present {
         AudioState::Present
@@ -569,23 +574,5 @@ mod tests {
             .segments
             .iter()
             .all(|(s, d)| s + d.len() as i64 <= 30 || *s >= 30 || d.is_empty()));
-    }
-
-    #[test]
-    fn colour_matrix_mapping_follows_the_scale_filter() {
-        use crate::video::sws_colorspace_for;
-        // The effective YUV->RGB coefficients swscale uses for a frame's colour-space tag.
-        let coeffs = |tag: i32| -> [i32; 4] {
-            // SAFETY: sws_getCoefficients returns a pointer to a static table of 4 ints.
-            unsafe {
-                *(ffmpeg_next::ffi::sws_getCoefficients(sws_colorspace_for(tag)) as *const [i32; 4])
-            }
-        };
-        let bt601 = coeffs(5); // BT470BG
-        assert_ne!(coeffs(1), bt601, "BT.709 must use its own matrix");
-        for tag in [0, 2, 3, 6, 8, 11, 14, -1] {
-            assert_eq!(coeffs(tag), bt601, "tag {tag} falls back to / is BT.601");
-        }
-        assert_ne!(coeffs(9), bt601, "BT.2020");
     }
 }

@@ -36,7 +36,12 @@ impl AudioState {
 
     /// Classifies samples by their peak absolute value against `threshold`.
     pub fn classify(samples: &[f32], threshold: f32) -> AudioState {
-        if peak(samples) > threshold {
+        Self::from_peak(peak(samples), threshold)
+    }
+
+    /// `Present` when the peak |sample| `pk` is above `threshold`, else `Silent`.
+    pub(crate) fn from_peak(pk: f32, threshold: f32) -> AudioState {
+        if pk > threshold {
             AudioState::Present
         } else {
             AudioState::Silent
@@ -72,9 +77,4 @@ pub struct Snippet {
     pub audio: Vec<f32>,
     /// Audio state of this snippet.
     pub audio_state: AudioState,
-}
-
-/// 16 kHz grid index of a time in seconds (round half away from zero).
-pub fn grid_index(t_s: f64) -> i64 {
-    (t_s * f64::from(crate::audio::AUDIO_RATE)).round() as i64
 }

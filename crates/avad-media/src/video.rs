@@ -1,7 +1,6 @@
 //! Video path: demux and decode the video stream, keep every `stride`-th decoded frame, and convert it to RGB24
 //! with libswscale using the colour matrix and range the frame itself carries (as the ffmpeg CLI does).
 
-use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::ptr;
 
@@ -9,7 +8,10 @@ use ff::ffi;
 use ffmpeg_next as ff;
 
 use crate::error::{MediaError, Result};
-use crate::probe::ts2s;
+use crate::ffmpeg::{
+    codec_context, discard_other_streams, display_matrix, dur2s, err_str, is_eagain, q2f,
+    read_packet_of, set_int_opt, ts2s,
+};
 
 /// An RGB24 image, rows top to bottom, 3 bytes per pixel, no padding: `data.len() == width * height * 3`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,12 +65,10 @@ pub(crate) struct RgbConverter {
 // SAFETY: used only by the thread that owns it.
 unsafe impl Send for RgbConverter {}
 
+/// Sets an integer option of a live SwsContext (an AVClass-enabled object).
 fn set_opt(ctx: *mut ffi::SwsContext, name: &str, v: i64) -> bool {
-    let Ok(c) = CString::new(name) else {
-        return false;
-    };
-    // SAFETY: `ctx` is a live SwsContext (an AVClass-enabled object); the option name is NUL-terminated.
-    unsafe { ffi::av_opt_set_int(ctx as *mut std::ffi::c_void, c.as_ptr(), v, 0) >= 0 }
+    // SAFETY: `ctx` is a live SwsContext, whose first field is its AVClass.
+    unsafe { set_int_opt(ctx as *mut std::ffi::c_void, name, v) }
 }
 
 impl RgbConverter {
@@ -122,10 +122,7 @@ impl RgbConverter {
             let e = ffi::sws_init_context(ctx, ptr::null_mut(), ptr::null_mut());
             if e < 0 {
                 ffi::sws_freeContext(ctx);
-                return Err(format!(
-                    "unsupported conversion to rgb24: {}",
-                    ff::Error::from(e)
-                ));
+                return Err(format!("unsupported conversion to rgb24: {}", err_str(e)));
             }
             self.ctx = ctx;
         }
@@ -251,30 +248,25 @@ impl VideoDecoder {
             stream: "video",
             reason,
         };
-        crate::audio::discard_other_streams(&mut ictx, index);
+        discard_other_streams(&mut ictx, index);
         let st = ictx
             .stream(index)
             .ok_or_else(|| dec_err(format!("stream {index} missing")))?;
         let tb = st.time_base();
         let orientation = if autorotate {
-            Orientation::from_stream(&st).0
+            Orientation::from_stream(&st)
         } else {
             Orientation::Identity
         };
-        let avg_frame_s = crate::probe::q2f(st.avg_frame_rate())
+        let avg_frame_s = q2f(st.avg_frame_rate())
             .filter(|f| *f < 1000.0)
             .map(|f| 1.0 / f);
-        let mut ctx = ff::codec::Context::from_parameters(st.parameters())
-            .map_err(|e| dec_err(e.to_string()))?;
+        let mut ctx = codec_context(st.parameters(), tb).map_err(|e| dec_err(e.to_string()))?;
         ctx.set_threading(ff::codec::threading::Config {
             kind: ff::codec::threading::Type::Frame,
             count: threads,
             ..Default::default()
         });
-        // SAFETY: sets the packet time base on the unopened context, as the ffmpeg CLI does.
-        unsafe {
-            (*ctx.as_mut_ptr()).pkt_timebase = tb.into();
-        }
         let dec = ctx
             .decoder()
             .video()
@@ -327,7 +319,7 @@ impl VideoDecoder {
                     self.done = true;
                     return Ok(None);
                 }
-                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
+                Err(e) if is_eagain(&e) => {}
                 Err(_) => {
                     // A broken frame: count it and keep decoding.
                     self.errors += 1;
@@ -348,43 +340,26 @@ impl VideoDecoder {
 
     /// Reads packets until one of our stream is sent to the decoder, or sends EOF.
     fn feed(&mut self) {
-        loop {
-            match self.packet.read(&mut self.ictx) {
-                Ok(()) => {
-                    if self.packet.stream() != self.index {
-                        continue;
-                    }
-                    self.packets += 1;
-                    if self.dec.send_packet(&self.packet).is_err() {
-                        self.errors += 1;
-                        continue;
-                    }
-                    return;
-                }
-                Err(ff::Error::InvalidData) => {
-                    self.errors += 1;
-                    continue;
-                }
-                Err(e) => {
-                    if e != ff::Error::Eof {
-                        self.errors += 1;
-                    }
-                    let _ = self.dec.send_eof();
-                    self.eof_sent = true;
-                    return;
-                }
+        while read_packet_of(
+            &mut self.ictx,
+            &mut self.packet,
+            self.index,
+            &mut self.errors,
+        ) {
+            self.packets += 1;
+            if self.dec.send_packet(&self.packet).is_ok() {
+                return;
             }
+            self.errors += 1;
         }
+        let _ = self.dec.send_eof();
+        self.eof_sent = true;
     }
 
     fn frame_time(&mut self) -> FrameTime {
         let ts = self.frame.timestamp().or(self.frame.pts());
         let dur = self.frame.packet().duration;
-        let duration_s = if dur > 0 {
-            ts2s(dur, self.tb).filter(|d| *d > 0.0)
-        } else {
-            None
-        };
+        let duration_s = if dur > 0 { dur2s(dur, self.tb) } else { None };
         let pts_s = match ts.and_then(|t| ts2s(t, self.tb)) {
             Some(p) => p,
             // No timestamp: continue from the previous frame by its duration (or the nominal rate), else 0.
@@ -428,63 +403,48 @@ pub(crate) enum Transpose {
 
 impl Orientation {
     /// Reads the stream's display matrix (if any) and decides like fftools' `configure_input_video_filter`.
-    pub(crate) fn from_stream(st: &ff::format::stream::Stream) -> (Orientation, i32) {
-        // SAFETY: reads stream side data owned by the format context; checks size before use.
-        unsafe {
-            let mut size: usize = 0;
-            let p = ffi::av_stream_get_side_data(
-                st.as_ptr(),
-                ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
-                &mut size as *mut usize as *mut _,
-            );
-            if p.is_null() || size < 36 {
-                return (Orientation::Identity, 0);
-            }
-            let m = std::slice::from_raw_parts(p as *const i32, 9);
-            let mut theta = -ffi::av_display_rotation_get(m.as_ptr()).round();
-            if !theta.is_finite() {
-                return (Orientation::Identity, 0);
-            }
-            theta -= 360.0 * (theta / 360.0 + 0.9 / 360.0).floor();
-            let near = |a: f64| (theta - a).abs() < 1.0;
-            let o = if near(90.0) {
-                let t = if m[3] > 0 {
-                    Transpose::CclockFlip
-                } else {
-                    Transpose::Clock
-                };
-                Orientation::Ops {
-                    transpose: Some(t),
-                    hflip: false,
-                    vflip: false,
-                }
-            } else if near(180.0) {
-                Orientation::Ops {
-                    transpose: None,
-                    hflip: m[0] < 0,
-                    vflip: m[4] < 0,
-                }
-            } else if near(270.0) {
-                let t = if m[3] < 0 {
-                    Transpose::ClockFlip
-                } else {
-                    Transpose::Cclock
-                };
-                Orientation::Ops {
-                    transpose: Some(t),
-                    hflip: false,
-                    vflip: false,
-                }
-            } else if theta.abs() < 1.0 && m[4] < 0 {
-                Orientation::Ops {
-                    transpose: None,
-                    hflip: false,
-                    vflip: true,
-                }
+    pub(crate) fn from_stream(st: &ff::format::stream::Stream) -> Orientation {
+        let Some(dm) = display_matrix(st) else {
+            return Orientation::Identity;
+        };
+        let (m, theta) = (dm.m, dm.rotation_deg);
+        let near = |a: f64| (theta - a).abs() < 1.0;
+        if near(90.0) {
+            let t = if m[3] > 0 {
+                Transpose::CclockFlip
             } else {
-                Orientation::Identity
+                Transpose::Clock
             };
-            (o, theta as i32)
+            Orientation::Ops {
+                transpose: Some(t),
+                hflip: false,
+                vflip: false,
+            }
+        } else if near(180.0) {
+            Orientation::Ops {
+                transpose: None,
+                hflip: m[0] < 0,
+                vflip: m[4] < 0,
+            }
+        } else if near(270.0) {
+            let t = if m[3] < 0 {
+                Transpose::ClockFlip
+            } else {
+                Transpose::Cclock
+            };
+            Orientation::Ops {
+                transpose: Some(t),
+                hflip: false,
+                vflip: false,
+            }
+        } else if theta.abs() < 1.0 && m[4] < 0 {
+            Orientation::Ops {
+                transpose: None,
+                hflip: false,
+                vflip: true,
+            }
+        } else {
+            Orientation::Identity
         }
     }
 
@@ -553,4 +513,26 @@ fn transpose_rgb(src: &RgbImage, t: Transpose) -> RgbImage {
         let in_row = if rev_in { sh - 1 - x } else { x };
         (in_row, y)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_matrix_mapping_follows_the_scale_filter() {
+        // The effective YUV->RGB coefficients swscale uses for a frame's colour-space tag.
+        let coeffs = |tag: i32| -> [i32; 4] {
+            // SAFETY: sws_getCoefficients returns a pointer to a static table of 4 ints.
+            unsafe {
+                *(ffmpeg_next::ffi::sws_getCoefficients(sws_colorspace_for(tag)) as *const [i32; 4])
+            }
+        };
+        let bt601 = coeffs(5); // BT470BG
+        assert_ne!(coeffs(1), bt601, "BT.709 must use its own matrix");
+        for tag in [0, 2, 3, 6, 8, 11, 14, -1] {
+            assert_eq!(coeffs(tag), bt601, "tag {tag} falls back to / is BT.601");
+        }
+        assert_ne!(coeffs(9), bt601, "BT.2020");
+    }
 }

@@ -1,10 +1,11 @@
-//! Frames and audio match the ffmpeg CLI: against digests committed by tools/make_media_fixtures.sh, and (when the
-//! `ffmpeg`/`ffprobe` binaries are installed, as scripts/install-deps.sh does in CI) against the CLI run live.
+//! Frames and audio match the ffmpeg CLI: against digests committed by tools/make_media_fixtures.sh, and against the
+//! CLI run live (the `ffmpeg`/`ffprobe` binaries are required: scripts/install-deps.sh installs them, in CI too; the
+//! live tests fail, not pass, without them).
 
 mod common;
 
 use avad_media::{open, DecodeOptions, Snippet};
-use common::{f32s, have_cli, media, run, sha256_hex};
+use common::{f32s, media, require_cli, run, sha256_hex};
 
 fn decode(name: &str) -> Vec<Snippet> {
     open(media(name), &DecodeOptions::default())
@@ -112,12 +113,19 @@ fn cli_frames(path: &str, extra_vf: &str) -> Vec<u8> {
     )
 }
 
+/// The CLI's audio of `path` through the filter chain `af`, as f32 samples.
+fn cli_audio(path: &str, af: &str) -> Vec<f32> {
+    f32s(&run(
+        "ffmpeg",
+        &[
+            "-v", "error", "-i", path, "-vn", "-af", af, "-f", "f32le", "-",
+        ],
+    ))
+}
+
 #[test]
 fn frames_match_live_cli() {
-    if !have_cli() {
-        eprintln!("SKIPPED frames_match_live_cli: ffmpeg/ffprobe not installed (run scripts/install-deps.sh)");
-        return;
-    }
+    require_cli();
     for name in [
         "moviepy_big_buck_bunny_0_30.webm",
         "intel_car-detection.mp4",
@@ -176,10 +184,7 @@ fn cli_offset(path: &str, first_start_s: f64) -> i64 {
 
 #[test]
 fn audio_matches_live_cli() {
-    if !have_cli() {
-        eprintln!("SKIPPED audio_matches_live_cli: ffmpeg/ffprobe not installed (run scripts/install-deps.sh)");
-        return;
-    }
+    require_cli();
     // Files without timestamp gaps: the CLI's continuous signal, channel mean (pan), default swr resampler.
     // Measured max |diff| on this machine: 0 for all four (bit-identical); tolerance 1e-6.
     for name in [
@@ -190,12 +195,7 @@ fn audio_matches_live_cli() {
     ] {
         let path = media(name).to_string_lossy().into_owned();
         let af = "aformat=sample_fmts=fltp,pan=mono|c0=0.5*c0+0.5*c1,aresample=16000";
-        let cli = f32s(&run(
-            "ffmpeg",
-            &[
-                "-v", "error", "-i", &path, "-vn", "-af", af, "-f", "f32le", "-",
-            ],
-        ));
+        let cli = cli_audio(&path, af);
         let snips = decode(name);
         let mine: Vec<f32> = snips.iter().flat_map(|s| s.audio.clone()).collect();
         let (d, n) = max_diff(&mine, &cli, cli_offset(&path, snips[0].start_s));
@@ -211,18 +211,8 @@ fn audio_matches_live_cli() {
     let pre_af = "aformat=sample_fmts=fltp,atrim=end_sample=1024,aresample=16000";
     let post_af =
         "aformat=sample_fmts=fltp,atrim=start_sample=1024,asetpts=PTS-STARTPTS,aresample=16000";
-    let pre = f32s(&run(
-        "ffmpeg",
-        &[
-            "-v", "error", "-i", &path, "-vn", "-af", pre_af, "-f", "f32le", "-",
-        ],
-    ));
-    let post = f32s(&run(
-        "ffmpeg",
-        &[
-            "-v", "error", "-i", &path, "-vn", "-af", post_af, "-f", "f32le", "-",
-        ],
-    ));
+    let pre = cli_audio(&path, pre_af);
+    let post = cli_audio(&path, post_af);
     let mine: Vec<f32> = decode("moviepy_fire2.mp4")
         .iter()
         .flat_map(|s| s.audio.clone())

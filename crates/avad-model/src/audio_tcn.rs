@@ -9,9 +9,11 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
+use avad_nn::init::{uniform, Init};
+use avad_nn::{VisitWeights, WeightVisitor};
+
 use crate::error::{ModelError, Result};
-use crate::nn::uniform;
-use crate::state::{key, put, Loader, StateDict};
+use crate::nn::Conv1d;
 
 /// Hyperparameters of the audio TCN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,8 +63,24 @@ pub struct WeightNormConv1d<B: Backend> {
 }
 
 impl<B: Backend> WeightNormConv1d<B> {
-    /// PyTorch init: `v` and bias from the default Conv1d init, `g = ‖v‖` (so the effective weight equals `v`).
-    pub fn new(c_in: usize, c_out: usize, k: usize, dilation: usize, device: &B::Device) -> Self {
+    /// PyTorch init: `v` and bias from the default Conv1d init, `g = ‖v‖` (so the effective weight equals `v`),
+    /// or placeholders.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        dilation: usize,
+        init: Init,
+        device: &B::Device,
+    ) -> Self {
+        if init == Init::Placeholder {
+            return Self {
+                weight_g: init.param([c_out, 1, 1], device, || unreachable!()),
+                weight_v: init.param([c_out, c_in, k], device, || unreachable!()),
+                bias: init.param([c_out], device, || unreachable!()),
+                dilation,
+            };
+        }
         let bound = 1.0 / ((c_in * k) as f64).sqrt();
         let v: Tensor<B, 3> = uniform([c_out, c_in, k], bound, device);
         let g = v.clone().square().sum_dim(2).sum_dim(1).sqrt();
@@ -72,30 +90,6 @@ impl<B: Backend> WeightNormConv1d<B> {
             bias: Param::from_tensor(uniform([c_out], bound, device)),
             dilation,
         }
-    }
-
-    /// Loads `{prefix}.weight_g`, `{prefix}.weight_v`, `{prefix}.bias`, accepting the alias prefix as well
-    /// (PyTorch stores the same conv as `conv1.*` and `net.0.*`).
-    pub fn load(
-        l: &mut Loader<B>,
-        prefixes: &[String],
-        shape: [usize; 3],
-        dilation: usize,
-    ) -> Result<Self> {
-        let names = |n: &str| prefixes.iter().map(|p| key(p, n)).collect::<Vec<_>>();
-        Ok(Self {
-            weight_g: l.param_any(&names("weight_g"), [shape[0], 1, 1])?,
-            weight_v: l.param_any(&names("weight_v"), shape)?,
-            bias: l.param_any(&names("bias"), [shape[0]])?,
-            dilation,
-        })
-    }
-
-    /// Writes the parameters under `prefix`.
-    pub fn save(&self, prefix: &str, out: &mut StateDict) {
-        put(out, key(prefix, "bias"), &self.bias);
-        put(out, key(prefix, "weight_g"), &self.weight_g);
-        put(out, key(prefix, "weight_v"), &self.weight_v);
     }
 
     /// The effective convolution weight [out, in, k].
@@ -156,7 +150,7 @@ pub struct TemporalBlock<B: Backend> {
     /// Second causal convolution.
     pub conv2: WeightNormConv1d<B>,
     /// 1×1 projection of the residual when in ≠ out (`downsample`); absent in the official 512→512 model.
-    pub downsample: Option<crate::nn::Conv1d<B>>,
+    pub downsample: Option<Conv1d<B>>,
     /// Dropout probability (training only).
     pub dropout: f64,
 }
@@ -189,23 +183,26 @@ impl<B: Backend> TemporalConvNet<B> {
         Ok(())
     }
 
-    /// Freshly initialised TCN.
-    pub fn new(cfg: &AudioTcnConfig, device: &B::Device) -> Result<Self> {
+    /// Freshly initialised TCN (or placeholders).
+    pub fn new(cfg: &AudioTcnConfig, init: Init, device: &B::Device) -> Result<Self> {
         Self::check(cfg)?;
         let mut network = Vec::new();
         let mut c_in = cfg.input_width;
         for (i, &c_out) in cfg.channels.iter().enumerate() {
             let d = 1 << i;
+            let k = cfg.kernel_size;
             network.push(TemporalBlock {
-                conv1: WeightNormConv1d::new(c_in, c_out, cfg.kernel_size, d, device),
-                conv2: WeightNormConv1d::new(c_out, c_out, cfg.kernel_size, d, device),
+                conv1: WeightNormConv1d::new(c_in, c_out, k, d, init, device),
+                conv2: WeightNormConv1d::new(c_out, c_out, k, d, init, device),
                 downsample: (c_in != c_out).then(|| {
-                    let mut c = crate::nn::Conv1d::new(c_in, c_out, 1, 0, 1, device);
-                    c.weight = Param::from_tensor(Tensor::random(
-                        [c_out, c_in, 1],
-                        Distribution::Normal(0.0, 0.01),
-                        device,
-                    ));
+                    let mut c = Conv1d::new([c_out, c_in, 1], 0, 1, init, device);
+                    if init == Init::Random {
+                        c.weight = Param::from_tensor(Tensor::random(
+                            [c_out, c_in, 1],
+                            Distribution::Normal(0.0, 0.01),
+                            device,
+                        ));
+                    }
                     c
                 }),
                 dropout: cfg.dropout,
@@ -215,61 +212,6 @@ impl<B: Backend> TemporalConvNet<B> {
         Ok(Self { network })
     }
 
-    /// Loads `{prefix}.network.N.conv{1,2}.*` (or their `net.{0,4}` aliases) and `downsample` when needed.
-    pub fn load(l: &mut Loader<B>, prefix: &str, cfg: &AudioTcnConfig) -> Result<Self> {
-        Self::check(cfg)?;
-        let mut network = Vec::new();
-        let mut c_in = cfg.input_width;
-        for (i, &c_out) in cfg.channels.iter().enumerate() {
-            let p = key(prefix, &format!("network.{i}"));
-            let d = 1 << i;
-            let k = cfg.kernel_size;
-            network.push(TemporalBlock {
-                conv1: WeightNormConv1d::load(
-                    l,
-                    &[key(&p, "conv1"), key(&p, "net.0")],
-                    [c_out, c_in, k],
-                    d,
-                )?,
-                conv2: WeightNormConv1d::load(
-                    l,
-                    &[key(&p, "conv2"), key(&p, "net.4")],
-                    [c_out, c_out, k],
-                    d,
-                )?,
-                downsample: if c_in != c_out {
-                    Some(crate::nn::Conv1d::load(
-                        l,
-                        &key(&p, "downsample"),
-                        [c_out, c_in, 1],
-                        0,
-                        1,
-                    )?)
-                } else {
-                    None
-                },
-                dropout: cfg.dropout,
-            });
-            c_in = c_out;
-        }
-        Ok(Self { network })
-    }
-
-    /// Writes the parameters under `prefix`, under both PyTorch names of each conv (`conv1` and `net.0`,
-    /// `conv2` and `net.4`), as `torch.save` does.
-    pub fn save(&self, prefix: &str, out: &mut StateDict) {
-        for (i, b) in self.network.iter().enumerate() {
-            let p = key(prefix, &format!("network.{i}"));
-            b.conv1.save(&key(&p, "conv1"), out);
-            b.conv1.save(&key(&p, "net.0"), out);
-            b.conv2.save(&key(&p, "conv2"), out);
-            b.conv2.save(&key(&p, "net.4"), out);
-            if let Some(d) = &b.downsample {
-                d.save(&key(&p, "downsample"), out);
-            }
-        }
-    }
-
     /// Audio features [B, T, C_in] → [B, T, C_out].
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let mut h = x; // [B, T, C]
@@ -277,6 +219,28 @@ impl<B: Backend> TemporalConvNet<B> {
             h = b.forward(h);
         }
         h
+    }
+}
+
+impl<B: Backend> VisitWeights for WeightNormConv1d<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.param("bias", &mut self.bias);
+        v.param("weight_g", &mut self.weight_g);
+        v.param("weight_v", &mut self.weight_v);
+    }
+}
+
+/// Keys `network.N.conv{1,2}.*`, each also under the alias PyTorch registers for it (`net.0`, `net.4`: the
+/// `nn.Sequential` of `TCN.py` holds the same modules), and `network.N.downsample.*` when needed.
+impl<B: Backend> VisitWeights for TemporalConvNet<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        for (i, b) in self.network.iter_mut().enumerate() {
+            v.scope(&format!("network.{i}"), |v| {
+                v.nested_aliases(&["conv1", "net.0"], &mut b.conv1);
+                v.nested_aliases(&["conv2", "net.4"], &mut b.conv2);
+                v.nested("downsample", &mut b.downsample);
+            });
+        }
     }
 }
 

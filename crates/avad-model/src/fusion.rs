@@ -4,9 +4,10 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
+use avad_nn::init::Init;
+use avad_nn::{gelu, Linear, VisitWeights, WeightVisitor};
+
 use crate::error::{ModelError, Result};
-use crate::nn::{gelu, Linear};
-use crate::state::{key, Loader, StateDict};
 use crate::temporal::MultiheadAttention;
 
 /// Key prefix of the official adaptive fusion module.
@@ -87,74 +88,32 @@ impl<B: Backend> Fusion<B> {
         }
     }
 
-    /// Freshly initialised fusion of `kind` (None for [`FusionKind::None`]).
-    pub fn new(kind: FusionKind, d: usize, da: usize, device: &B::Device) -> Result<Option<Self>> {
+    /// Freshly initialised fusion of `kind` (or placeholders); `None` for [`FusionKind::None`].
+    pub fn new(
+        kind: FusionKind,
+        d: usize,
+        da: usize,
+        init: Init,
+        device: &B::Device,
+    ) -> Result<Option<Self>> {
         check(kind, d, da)?;
         let mut f = Self::empty();
         match kind {
             FusionKind::None => return Ok(None),
             FusionKind::Adaptive => {
-                f.gate_proj = Some(Linear::new(d + da, d, true, device));
-                f.residual_proj_0 = Some(Linear::new(d + da, d, true, device));
-                f.residual_proj_2 = Some(Linear::new(d, d, true, device));
-            }
-            FusionKind::Add => f.add = true,
-            FusionKind::ConcatLinear => f.linear = Some(Linear::new(d + da, d, true, device)),
-            FusionKind::CrossAttention => {
-                f.cross_attn = Some(MultiheadAttention::new(d, 1, device))
-            }
-        }
-        Ok(Some(f))
-    }
-
-    /// Loads the fusion of `kind` (`temporalgatedresidual.*` for adaptive, `fusion.*` for the ablations).
-    pub fn load(l: &mut Loader<B>, kind: FusionKind, d: usize, da: usize) -> Result<Option<Self>> {
-        check(kind, d, da)?;
-        let mut f = Self::empty();
-        let p = ADAPTIVE_PREFIX;
-        let q = ABLATION_PREFIX;
-        match kind {
-            FusionKind::None => return Ok(None),
-            FusionKind::Adaptive => {
-                f.gate_proj = Some(Linear::load(l, &key(p, "gate_proj.0"), d + da, d, true)?);
-                f.residual_proj_0 = Some(Linear::load(
-                    l,
-                    &key(p, "residual_proj.0"),
-                    d + da,
-                    d,
-                    true,
-                )?);
-                f.residual_proj_2 = Some(Linear::load(l, &key(p, "residual_proj.2"), d, d, true)?);
+                f.gate_proj = Some(Linear::init(d + da, d, true, init, device));
+                f.residual_proj_0 = Some(Linear::init(d + da, d, true, init, device));
+                f.residual_proj_2 = Some(Linear::init(d, d, true, init, device));
             }
             FusionKind::Add => f.add = true,
             FusionKind::ConcatLinear => {
-                f.linear = Some(Linear::load(l, &key(q, "linear"), d + da, d, true)?)
+                f.linear = Some(Linear::init(d + da, d, true, init, device))
             }
             FusionKind::CrossAttention => {
-                f.cross_attn = Some(MultiheadAttention::load(l, &key(q, "cross_attn"), d, 1)?)
+                f.cross_attn = Some(MultiheadAttention::new(d, 1, init, device))
             }
         }
         Ok(Some(f))
-    }
-
-    /// Writes the parameters under their keys.
-    pub fn save(&self, out: &mut StateDict) {
-        let p = ADAPTIVE_PREFIX;
-        if let Some(m) = &self.gate_proj {
-            m.save(&key(p, "gate_proj.0"), out);
-        }
-        if let Some(m) = &self.residual_proj_0 {
-            m.save(&key(p, "residual_proj.0"), out);
-        }
-        if let Some(m) = &self.residual_proj_2 {
-            m.save(&key(p, "residual_proj.2"), out);
-        }
-        if let Some(m) = &self.linear {
-            m.save(&key(ABLATION_PREFIX, "linear"), out);
-        }
-        if let Some(m) = &self.cross_attn {
-            m.save(&key(ABLATION_PREFIX, "cross_attn"), out);
-        }
     }
 
     /// v [B,T,D], a [B,T,Da] → X_av [B,T,D].
@@ -195,6 +154,22 @@ impl<B: Backend> Fusion<B> {
             return plain(v + a);
         }
         plain(v)
+    }
+}
+
+/// Keys `temporalgatedresidual.{gate_proj.0, residual_proj.0, residual_proj.2}.*` (official adaptive fusion),
+/// `fusion.{linear, cross_attn}.*` (ablations).
+impl<B: Backend> VisitWeights for Fusion<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.scope(ADAPTIVE_PREFIX, |v| {
+            v.nested("gate_proj.0", &mut self.gate_proj);
+            v.nested("residual_proj.0", &mut self.residual_proj_0);
+            v.nested("residual_proj.2", &mut self.residual_proj_2);
+        });
+        v.scope(ABLATION_PREFIX, |v| {
+            v.nested("linear", &mut self.linear);
+            v.nested("cross_attn", &mut self.cross_attn);
+        });
     }
 }
 

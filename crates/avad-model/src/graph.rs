@@ -5,9 +5,10 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::error::Result;
-use crate::nn::{xavier, Conv1d};
-use crate::state::{key, put, Loader, StateDict};
+use avad_nn::init::{xavier, Init};
+use avad_nn::{VisitWeights, WeightVisitor};
+
+use crate::nn::Conv1d;
 
 /// Cosine-similarity threshold of `adj4` (`F.threshold(S, 0.7, 0)`).
 pub const ADJ_THRESHOLD: f64 = 0.7;
@@ -72,37 +73,11 @@ pub struct GraphConvolution<B: Backend> {
 }
 
 impl<B: Backend> GraphConvolution<B> {
-    /// Xavier weight; PyTorch-default Conv1d residual when `d_in != d_out`.
-    pub fn new(d_in: usize, d_out: usize, device: &B::Device) -> Self {
+    /// Xavier weight; PyTorch-default Conv1d residual when `d_in != d_out` (or placeholders).
+    pub fn new(d_in: usize, d_out: usize, init: Init, device: &B::Device) -> Self {
         Self {
-            weight: Param::from_tensor(xavier([d_in, d_out], device)),
-            residual: (d_in != d_out).then(|| Conv1d::new(d_in, d_out, 5, 2, 1, device)),
-        }
-    }
-
-    /// Loads `{prefix}.weight` and, when `d_in != d_out`, `{prefix}.residual.*`.
-    pub fn load(l: &mut Loader<B>, prefix: &str, d_in: usize, d_out: usize) -> Result<Self> {
-        Ok(Self {
-            weight: l.param(&key(prefix, "weight"), [d_in, d_out])?,
-            residual: if d_in != d_out {
-                Some(Conv1d::load(
-                    l,
-                    &key(prefix, "residual"),
-                    [d_out, d_in, 5],
-                    2,
-                    1,
-                )?)
-            } else {
-                None
-            },
-        })
-    }
-
-    /// Writes the parameters under `prefix`.
-    pub fn save(&self, prefix: &str, out: &mut StateDict) {
-        put(out, key(prefix, "weight"), &self.weight);
-        if let Some(r) = &self.residual {
-            r.save(&key(prefix, "residual"), out);
+            weight: init.param([d_in, d_out], device, || xavier([d_in, d_out], device)),
+            residual: (d_in != d_out).then(|| Conv1d::new([d_out, d_in, 5], 2, 1, init, device)),
         }
     }
 
@@ -120,5 +95,12 @@ impl<B: Backend> GraphConvolution<B> {
             Some(conv) => out + conv.forward(x.swap_dims(1, 2)).swap_dims(1, 2),
             None => out + x,
         }
+    }
+}
+
+impl<B: Backend> VisitWeights for GraphConvolution<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.param("weight", &mut self.weight);
+        v.nested("residual", &mut self.residual);
     }
 }

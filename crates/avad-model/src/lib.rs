@@ -2,16 +2,18 @@
 //!
 //! One model type, [`AvadClip`], covers VadCLIP (`CLIPVAD`), the AVadCLIP teacher (`AVADCLIP`) and the visual
 //! student (`AVADCLIP_MODEL`) through [`ModelConfig`] presets. Parameters carry the official PyTorch state-dict
-//! names, so [`AvadClip::from_state_dict`] imports official checkpoints ([`StateDict::load_pytorch`]) and
-//! [`AvadClip::to_state_dict`] exports them. Spec: `avadclip.md` §1–§4.
+//! names, so [`AvadClip::from_weights`] imports official checkpoints (read with `avad_nn::WeightMap::load`) and
+//! [`AvadClip::to_weights`] exports them.
 //!
 //! Files mirror the paper's parts: `temporal.rs` (windowed transformer), `graph.rs` (adjacencies, GCN),
-//! `audio_tcn.rs`, `fusion.rs`, `prompt.rs` (text prompt, AV prompt, alignment), `clip_text.rs` (frozen CLIP text
-//! tower), `model.rs` (wiring), `vadclip.rs` / `teacher.rs` / `student.rs` (presets, outputs, FE net, UKD),
-//! `losses.rs`, `state.rs` (state dicts, safetensors / `.pth`).
+//! `audio_tcn.rs`, `fusion.rs`, `prompt.rs` (text prompt, AV prompt, alignment), `text_tower.rs` (the frozen CLIP
+//! text tower: avad-clip's, under the official `clipmodel.*` keys), `model.rs` (wiring), `vadclip.rs` /
+//! `teacher.rs` / `student.rs` (presets, outputs, FE net, UKD), `losses.rs`. Weight names are declared once per
+//! module, in its `avad_nn::VisitWeights` implementation.
+
+#![warn(missing_docs)]
 
 pub mod audio_tcn;
-pub mod clip_text;
 pub mod error;
 pub mod fusion;
 pub mod graph;
@@ -19,20 +21,21 @@ pub mod losses;
 pub mod model;
 pub mod nn;
 pub mod prompt;
-pub mod state;
 pub mod student;
 pub mod teacher;
 pub mod temporal;
+pub mod text_tower;
 pub mod vadclip;
 
 pub use audio_tcn::{AudioTcnConfig, TemporalConvNet};
-pub use clip_text::{ClipTextConfig, ClipTextTower, EOT_TOKEN, SOT_TOKEN};
 pub use error::{ModelError, Result};
 pub use fusion::FusionKind;
 pub use losses::{compute_losses, LossConfig, Losses};
 pub use model::{AvadClip, ImportReport, ModelConfig, ModelOutput};
 pub use prompt::{ClassText, PromptVariant};
-pub use state::StateDict;
+pub use text_tower::ClipTextConfig;
+/// Transitional name of [`avad_nn::WeightMap`] while the training crate moves over.
+pub type StateDict = avad_nn::WeightMap;
 pub use student::{ukd_loss, FeNet};
 pub use teacher::TeacherOutput;
 pub use vadclip::VadClipOutput;

@@ -1,26 +1,29 @@
 //! The complete model: VadCLIP `CLIPVAD`, the AVadCLIP teacher `AVADCLIP` and the student `AVADCLIP_MODEL` are
 //! one [`AvadClip`] with different [`ModelConfig`]s (see `vadclip.rs`, `teacher.rs`, `student.rs` for presets).
 //!
-//! Parameter keys are the official PyTorch state-dict keys, so [`AvadClip::from_state_dict`] imports an official
-//! checkpoint and [`AvadClip::to_state_dict`] writes one that PyTorch can load (minus `clipmodel.visual.*`).
+//! Weight keys are the official PyTorch state-dict keys, named once in [`AvadClip`]'s `visit_weights`, so
+//! [`AvadClip::from_weights`] imports an official checkpoint and [`AvadClip::to_weights`] writes one that PyTorch
+//! can load (minus `clipmodel.visual.*`).
 
+use avad_clip::ClipTextModel;
+use avad_nn::init::{normal, Init};
+use avad_nn::{load_weights, quick_gelu, Linear, VisitWeights, WeightMap, WeightVisitor};
 use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::audio_tcn::{AudioTcnConfig, TemporalConvNet};
-use crate::clip_text::{ClipTextConfig, ClipTextTower};
 use crate::error::{ModelError, Result};
 use crate::fusion::{Fusion, FusionKind};
 use crate::graph::{adj4, distance_adj, GraphConvolution};
-use crate::nn::{normal, quick_gelu, Linear, Mlp};
+use crate::nn::Mlp;
 use crate::prompt::{alignment_logits, assemble_prompt, visual_prompt, ClassText, PromptVariant};
-use crate::state::{put, Loader, StateDict};
 use crate::student::FeNet;
 use crate::temporal::{AttentionPattern, Transformer};
-
-/// Key prefix of the frozen CLIP model inside official checkpoints.
-pub const CLIP_PREFIX: &str = "clipmodel";
+use crate::text_tower::{
+    embed_tokens, is_text_tower_key, load_text_tower, random_text_tower, text_tower_weights,
+    ClipTextConfig, CLIP_PREFIX,
+};
 
 /// Every hyperparameter of the model (serde; defaults = AVadCLIP teacher on XD-Violence).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,7 +208,7 @@ pub struct ModelOutput<B: Backend> {
     pub alpha: Option<Tensor<B, 1>>,
 }
 
-/// What [`AvadClip::from_state_dict`] did not use (for the caller to judge; CLIP vision keys are listed apart).
+/// What [`AvadClip::from_weights`] did not use (for the caller to judge; CLIP vision keys are listed apart).
 #[derive(Debug, Clone, Default)]
 pub struct ImportReport {
     /// Keys under `clipmodel.` that the text tower does not use (vision tower, `logit_scale`).
@@ -249,8 +252,8 @@ pub struct AvadClip<B: Backend> {
     pub fe_net: Option<FeNet<B>>,
     /// `alpha` [C] (AVadCLIP teacher and student).
     pub alpha: Option<Param<Tensor<B, 1>>>,
-    /// `clipmodel.*`: the frozen CLIP text tower.
-    pub clipmodel: ClipTextTower<B>,
+    /// `clipmodel.*`: the frozen CLIP text tower (avad-clip's, stored under OpenAI names).
+    pub clipmodel: ClipTextModel<B>,
     /// Temporal attention window.
     pub attn_window: usize,
     /// Prompt prefix length.
@@ -263,46 +266,55 @@ pub struct AvadClip<B: Backend> {
 
 impl<B: Backend> AvadClip<B> {
     /// A freshly initialised model (PyTorch-default inits; prompt and position tables N(0, 0.01); α = 0.25).
-    /// The CLIP text tower is random too: load real CLIP weights with [`AvadClip::load_clip_text`].
+    /// The CLIP text tower is random too (drawn last): replace it with real CLIP weights through
+    /// [`AvadClip::load_clip_text`].
     pub fn new(cfg: &ModelConfig, device: &B::Device) -> Result<Self> {
+        let mut model = Self::build(cfg, Init::Random, device)?;
+        model.clipmodel = random_text_tower(&cfg.clip_text, device);
+        Ok(model)
+    }
+
+    /// The model's own modules (random or placeholders, drawn in upstream's order: the audio TCN first) and a
+    /// placeholder text tower.
+    fn build(cfg: &ModelConfig, init: Init, device: &B::Device) -> Result<Self> {
         cfg.validate()?;
         let d = cfg.visual_width;
         let h = d / 2;
         let audio = match &cfg.audio {
-            Some(a) => Some(TemporalConvNet::new(a, device)?),
+            Some(a) => Some(TemporalConvNet::new(a, init, device)?),
             None => None,
         };
+        let (t, e) = (cfg.visual_length, cfg.clip_text.context_length);
         Ok(Self {
-            frame_position_embeddings: Param::from_tensor(normal(
-                [cfg.visual_length, d],
-                0.01,
-                device,
-            )),
-            temporal: Transformer::new(d, cfg.visual_layers, cfg.visual_head, device),
-            gc1: GraphConvolution::new(d, h, device),
-            gc2: GraphConvolution::new(h, h, device),
-            gc3: GraphConvolution::new(d, h, device),
-            gc4: GraphConvolution::new(h, h, device),
+            frame_position_embeddings: init.param([t, d], device, || normal([t, d], 0.01, device)),
+            temporal: Transformer::new(d, cfg.visual_layers, cfg.visual_head, init, device),
+            gc1: GraphConvolution::new(d, h, init, device),
+            gc2: GraphConvolution::new(h, h, init, device),
+            gc3: GraphConvolution::new(d, h, init, device),
+            gc4: GraphConvolution::new(h, h, init, device),
+            // Stored by upstream, never used; older files lack it, so it keeps this value then.
             dis_adj_sigma: Param::from_tensor(Tensor::from_data(
                 TensorData::new(vec![0.1f32], [1]),
                 device,
             )),
-            linear: Linear::new(d, d, true, device),
-            mlp1: Mlp::new(d, 4 * d, device),
-            mlp2: Mlp::new(d, 4 * d, device),
-            classifier: Linear::new(d, 1, true, device),
-            text_prompt_embeddings: Param::from_tensor(normal(
-                [cfg.clip_text.context_length, cfg.embed_dim],
-                0.01,
-                device,
-            )),
+            linear: Linear::init(d, d, true, init, device),
+            mlp1: Mlp::new(d, 4 * d, init, device),
+            mlp2: Mlp::new(d, 4 * d, init, device),
+            classifier: Linear::init(d, 1, true, init, device),
+            text_prompt_embeddings: init.param([e, cfg.embed_dim], device, || {
+                normal([e, cfg.embed_dim], 0.01, device)
+            }),
             temporalconvnet: audio,
-            fusion: Fusion::new(cfg.fusion, d, cfg.audio_out_width(), device)?,
-            fe_net: cfg.fe_net.then(|| FeNet::new(d, device)),
+            fusion: Fusion::new(cfg.fusion, d, cfg.audio_out_width(), init, device)?,
+            fe_net: cfg.fe_net.then(|| FeNet::new(d, init, device)),
             alpha: cfg
                 .learnable_alpha
                 .then(|| Param::from_tensor(Tensor::full([cfg.num_class], 0.25, device))),
-            clipmodel: ClipTextTower::new(&cfg.clip_text, device),
+            clipmodel: ClipTextModel::placeholder(
+                &cfg.clip_text.to_clip(),
+                cfg.clip_text.embed_dim,
+                device,
+            )?,
             attn_window: cfg.attn_window,
             prompt_prefix: cfg.prompt_prefix,
             prompt_postfix: cfg.prompt_postfix,
@@ -310,130 +322,66 @@ impl<B: Backend> AvadClip<B> {
         })
     }
 
-    /// Builds the model from a state dict with the official PyTorch keys (an official `.pth` read by
-    /// [`StateDict::load_pytorch`], or an avad safetensors checkpoint). Missing or mis-shaped tensors are errors;
-    /// unused keys are reported.
-    pub fn from_state_dict(
+    /// Builds the model from weights with the official PyTorch keys (an official `.pth` read by
+    /// [`WeightMap::load_pytorch`], or an avad safetensors checkpoint), the CLIP text tower from `clipmodel.*`.
+    /// Missing or mis-shaped tensors are errors; unused keys are reported.
+    pub fn from_weights(
         cfg: &ModelConfig,
-        sd: &StateDict,
+        w: &WeightMap,
         device: &B::Device,
     ) -> Result<(Self, ImportReport)> {
-        cfg.validate()?;
-        let mut l = Loader::<B>::new(sd, device);
-        let d = cfg.visual_width;
-        let h = d / 2;
-        let temporalconvnet = match &cfg.audio {
-            Some(a) => Some(TemporalConvNet::load(&mut l, "temporalconvnet", a)?),
-            None => None,
-        };
-        let dis_adj_sigma = if l.contains("disAdj.sigma") {
-            l.param("disAdj.sigma", [1])?
-        } else {
-            Param::from_tensor(Tensor::from_data(
-                TensorData::new(vec![0.1f32], [1]),
-                device,
-            ))
-        };
-        let model = Self {
-            frame_position_embeddings: l
-                .param("frame_position_embeddings.weight", [cfg.visual_length, d])?,
-            temporal: Transformer::load(&mut l, "temporal", d, cfg.visual_layers, cfg.visual_head)?,
-            gc1: GraphConvolution::load(&mut l, "gc1", d, h)?,
-            gc2: GraphConvolution::load(&mut l, "gc2", h, h)?,
-            gc3: GraphConvolution::load(&mut l, "gc3", d, h)?,
-            gc4: GraphConvolution::load(&mut l, "gc4", h, h)?,
-            dis_adj_sigma,
-            linear: Linear::load(&mut l, "linear", d, d, true)?,
-            mlp1: Mlp::load(&mut l, "mlp1", d, 4 * d)?,
-            mlp2: Mlp::load(&mut l, "mlp2", d, 4 * d)?,
-            classifier: Linear::load(&mut l, "classifier", d, 1, true)?,
-            text_prompt_embeddings: l.param(
-                "text_prompt_embeddings.weight",
-                [cfg.clip_text.context_length, cfg.embed_dim],
-            )?,
-            temporalconvnet,
-            fusion: Fusion::load(&mut l, cfg.fusion, d, cfg.audio_out_width())?,
-            fe_net: if cfg.fe_net {
-                Some(FeNet::load(&mut l, d)?)
-            } else {
-                None
-            },
-            alpha: if cfg.learnable_alpha {
-                Some(l.param("alpha", [cfg.num_class])?)
-            } else {
-                None
-            },
-            clipmodel: ClipTextTower::load(&mut l, CLIP_PREFIX, &cfg.clip_text)?,
-            attn_window: cfg.attn_window,
-            prompt_prefix: cfg.prompt_prefix,
-            prompt_postfix: cfg.prompt_postfix,
-            prompt_variant: cfg.prompt,
-        };
-        let clip_dot = format!("{CLIP_PREFIX}.");
-        let (clip, other): (Vec<String>, Vec<String>) = l
-            .unused_keys()
+        let mut model = Self::build(cfg, Init::Placeholder, device)?;
+        let own = load_weights(&mut model, w, "")?;
+        model.clipmodel = load_text_tower(w, &cfg.clip_text, CLIP_PREFIX, device)?;
+        let (clip, other): (Vec<String>, Vec<String>) = own
+            .unused_keys
             .into_iter()
-            .partition(|k| k.starts_with(&clip_dot));
+            .partition(|k| k.starts_with(CLIP_PREFIX));
+        let ignored_clip_keys = clip.iter().filter(|k| !is_text_tower_key(k)).count();
         Ok((
             model,
             ImportReport {
-                ignored_clip_keys: clip.len(),
+                ignored_clip_keys,
                 unused_keys: other,
             },
         ))
     }
 
     /// Replaces the CLIP text tower with one loaded from OpenAI-named keys under `prefix` (`""` for a bare CLIP
-    /// state dict, `"clipmodel"` for an official VadCLIP checkpoint).
+    /// state dict, `"clipmodel."` for an official VadCLIP checkpoint).
     pub fn load_clip_text(
         mut self,
         cfg: &ClipTextConfig,
-        sd: &StateDict,
+        w: &WeightMap,
         prefix: &str,
     ) -> Result<Self> {
         let device = self.frame_position_embeddings.device();
-        let mut l = Loader::<B>::new(sd, &device);
-        self.clipmodel = ClipTextTower::load(&mut l, prefix, cfg)?;
+        self.clipmodel = load_text_tower(w, cfg, prefix, &device)?;
         Ok(self)
     }
 
-    /// All parameters under their official keys (CLIP text tower under `clipmodel.`; TCN convs under both aliases).
-    pub fn to_state_dict(&self) -> StateDict {
-        let mut out = StateDict::new();
-        put(
-            &mut out,
-            "frame_position_embeddings.weight".into(),
-            &self.frame_position_embeddings,
-        );
-        self.temporal.save("temporal", &mut out);
-        self.gc1.save("gc1", &mut out);
-        self.gc2.save("gc2", &mut out);
-        self.gc3.save("gc3", &mut out);
-        self.gc4.save("gc4", &mut out);
-        put(&mut out, "disAdj.sigma".into(), &self.dis_adj_sigma);
-        self.linear.save("linear", &mut out);
-        self.mlp1.save("mlp1", &mut out);
-        self.mlp2.save("mlp2", &mut out);
-        self.classifier.save("classifier", &mut out);
-        put(
-            &mut out,
-            "text_prompt_embeddings.weight".into(),
-            &self.text_prompt_embeddings,
-        );
-        if let Some(t) = &self.temporalconvnet {
-            t.save("temporalconvnet", &mut out);
-        }
-        if let Some(f) = &self.fusion {
-            f.save(&mut out);
-        }
-        if let Some(f) = &self.fe_net {
-            f.save(&mut out);
-        }
-        if let Some(a) = &self.alpha {
-            put(&mut out, "alpha".into(), a);
-        }
-        self.clipmodel.save(CLIP_PREFIX, &mut out);
+    /// Every parameter under its official key, the CLIP text tower under `clipmodel.` (OpenAI names; TCN convs
+    /// under both of their aliases).
+    pub fn to_weights(&self) -> WeightMap {
+        let mut out = avad_nn::save_weights(self, "");
+        out.extend(text_tower_weights(&self.clipmodel, CLIP_PREFIX));
         out
+    }
+
+    /// Transitional name of [`AvadClip::from_weights`].
+    #[doc(hidden)]
+    pub fn from_state_dict(
+        cfg: &ModelConfig,
+        w: &WeightMap,
+        device: &B::Device,
+    ) -> Result<(Self, ImportReport)> {
+        Self::from_weights(cfg, w, device)
+    }
+
+    /// Transitional name of [`AvadClip::to_weights`].
+    #[doc(hidden)]
+    pub fn to_state_dict(&self) -> WeightMap {
+        self.to_weights()
     }
 
     /// Marks the CLIP text tower as frozen (no weight gradients), as upstream's `requires_grad = False`.
@@ -445,7 +393,7 @@ impl<B: Backend> AvadClip<B> {
     /// Tokenised class names → [`ClassText`] (token embeddings looked up in the frozen CLIP table).
     /// `token_ids`: one row per class, `[SOT, …, EOT]` (from the CLIP tokenizer), zero padding optional.
     pub fn class_text(&self, token_ids: &[Vec<u32>]) -> Result<ClassText<B>> {
-        let emb = self.clipmodel.embed_tokens(token_ids)?;
+        let emb = embed_tokens(&self.clipmodel, token_ids)?;
         ClassText::new(token_ids, emb)
     }
 
@@ -457,7 +405,7 @@ impl<B: Backend> AvadClip<B> {
             self.prompt_prefix,
             self.prompt_postfix,
         )?;
-        Ok(self.clipmodel.encode_embeddings(emb, &slots))
+        Ok(self.clipmodel.encode_embeddings(emb, &slots)?)
     }
 
     /// `encode_video`: position embeddings, windowed transformer, both graph branches and `linear`.
@@ -603,5 +551,36 @@ impl<B: Backend> AvadClip<B> {
             logits2,
             alpha: self.alpha.as_ref().map(|a| a.val()),
         })
+    }
+}
+
+/// The model's own weights under the official keys (the CLIP text tower is converted apart, see
+/// [`AvadClip::to_weights`]).
+impl<B: Backend> VisitWeights for AvadClip<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.param(
+            "frame_position_embeddings.weight",
+            &mut self.frame_position_embeddings,
+        );
+        v.nested("temporal", &mut self.temporal);
+        v.nested("gc1", &mut self.gc1);
+        v.nested("gc2", &mut self.gc2);
+        v.nested("gc3", &mut self.gc3);
+        v.nested("gc4", &mut self.gc4);
+        v.optional_param("disAdj.sigma", &mut self.dis_adj_sigma);
+        v.nested("linear", &mut self.linear);
+        v.nested("mlp1", &mut self.mlp1);
+        v.nested("mlp2", &mut self.mlp2);
+        v.nested("classifier", &mut self.classifier);
+        v.param(
+            "text_prompt_embeddings.weight",
+            &mut self.text_prompt_embeddings,
+        );
+        v.nested("temporalconvnet", &mut self.temporalconvnet);
+        v.nested("", &mut self.fusion);
+        v.nested("", &mut self.fe_net);
+        if let Some(a) = &mut self.alpha {
+            v.param("alpha", a);
+        }
     }
 }

@@ -4,9 +4,10 @@
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::error::Result;
+use avad_nn::init::Init;
+use avad_nn::{VisitWeights, WeightVisitor};
+
 use crate::nn::Conv1d;
-use crate::state::{key, Loader, StateDict};
 
 /// Key prefix of the FE net.
 pub const FE_NET_PREFIX: &str = "fe_net";
@@ -28,41 +29,16 @@ pub struct FeNet<B: Backend> {
 }
 
 impl<B: Backend> FeNet<B> {
-    /// PyTorch default init.
-    pub fn new(d: usize, device: &B::Device) -> Self {
+    /// PyTorch default init (or placeholders).
+    pub fn new(d: usize, init: Init, device: &B::Device) -> Self {
         Self {
             conv: (0..FE_NET_BOTTLENECKS)
-                .map(|_| Conv1d::new(d, d, 3, 1, 1, device))
+                .map(|_| Conv1d::new([d, d, 3], 1, 1, init, device))
                 .collect(),
-            theta_0: Conv1d::new(d, d, 1, 0, 1, device),
-            theta_2: Conv1d::new(d, d, 3, 1, 1, device),
-            theta_3: Conv1d::new(d, d, 1, 0, 1, device),
+            theta_0: Conv1d::new([d, d, 1], 0, 1, init, device),
+            theta_2: Conv1d::new([d, d, 3], 1, 1, init, device),
+            theta_3: Conv1d::new([d, d, 1], 0, 1, init, device),
         }
-    }
-
-    /// Loads `fe_net.conv.{0,1,2}.conv.0.*` and `fe_net.theta.theta.{0,2,3}.*`.
-    pub fn load(l: &mut Loader<B>, d: usize) -> Result<Self> {
-        let p = FE_NET_PREFIX;
-        let conv = (0..FE_NET_BOTTLENECKS)
-            .map(|i| Conv1d::load(l, &key(p, &format!("conv.{i}.conv.0")), [d, d, 3], 1, 1))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            conv,
-            theta_0: Conv1d::load(l, &key(p, "theta.theta.0"), [d, d, 1], 0, 1)?,
-            theta_2: Conv1d::load(l, &key(p, "theta.theta.2"), [d, d, 3], 1, 1)?,
-            theta_3: Conv1d::load(l, &key(p, "theta.theta.3"), [d, d, 1], 0, 1)?,
-        })
-    }
-
-    /// Writes the parameters under their official keys.
-    pub fn save(&self, out: &mut StateDict) {
-        let p = FE_NET_PREFIX;
-        for (i, c) in self.conv.iter().enumerate() {
-            c.save(&key(p, &format!("conv.{i}.conv.0")), out);
-        }
-        self.theta_0.save(&key(p, "theta.theta.0"), out);
-        self.theta_2.save(&key(p, "theta.theta.2"), out);
-        self.theta_3.save(&key(p, "theta.theta.3"), out);
     }
 
     /// v [B, T, D] → (mu [B, T, D], theta [B, T, D]); theta plays the role of ln σ².
@@ -78,6 +54,20 @@ impl<B: Backend> FeNet<B> {
         );
         let theta = (x + h).neg();
         (mu.swap_dims(1, 2), theta.swap_dims(1, 2))
+    }
+}
+
+/// Keys `fe_net.conv.{0,1,2}.conv.0.*` and `fe_net.theta.theta.{0,2,3}.*`.
+impl<B: Backend> VisitWeights for FeNet<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.scope(FE_NET_PREFIX, |v| {
+            for (i, c) in self.conv.iter_mut().enumerate() {
+                v.nested(&format!("conv.{i}.conv.0"), c);
+            }
+            v.nested("theta.theta.0", &mut self.theta_0);
+            v.nested("theta.theta.2", &mut self.theta_2);
+            v.nested("theta.theta.3", &mut self.theta_3);
+        });
     }
 }
 

@@ -11,9 +11,10 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::error::{ModelError, Result};
-use crate::nn::{xavier, LayerNorm, Linear, Mlp};
-use crate::state::{key, put, Loader, StateDict};
+use avad_nn::init::{xavier, Init};
+use avad_nn::{LayerNorm, Linear, VisitWeights, WeightVisitor};
+
+use crate::nn::Mlp;
 
 /// Which keys a query may attend to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +23,6 @@ pub enum AttentionPattern {
     Full,
     /// Keys in the same window of `w` consecutive positions (block-diagonal; the last block is clipped).
     Window(usize),
-    /// Keys at the same or earlier positions (CLIP text encoder).
-    Causal,
 }
 
 /// The contiguous position ranges of the attention windows of a sequence of `len` (last block clipped).
@@ -62,12 +61,6 @@ pub fn window_mask<B: Backend>(
     )
 }
 
-/// Causal boolean mask [len, len], `true` above the diagonal (blocked), as CLIP's `triu_(1)` `-inf` mask.
-pub fn causal_mask<B: Backend>(len: usize, device: &B::Device) -> Tensor<B, 2, Bool> {
-    let data: Vec<bool> = (0..len * len).map(|k| (k % len) > (k / len)).collect();
-    Tensor::from_data(TensorData::new(data, [len, len]), device)
-}
-
 /// PyTorch `nn.MultiheadAttention(d, heads)` self-attention with bias and no dropout.
 #[derive(Module, Debug)]
 pub struct MultiheadAttention<B: Backend> {
@@ -82,33 +75,19 @@ pub struct MultiheadAttention<B: Backend> {
 }
 
 impl<B: Backend> MultiheadAttention<B> {
-    /// PyTorch init: xavier-uniform `in_proj_weight`, zero biases, default Linear weight for `out_proj`.
-    pub fn new(d: usize, n_head: usize, device: &B::Device) -> Self {
-        let mut out_proj = Linear::new(d, d, true, device);
-        out_proj.bias = Some(Param::from_tensor(Tensor::zeros([d], device)));
+    /// PyTorch init: xavier-uniform `in_proj_weight`, zero biases, default Linear weight for `out_proj` (or
+    /// placeholders).
+    pub fn new(d: usize, n_head: usize, init: Init, device: &B::Device) -> Self {
+        let mut out_proj = Linear::init(d, d, true, init, device);
+        if init == Init::Random {
+            out_proj.bias = Some(Param::from_tensor(Tensor::zeros([d], device)));
+        }
         Self {
-            in_proj_weight: Param::from_tensor(xavier([3 * d, d], device)),
-            in_proj_bias: Param::from_tensor(Tensor::zeros([3 * d], device)),
+            in_proj_weight: init.param([3 * d, d], device, || xavier([3 * d, d], device)),
+            in_proj_bias: init.param([3 * d], device, || Tensor::zeros([3 * d], device)),
             out_proj,
             n_head,
         }
-    }
-
-    /// Loads `{prefix}.in_proj_weight`, `{prefix}.in_proj_bias`, `{prefix}.out_proj.*`.
-    pub fn load(l: &mut Loader<B>, prefix: &str, d: usize, n_head: usize) -> Result<Self> {
-        Ok(Self {
-            in_proj_weight: l.param(&key(prefix, "in_proj_weight"), [3 * d, d])?,
-            in_proj_bias: l.param(&key(prefix, "in_proj_bias"), [3 * d])?,
-            out_proj: Linear::load(l, &key(prefix, "out_proj"), d, d, true)?,
-            n_head,
-        })
-    }
-
-    /// Writes the parameters under `prefix`.
-    pub fn save(&self, prefix: &str, out: &mut StateDict) {
-        put(out, key(prefix, "in_proj_weight"), &self.in_proj_weight);
-        put(out, key(prefix, "in_proj_bias"), &self.in_proj_bias);
-        self.out_proj.save(&key(prefix, "out_proj"), out);
     }
 
     /// Self-attention over [N, L, d]; `mask` [L, L] is `true` where attention is blocked.
@@ -155,10 +134,6 @@ impl<B: Backend> MultiheadAttention<B> {
         let [b, t, d] = x.dims();
         match pattern {
             AttentionPattern::Full => self.forward(x, None),
-            AttentionPattern::Causal => {
-                let m = causal_mask::<B>(t, &x.device());
-                self.forward(x, Some(m))
-            }
             AttentionPattern::Window(w) => {
                 let w = w.clamp(1, t.max(1));
                 let full = t / w;
@@ -195,32 +170,14 @@ pub struct ResidualAttentionBlock<B: Backend> {
 }
 
 impl<B: Backend> ResidualAttentionBlock<B> {
-    /// PyTorch default init.
-    pub fn new(d: usize, heads: usize, device: &B::Device) -> Self {
+    /// PyTorch default init (or placeholders).
+    pub fn new(d: usize, heads: usize, init: Init, device: &B::Device) -> Self {
         Self {
-            attn: MultiheadAttention::new(d, heads, device),
-            ln_1: LayerNorm::new(d, device),
-            mlp: Mlp::new(d, 4 * d, device),
-            ln_2: LayerNorm::new(d, device),
+            attn: MultiheadAttention::new(d, heads, init, device),
+            ln_1: LayerNorm::init(d, 1e-5, init, device),
+            mlp: Mlp::new(d, 4 * d, init, device),
+            ln_2: LayerNorm::init(d, 1e-5, init, device),
         }
-    }
-
-    /// Loads `{prefix}.attn.*`, `{prefix}.ln_1.*`, `{prefix}.mlp.*`, `{prefix}.ln_2.*`.
-    pub fn load(l: &mut Loader<B>, prefix: &str, d: usize, heads: usize) -> Result<Self> {
-        Ok(Self {
-            attn: MultiheadAttention::load(l, &key(prefix, "attn"), d, heads)?,
-            ln_1: LayerNorm::load(l, &key(prefix, "ln_1"), d)?,
-            mlp: Mlp::load(l, &key(prefix, "mlp"), d, 4 * d)?,
-            ln_2: LayerNorm::load(l, &key(prefix, "ln_2"), d)?,
-        })
-    }
-
-    /// Writes the parameters under `prefix`.
-    pub fn save(&self, prefix: &str, out: &mut StateDict) {
-        self.attn.save(&key(prefix, "attn"), out);
-        self.ln_1.save(&key(prefix, "ln_1"), out);
-        self.mlp.save(&key(prefix, "mlp"), out);
-        self.ln_2.save(&key(prefix, "ln_2"), out);
     }
 
     /// [B, T, d] → [B, T, d].
@@ -238,40 +195,12 @@ pub struct Transformer<B: Backend> {
 }
 
 impl<B: Backend> Transformer<B> {
-    /// `layers` freshly initialised blocks.
-    pub fn new(d: usize, layers: usize, heads: usize, device: &B::Device) -> Self {
+    /// `layers` freshly initialised blocks (or placeholders).
+    pub fn new(d: usize, layers: usize, heads: usize, init: Init, device: &B::Device) -> Self {
         Self {
             resblocks: (0..layers)
-                .map(|_| ResidualAttentionBlock::new(d, heads, device))
+                .map(|_| ResidualAttentionBlock::new(d, heads, init, device))
                 .collect(),
-        }
-    }
-
-    /// Loads `{prefix}.resblocks.{0..layers}.*`.
-    pub fn load(
-        l: &mut Loader<B>,
-        prefix: &str,
-        d: usize,
-        layers: usize,
-        heads: usize,
-    ) -> Result<Self> {
-        if heads == 0 || !d.is_multiple_of(heads) {
-            return Err(ModelError::Config(format!(
-                "width {d} is not divisible by {heads} heads"
-            )));
-        }
-        let resblocks = (0..layers)
-            .map(|i| {
-                ResidualAttentionBlock::load(l, &key(prefix, &format!("resblocks.{i}")), d, heads)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self { resblocks })
-    }
-
-    /// Writes the parameters under `prefix`.
-    pub fn save(&self, prefix: &str, out: &mut StateDict) {
-        for (i, b) in self.resblocks.iter().enumerate() {
-            b.save(&key(prefix, &format!("resblocks.{i}")), out);
         }
     }
 
@@ -281,5 +210,30 @@ impl<B: Backend> Transformer<B> {
             x = b.forward(x, pattern);
         }
         x
+    }
+}
+
+impl<B: Backend> VisitWeights for MultiheadAttention<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.param("in_proj_weight", &mut self.in_proj_weight);
+        v.param("in_proj_bias", &mut self.in_proj_bias);
+        v.nested("out_proj", &mut self.out_proj);
+    }
+}
+
+impl<B: Backend> VisitWeights for ResidualAttentionBlock<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.nested("attn", &mut self.attn);
+        v.nested("ln_1", &mut self.ln_1);
+        v.nested("mlp", &mut self.mlp);
+        v.nested("ln_2", &mut self.ln_2);
+    }
+}
+
+impl<B: Backend> VisitWeights for Transformer<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        for (i, b) in self.resblocks.iter_mut().enumerate() {
+            v.nested(&format!("resblocks.{i}"), b);
+        }
     }
 }

@@ -92,14 +92,22 @@ fn models_without_adaptive_fusion_have_no_gate() {
         FusionKind::ConcatLinear,
         FusionKind::CrossAttention,
     ] {
-        let f = Fusion::<B>::new(kind, 8, 8, &dev).unwrap().unwrap();
+        let f = Fusion::<B>::new(kind, 8, 8, avad_nn::init::Init::Random, &dev)
+            .unwrap()
+            .unwrap();
         let o = f.forward_with_gate(v.clone(), a.clone());
         assert!(o.gate.is_none() && o.gated_residual.is_none(), "{kind:?}");
         assert_eq!(vec_of(&o.fused), vec_of(&f.forward(v.clone(), a.clone())));
     }
-    let f = Fusion::<B>::new(FusionKind::Adaptive, 8, 8, &dev)
-        .unwrap()
-        .unwrap();
+    let f = Fusion::<B>::new(
+        FusionKind::Adaptive,
+        8,
+        8,
+        avad_nn::init::Init::Random,
+        &dev,
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(f.forward_with_gate(v, a).gate.unwrap().dims(), [1, 4, 8]);
     assert!(ModelConfig::vadclip_xd().fusion == FusionKind::None);
 }

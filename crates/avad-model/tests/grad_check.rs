@@ -1,13 +1,13 @@
 //! Autodiff gradients of every tensor op the model uses, against central finite differences (f32, step 1e-2).
 //! A guard against silent stack bugs on burn upgrades (candle had wrong conv1d kernel grads for batch > 1 and
-//! gradient-free fused LayerNorm / softmax; see stack.md).
+//! gradient-free fused LayerNorm / softmax; see docs/architecture.md, "Tensor stack").
 
 mod common;
 
 use avad_model::audio_tcn::WeightNormConv1d;
 use avad_model::losses::{binary_cross_entropy, clas2, clasm, clasm_focal, topk_mean_over_time};
-use avad_model::nn::{gelu, quick_gelu, LayerNorm};
 use avad_model::{compute_losses, AvadClip, LossConfig};
+use avad_nn::{gelu, quick_gelu, LayerNorm};
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, sigmoid, softmax};
@@ -130,7 +130,7 @@ fn conv1d_batched_input_and_kernel() {
 fn layer_norm_input_and_scale() {
     let x = rand([2, 5, 6], 3);
     let ln = || {
-        let mut l = LayerNorm::<AD>::new(6, &device());
+        let mut l = LayerNorm::<AD>::new(6, 1e-5, &device());
         l.weight = Param::from_tensor(to_ad(&rand([6], 4)));
         l.bias = Param::from_tensor(to_ad(&rand([6], 5)));
         l

@@ -7,6 +7,7 @@ use avad_model::graph::{adj4, distance_adj};
 use avad_model::losses::{topk_mean_over_time, topk_size};
 use avad_model::prompt::{visual_prompt, PromptVariant};
 use avad_model::temporal::{window_blocks, window_mask, window_mask_data, MultiheadAttention};
+use avad_nn::init::Init;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use common::*;
@@ -64,7 +65,7 @@ fn window_masks_are_block_diagonal_and_match_official_for_divisors() {
 fn windowed_attention_equals_masked_full_attention() {
     let dev = device();
     <B as Backend>::seed(&dev, 3);
-    let mha = MultiheadAttention::<B>::new(16, 2, &dev);
+    let mha = MultiheadAttention::<B>::new(16, 2, Init::Random, &dev);
     let x = rand3([2, 40, 16], 5);
     for w in [4, 8, 12, 40, 64] {
         let blocked =
@@ -224,8 +225,8 @@ fn batched_topk_mean_matches_naive_per_video() {
 #[test]
 fn every_fusion_kind_runs_round_trips_and_add_is_a_sum() {
     use avad_model::fusion::Fusion;
-    use avad_model::state::Loader;
-    use avad_model::{FusionKind, StateDict};
+    use avad_model::FusionKind;
+    use avad_nn::{load_weights, save_weights};
     let dev = device();
     let v = rand3([2, 10, 8], 41);
     let a = rand3([2, 10, 8], 42);
@@ -237,18 +238,21 @@ fn every_fusion_kind_runs_round_trips_and_add_is_a_sum() {
         "none",
     ] {
         let k = FusionKind::parse(kind).unwrap();
-        let f = Fusion::<B>::new(k, 8, 8, &dev).unwrap();
+        let f = Fusion::<B>::new(k, 8, 8, Init::Random, &dev).unwrap();
         let Some(f) = f else {
             assert_eq!(k, FusionKind::None);
             continue;
         };
         let out = f.forward(v.clone(), a.clone());
         assert_eq!(out.dims(), [2, 10, 8]);
-        let mut sd = StateDict::new();
-        f.save(&mut sd);
-        let mut l = Loader::<B>::new(&sd, &dev);
-        let g = Fusion::<B>::load(&mut l, k, 8, 8).unwrap().unwrap();
-        assert!(l.unused_keys().is_empty());
+        let sd = save_weights(&f, "");
+        let mut g = Fusion::<B>::new(k, 8, 8, Init::Placeholder, &dev)
+            .unwrap()
+            .unwrap();
+        assert!(load_weights(&mut g, &sd, "")
+            .unwrap()
+            .unused_keys
+            .is_empty());
         let d = vec_of(&out)
             .iter()
             .zip(vec_of(&g.forward(v.clone(), a.clone())))
@@ -267,7 +271,7 @@ fn every_fusion_kind_runs_round_trips_and_add_is_a_sum() {
         }
     }
     assert!(FusionKind::parse("mean").is_err());
-    assert!(Fusion::<B>::new(FusionKind::Add, 8, 4, &dev).is_err());
+    assert!(Fusion::<B>::new(FusionKind::Add, 8, 4, Init::Random, &dev).is_err());
 }
 
 #[test]

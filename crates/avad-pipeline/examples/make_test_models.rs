@@ -11,12 +11,15 @@ fn main() {
     let width: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(512);
     std::fs::create_dir_all(&out).expect("create output folder");
     let dev = burn_flex::FlexDevice;
-    avad_pipeline::testing::write_wav2clip_formula(&out.join("wav2clip_formula.safetensors"))
-        .expect("write Wav2CLIP formula weights");
-    let ck = avad_pipeline::testing::write_tiny_checkpoint::<burn_flex::Flex>(
+    avad_wav2clip::testing::save_formula_weights::<burn_flex::Flex>(
+        &out.join("wav2clip_formula.safetensors"),
+        &dev,
+    )
+    .expect("write Wav2CLIP formula weights");
+    let ck = avad_train::testing::write_tiny_checkpoint::<burn_flex::Flex>(
         &out.join("ckpt"),
         width,
-        true,
+        Some(avad_wav2clip::EMBED_DIM),
         1,
         &dev,
     )

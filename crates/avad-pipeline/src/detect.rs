@@ -7,18 +7,19 @@
 //!   highest-scoring snippet.
 //! - A model that needs audio on a video without audio gets all-zero audio features (`audio_features: "zeros"`).
 //! - Teacher with adaptive fusion (`X_av = v + W ⊙ R`): `audio_gate` = mean of the gate W over D and `audio_share` =
-//!   `‖W ⊙ R‖ / (‖v‖ + ‖W ⊙ R‖)` per snippet (see `avad_train::VideoScores`); `None` (JSON `null`, empty CSV cell)
+//!   `‖W ⊙ R‖ / (‖v‖ + ‖W ⊙ R‖)` per snippet (see `avad_infer::VideoScores`); `None` (JSON `null`, empty CSV cell)
 //!   for models without a gate.
 
 use std::path::Path;
 
+use avad_core::features::Features;
+use avad_infer::{is_silent, AudioStatus, ModelBundle, Predictor};
 use avad_media::AudioState;
-use avad_train::Predictor;
 use burn::prelude::*;
 use serde::Serialize;
 
 use crate::error::{PipelineError, Result};
-use crate::features::{extract_video, Encoders, FeatureOptions};
+use crate::features::{extract_video, Encoders, ExtractedVideo, FeatureOptions};
 
 /// One snippet's row of the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -111,30 +112,22 @@ pub fn detect_video<B: Backend>(
     report(f, predictor, video, threshold)
 }
 
-/// [`detect_video`] with a model bundle (or a single checkpoint loaded as one, `avad_train::ModelBundle`): the
-/// teacher when the clip has audio that is not silent (the file's audio state is `present` and the Wav2CLIP
-/// features are not constant, `avad_train::bundle::is_silent`), else the visual student.
+/// [`detect_video`] with a model bundle (or a single checkpoint loaded as one, [`ModelBundle`]): the teacher when
+/// the clip has audio that is not silent (the file's audio state is `present` and the Wav2CLIP features are not
+/// constant, [`is_silent`]), else the visual student.
 /// [`DetectReport::model`] says which model scored the clip.
 pub fn detect_video_bundle<B: Backend>(
     enc: &Encoders<B>,
-    bundle: &avad_train::ModelBundle<B>,
+    bundle: &ModelBundle<B>,
     video: &Path,
     opts: &FeatureOptions,
     threshold: f32,
 ) -> Result<DetectReport> {
-    use avad_train::bundle::{is_silent, AudioStatus};
     let f = extract_video(enc, video, opts, &mut |_| {})?;
     let status = match (f.audio_state, &f.audio) {
         (AudioState::None, _) | (_, None) => AudioStatus::Missing,
         (AudioState::Silent, _) => AudioStatus::Silent,
-        (_, Some(a))
-            if f.t > 0
-                && is_silent(&avad_core::features::Features::new(
-                    f.t,
-                    a.len() / f.t,
-                    a.clone(),
-                )) =>
-        {
+        (_, Some(a)) if f.t > 0 && is_silent(&Features::new(f.t, a.len() / f.t, a.clone())) => {
             AudioStatus::Silent
         }
         _ => AudioStatus::Present,
@@ -149,7 +142,7 @@ pub fn detect_video_bundle<B: Backend>(
 }
 
 fn report<B: Backend>(
-    f: crate::features::VideoFeatures,
+    f: ExtractedVideo,
     predictor: &Predictor<B>,
     video: &Path,
     threshold: f32,

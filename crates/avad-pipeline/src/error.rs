@@ -32,9 +32,9 @@ pub enum PipelineError {
     /// Reading or writing a feature, list or marker file failed.
     #[error(transparent)]
     Core(#[from] avad_core::CoreError),
-    /// The anomaly model failed or does not fit the features.
+    /// The anomaly model could not be loaded or failed on the features.
     #[error(transparent)]
-    Model(#[from] avad_train::TrainError),
+    Model(#[from] avad_infer::InferError),
     /// An operating-system error on a file or folder.
     #[error("{path}: {source}")]
     Io {

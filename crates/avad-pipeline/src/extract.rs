@@ -15,7 +15,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PipelineError, Result};
-use crate::features::{extract_video, Encoders, FeatureOptions, VideoFeatures};
+use crate::features::{extract_video, Encoders, ExtractedVideo, FeatureOptions};
 
 /// File extensions taken from a `--videos DIR`.
 pub const VIDEO_EXTENSIONS: &[&str] = &[
@@ -184,7 +184,7 @@ pub fn write_video(
     out: &Path,
     video: &str,
     source: &Path,
-    f: &VideoFeatures,
+    f: &ExtractedVideo,
     opts: &FeatureOptions,
     seconds: f64,
 ) -> Result<DoneMarker> {
@@ -213,7 +213,7 @@ pub fn write_video(
     };
     let json = serde_json::to_vec_pretty(&m)
         .map_err(|e| PipelineError::Invalid(format!("{video}: marker JSON: {e}")))?;
-    avad_core::npy::write_atomic(&p.marker, &json)?;
+    avad_core::files::write_atomic(&p.marker, &json)?;
     Ok(m)
 }
 
@@ -281,7 +281,7 @@ pub fn run_extract<B: Backend>(
     // be another shard's writes in progress on a shared folder).
     let stale: usize = ["", "visual", "audio", "done"]
         .iter()
-        .map(|d| avad_core::npy::remove_stale_temps(&out.join(d), STALE_TEMP_AGE))
+        .map(|d| avad_core::files::remove_stale_temps(&out.join(d), STALE_TEMP_AGE))
         .sum();
     if stale > 0 {
         tracing::info!("removed {stale} temporary files left by an interrupted run");
@@ -388,7 +388,7 @@ pub fn write_lists<'a>(
     ] {
         let path = out.join(name);
         if n > 0 {
-            avad_core::npy::write_atomic(&path, text.as_bytes())?;
+            avad_core::files::write_atomic(&path, text.as_bytes())?;
             *slot = Some(path);
         } else if path.exists() {
             std::fs::remove_file(&path).map_err(|e| PipelineError::io(&path, e))?;
@@ -436,6 +436,6 @@ pub fn merge_lists(inputs: &[PathBuf], out: &Path) -> Result<usize> {
         text.push_str(r);
         text.push('\n');
     }
-    avad_core::npy::write_atomic(out, text.as_bytes())?;
+    avad_core::files::write_atomic(out, text.as_bytes())?;
     Ok(rows.len())
 }

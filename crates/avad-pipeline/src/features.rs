@@ -51,7 +51,7 @@ impl<B: Backend> Encoders<B> {
 
     /// Width of the visual features (CLIP's projection output: 512 for ViT-B/16).
     pub fn visual_width(&self) -> usize {
-        self.clip.vision.visual_projection.weight.dims()[1] // [in, out]
+        self.clip.vision.visual_projection.d_out()
     }
 }
 
@@ -93,9 +93,10 @@ pub struct SnippetInfo {
     pub audio_state: AudioState,
 }
 
-/// Features of one video.
+/// What [`extract_video`] takes from one video: its visual (per crop) and audio features, the timing and audio
+/// state of each snippet, and thumbnails.
 #[derive(Debug, Clone)]
-pub struct VideoFeatures {
+pub struct ExtractedVideo {
     /// Snippets T.
     pub t: usize,
     /// CLIP embedding width D.
@@ -137,7 +138,7 @@ pub fn extract_video<B: Backend>(
     path: &Path,
     opts: &FeatureOptions,
     on_snippet: &mut dyn FnMut(usize),
-) -> Result<VideoFeatures> {
+) -> Result<ExtractedVideo> {
     if opts.crops != 1 && opts.crops != 10 {
         return Err(PipelineError::Invalid(format!(
             "--crops must be 1 or 10, got {}",
@@ -238,7 +239,7 @@ pub fn extract_video<B: Backend>(
             })?; // [T, 512]
         Some(to_vec(emb, path)?)
     };
-    Ok(VideoFeatures {
+    Ok(ExtractedVideo {
         t,
         width,
         visual,

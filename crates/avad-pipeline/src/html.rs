@@ -93,17 +93,30 @@ pub fn render_html(r: &DetectReport) -> String {
         w + x0 + 10.0,
         h + 30.0
     ));
-    for e in &r.events {
-        svg.push_str(&format!(
-            "<rect x='{:.1}' y='{y0}' width='{:.1}' height='{h}' fill='#d62728' opacity='0.15'><title>{} {:.1}-{:.1} s peak {:.3}</title></rect>",
-            x0 + (e.start_s - t0) / span * w,
-            ((e.end_s - e.start_s) / span * w).max(1.0),
-            esc(&e.class),
-            e.start_s,
-            e.end_s,
-            e.peak_score
-        ));
-    }
+    let bands = |height: f64, opacity: &str, titled: bool| -> String {
+        r.events
+            .iter()
+            .map(|e| {
+                let band = format!(
+                    "<rect x='{:.1}' y='{y0}' width='{:.1}' height='{height}' fill='#d62728' opacity='{opacity}'",
+                    x0 + (e.start_s - t0) / span * w,
+                    ((e.end_s - e.start_s) / span * w).max(1.0),
+                );
+                if titled {
+                    format!(
+                        "{band}><title>{} {:.1}-{:.1} s peak {:.3}</title></rect>",
+                        esc(&e.class),
+                        e.start_s,
+                        e.end_s,
+                        e.peak_score
+                    )
+                } else {
+                    format!("{band}/>")
+                }
+            })
+            .collect()
+    };
+    svg.push_str(&bands(h, "0.15", true));
     let thr_y = y0 + h - r.threshold as f64 * h;
     svg.push_str(&format!(
         "<line x1='{x0}' x2='{}' y1='{thr_y:.1}' y2='{thr_y:.1}' stroke='#999' stroke-dasharray='4'/>",
@@ -128,13 +141,7 @@ pub fn render_html(r: &DetectReport) -> String {
                 w + x0 + 10.0,
                 gh + 30.0
             );
-            for e in &r.events {
-                gs.push_str(&format!(
-                    "<rect x='{:.1}' y='{y0}' width='{:.1}' height='{gh}' fill='#d62728' opacity='0.1'/>",
-                    x0 + (e.start_s - t0) / span * w,
-                    ((e.end_s - e.start_s) / span * w).max(1.0),
-                ));
-            }
+            gs.push_str(&bands(gh, "0.1", false));
             gs.push_str(&format!(
                 "<polyline id='audio-gate-curve' fill='none' stroke='#2ca02c' stroke-width='2' points='{}'>\
                  <title>audio fusion gate (mean of W over D)</title></polyline>",

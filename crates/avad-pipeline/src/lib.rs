@@ -2,18 +2,17 @@
 //!
 //! - [`features`]: one video → CLIP image features per snippet (1 or 10 crops) + Wav2CLIP audio features.
 //! - [`extract`]: `avad extract` — video lists, shards, resumable atomic output, list CSVs, `merge-lists`.
-//! - [`bench`]: `avad bench` — training-step, prediction and CLIP timings to compare with the official code.
 //! - [`detect`]: `avad detect` — per-snippet scores, events, JSON/CSV; [`html`]: the self-contained HTML report.
 //!
-//! Formats and rules: `docs/extract.md`.
+//! Scoring uses avad-infer alone: nothing here needs the training crate. Formats and rules: `docs/extract.md`.
 
-pub mod bench;
+#![warn(missing_docs)]
+
 pub mod detect;
 pub mod error;
 pub mod extract;
 pub mod features;
 pub mod html;
-pub mod testing;
 
 pub use detect::{detect_video, find_events, model_kind, DetectReport, Event, SnippetRow};
 pub use error::{PipelineError, Result};
@@ -22,6 +21,6 @@ pub use extract::{
     ExtractEvent, ExtractSummary, Shard,
 };
 pub use features::{
-    audio_windows, extract_video, Encoders, FeatureOptions, VideoFeatures, AUDIO_WINDOW,
+    audio_windows, extract_video, Encoders, ExtractedVideo, FeatureOptions, AUDIO_WINDOW,
 };
 pub use html::render_html;

@@ -1,13 +1,13 @@
-//! `avad detect` with a model bundle (issue 6): on real clips, the teacher scores a clip with sound and the visual
+//! `avad detect` with a model bundle: on real clips, the teacher scores a clip with sound and the visual
 //! student scores clips without an audio stream or with a silent one; the report says which model scored it.
 
 use std::path::{Path, PathBuf};
 
-use avad_pipeline::testing::{write_tiny_checkpoint, write_wav2clip_formula};
+use avad_infer::{write_model_checkpoint, BundleSpec, ModelBundle, Role};
 use avad_pipeline::{Encoders, FeatureOptions};
-use avad_train::bundle::BundleSpec;
-use avad_train::checkpoint::write_model_checkpoint;
-use avad_train::{build_model, CheckpointMeta, ClipSource, LabelSet, ModelBundle, TrainConfig};
+use avad_train::testing::write_tiny_checkpoint;
+use avad_train::{build_model, ClipSource, LabelSet, TrainCheckpointMeta, TrainConfig};
+use avad_wav2clip::testing::save_formula_weights;
 
 type B = burn_flex::Flex;
 
@@ -23,7 +23,7 @@ fn write_student(dir: &Path, width: usize) -> PathBuf {
     cfg.set_feature_width(width);
     cfg.model.visual_length = 32;
     let (model, cfg) = build_model::<B>(&cfg, &ClipSource::Random, &Default::default()).unwrap();
-    let mut meta = CheckpointMeta::new(
+    let mut meta = TrainCheckpointMeta::new(
         cfg.model.clone(),
         avad_train::text::class_names(LabelSet::Xd),
         "model.safetensors",
@@ -36,7 +36,7 @@ fn write_student(dir: &Path, width: usize) -> PathBuf {
 fn bundle_scores_clips_without_sound_with_the_student() {
     let tmp = tempfile::tempdir().unwrap();
     let w = tmp.path().join("wav2clip.safetensors");
-    write_wav2clip_formula(&w).unwrap();
+    save_formula_weights::<burn_flex::Flex>(&w, &burn_flex::FlexDevice).unwrap();
     let dev = Default::default();
     let enc = Encoders::<B>::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/clip/tiny_hf"),
@@ -47,20 +47,14 @@ fn bundle_scores_clips_without_sound_with_the_student() {
     let teacher = write_tiny_checkpoint::<B>(
         &tmp.path().join("teacher"),
         enc.visual_width(),
-        true,
+        Some(avad_wav2clip::EMBED_DIM),
         7,
         &dev,
     )
     .unwrap();
     let student = write_student(&tmp.path().join("student"), enc.visual_width());
     let bundle_json = tmp.path().join("bundle.json");
-    BundleSpec::update(
-        &bundle_json,
-        Some(&teacher),
-        avad_train::Role::VisualStudent,
-        &student,
-    )
-    .unwrap();
+    BundleSpec::update(&bundle_json, Some(&teacher), Role::VisualStudent, &student).unwrap();
     let bundle = ModelBundle::<B>::load(&bundle_json, &dev).unwrap();
     assert!(bundle.is_bundle && bundle.members.len() == 2);
     let opts = FeatureOptions {

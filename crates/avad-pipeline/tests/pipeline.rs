@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+use avad_infer::Predictor;
 use avad_media::DecodeOptions;
-use avad_pipeline::testing::{write_tiny_checkpoint, write_wav2clip_formula};
 use avad_pipeline::*;
-use avad_train::Predictor;
+use avad_train::testing::write_tiny_checkpoint;
+use avad_wav2clip::testing::save_formula_weights;
 
 type B = burn_flex::Flex;
 
@@ -21,7 +22,7 @@ fn media(name: &str) -> PathBuf {
 
 fn encoders(tmp: &Path) -> Encoders<B> {
     let w = tmp.join("wav2clip.safetensors");
-    write_wav2clip_formula(&w).unwrap();
+    save_formula_weights::<burn_flex::Flex>(&w, &burn_flex::FlexDevice).unwrap();
     Encoders::<B>::load(
         &root().join("fixtures/clip/tiny_hf"),
         &w,
@@ -184,7 +185,14 @@ fn detect_scores_every_snippet_and_falls_back_to_zero_audio() {
     let tmp = tempfile::tempdir().unwrap();
     let enc = encoders(tmp.path());
     let dev = Default::default();
-    let ck = write_tiny_checkpoint::<B>(&tmp.path().join("ck"), 24, true, 7, &dev).unwrap();
+    let ck = write_tiny_checkpoint::<B>(
+        &tmp.path().join("ck"),
+        24,
+        Some(avad_wav2clip::EMBED_DIM),
+        7,
+        &dev,
+    )
+    .unwrap();
     let pred = Predictor::<B>::from_checkpoint(&ck, &dev).unwrap();
     assert_eq!(model_kind(&pred), "teacher");
     let opts = FeatureOptions {
@@ -235,7 +243,7 @@ fn detect_scores_every_snippet_and_falls_back_to_zero_audio() {
     assert_eq!(r.audio_features, "zeros");
     assert_eq!(r.snippets.len(), 1);
     // a model whose width does not fit the CLIP features is a clear error
-    let ck512 = write_tiny_checkpoint::<B>(&tmp.path().join("ck512"), 32, false, 1, &dev).unwrap();
+    let ck512 = write_tiny_checkpoint::<B>(&tmp.path().join("ck512"), 32, None, 1, &dev).unwrap();
     let p512 = Predictor::<B>::from_checkpoint(&ck512, &dev).unwrap();
     assert_eq!(model_kind(&p512), "vadclip");
     let e = detect_video(&enc, &p512, &media("moviepy_fire2.mp4"), &opts, 0.5).unwrap_err();
@@ -294,7 +302,14 @@ fn detect_reports_the_audio_fusion_gate_for_teachers_only() {
     };
     let video = media("moviepy_video_with_failing_audio.mp4");
     // teacher (adaptive fusion): a gate and a share per snippet, both in [0, 1], in JSON, CSV and HTML
-    let ck = write_tiny_checkpoint::<B>(&tmp.path().join("t"), 24, true, 3, &dev).unwrap();
+    let ck = write_tiny_checkpoint::<B>(
+        &tmp.path().join("t"),
+        24,
+        Some(avad_wav2clip::EMBED_DIM),
+        3,
+        &dev,
+    )
+    .unwrap();
     let pred = Predictor::<B>::from_checkpoint(&ck, &dev).unwrap();
     let r = detect_video(&enc, &pred, &video, &opts, 0.5).unwrap();
     assert_eq!(r.audio_features, "wav2clip");
@@ -358,7 +373,7 @@ fn detect_reports_the_audio_fusion_gate_for_teachers_only() {
     }
 
     // VadCLIP: no gate anywhere
-    let ck = write_tiny_checkpoint::<B>(&tmp.path().join("v"), 24, false, 3, &dev).unwrap();
+    let ck = write_tiny_checkpoint::<B>(&tmp.path().join("v"), 24, None, 3, &dev).unwrap();
     let pred = Predictor::<B>::from_checkpoint(&ck, &dev).unwrap();
     let r = detect_video(&enc, &pred, &video, &opts, 0.5).unwrap();
     let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();

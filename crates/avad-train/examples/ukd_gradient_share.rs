@@ -1,5 +1,5 @@
-//! How much of the student's gradient comes from the UKD term (spec §2.4: "measure the raw loss4 and the gradient
-//! share of each term before concluding"). For one batch of the training list it computes, separately, the
+//! How much of the student's gradient comes from the UKD term (measure the raw loss4 and the gradient share of each
+//! term before concluding anything about a UKD weight). For one batch of the training list it computes, separately, the
 //! gradient of the task losses (`loss1 + loss2 + 1e-4·loss3`) and of the raw UKD loss against the frozen teacher's
 //! X_av, and prints their norms on representative student parameters, and the share `w·|g_ukd| / (|g_task| +
 //! w·|g_ukd|)` for several weights w.
@@ -11,10 +11,11 @@
 
 use std::path::Path;
 
+use avad_infer::StudentInput;
 use avad_model::{compute_losses, AvadClip};
 use avad_train::lists::load_training_set;
 use avad_train::text::{class_names, class_token_ids};
-use avad_train::{Checkpoint, Teacher};
+use avad_train::{Teacher, TrainCheckpoint};
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -45,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(32);
     let dev = Default::default();
     let teacher = Teacher::<I>::load(Path::new(&args[1]), &dev)?;
-    let ck = Checkpoint::open(Path::new(&args[2]))?;
+    let ck = TrainCheckpoint::open(Path::new(&args[2]))?;
     let cfg = ck
         .meta
         .train_config
@@ -72,8 +73,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let text = model.class_text(&class_token_ids(&class_names(cfg.labels)))?;
     let input = match cfg.modality {
-        avad_train::Modality::Visual => batch.visual.clone(),
-        avad_train::Modality::Audio => batch.audio.clone().ok_or("no audio")?,
+        StudentInput::Visual => batch.visual.clone(),
+        StudentInput::Audio => batch.audio.clone().ok_or("no audio")?,
     };
     let mut loss_cfg = cfg.loss.clone();
     loss_cfg.ukd_weight = 1.0;

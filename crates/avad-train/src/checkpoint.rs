@@ -1,5 +1,5 @@
-//! avad checkpoints: safetensors weights with the official PyTorch key names, a JSON file describing them (model
-//! config, train config, class names, progress) and, for resumable checkpoints, the AdamW state.
+//! Training checkpoints: the training side of the avad checkpoint format ([`avad_infer::checkpoint`]) — the typed
+//! training configuration and [`Progress`] of [`TrainCheckpoint`] — and the writer of a training output folder.
 //!
 //! Layout of a training output folder:
 //!
@@ -8,25 +8,34 @@
 //! OUT/best.json                     best checkpoint so far under the selection rule
 //! OUT/model.json                    the final model of a finished run (= best, or last for `last-epoch`)
 //! OUT/weights/model-s<step>.safetensors, OUT/weights/optim-s<step>.safetensors
+//! OUT/weights/clip_text.safetensors the frozen CLIP text tower, written once and shared by every checkpoint
 //! OUT/history.jsonl                 one JSON line per finished epoch (losses, metrics of both branches)
+//! OUT/config.toml                   the run's resolved configuration
 //! ```
 //!
 //! Every file is written atomically (temporary file + rename); a JSON file is written only after the files it
 //! names, so a killed run always leaves a complete, consistent `last.json`. Weight files that no JSON names any
-//! more are deleted afterwards. `avad import` writes the same JSON + safetensors pair without optimiser state.
+//! more are deleted afterwards.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-use avad_model::{ModelConfig, StateDict};
+use avad_infer::{Checkpoint, CheckpointMeta};
+use avad_model::text_tower::CLIP_PREFIX;
+use avad_model::{ModelError, StateDict};
+use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
+use crate::config::{Selection, TrainConfig};
 use crate::error::{Result, TrainError};
+use crate::optim::AdamW;
+use crate::step::StepLosses;
 
-/// Value of [`CheckpointMeta::format`].
-pub const CHECKPOINT_FORMAT: &str = "avad-checkpoint";
-/// Current checkpoint format version.
-pub const CHECKPOINT_VERSION: u32 = 1;
+/// The JSON half of a training checkpoint: training configuration and progress typed.
+pub type TrainCheckpointMeta = CheckpointMeta<TrainConfig, Progress>;
+/// A training checkpoint (`last.json`, `best.json`, `model.json` of a training folder) with its typed training
+/// parts.
+pub type TrainCheckpoint = Checkpoint<TrainConfig, Progress>;
 
 /// Metrics of one finished epoch, as logged to `history.jsonl` and kept in the checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +69,51 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
+/// The total loss and loss1–loss3, summed or averaged over steps; stored in checkpoints as the array
+/// `[total, loss1, loss2, loss3]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "[f64; 4]", into = "[f64; 4]")]
+pub struct LossValues {
+    /// The weighted total.
+    pub total: f64,
+    /// C-branch MIL BCE.
+    pub loss1: f64,
+    /// A-branch MIL-Align (with focal for the teacher).
+    pub loss2: f64,
+    /// Text divergence.
+    pub loss3: f64,
+}
+
+impl From<[f64; 4]> for LossValues {
+    fn from([total, loss1, loss2, loss3]: [f64; 4]) -> Self {
+        Self {
+            total,
+            loss1,
+            loss2,
+            loss3,
+        }
+    }
+}
+
+impl From<LossValues> for [f64; 4] {
+    fn from(v: LossValues) -> Self {
+        [v.total, v.loss1, v.loss2, v.loss3]
+    }
+}
+
+impl LossValues {
+    /// Each value divided by `steps` (the mean of sums over `steps` steps).
+    pub fn mean_over(self, steps: usize) -> Self {
+        let n = steps as f64;
+        Self {
+            total: self.total / n,
+            loss1: self.loss1 / n,
+            loss2: self.loss2 / n,
+            loss3: self.loss3 / n,
+        }
+    }
+}
+
 /// Where a training run stands (stored in resumable checkpoints).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
@@ -77,182 +131,189 @@ pub struct Progress {
     pub finished: bool,
     /// Finished epochs.
     pub history: Vec<EpochRecord>,
-    /// Sums of (total, loss1, loss2, loss3) over the steps of the epoch in progress (for its mean after resume).
+    /// Sums of the losses over the steps of the epoch in progress (for its means after resume).
     #[serde(default)]
-    pub epoch_sums: [f64; 4],
+    pub epoch_sums: LossValues,
     /// Sum of the raw UKD loss4 over the steps of the epoch in progress (distillation only).
     #[serde(default)]
     pub ukd_sum: f64,
 }
 
-/// The JSON half of a checkpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointMeta {
-    /// Always [`CHECKPOINT_FORMAT`].
-    pub format: String,
-    /// [`CHECKPOINT_VERSION`].
-    pub version: u32,
-    /// Model architecture.
-    pub model_config: ModelConfig,
-    /// Class names in label-map order (column order of the predictions; index 0 = normal).
-    pub class_names: Vec<String>,
-    /// Weights file, relative to the JSON file's folder.
-    pub weights: String,
-    /// Optimiser state file (resumable checkpoints only), relative to the JSON file's folder.
-    pub optimizer: Option<String>,
-    /// Separate file holding the frozen `clipmodel.*` tensors (training runs write it once and share it between
-    /// checkpoints); `None` when `weights` holds them.
-    #[serde(default)]
-    pub clip_weights: Option<String>,
-    /// The training configuration (absent for imported checkpoints).
-    pub train_config: Option<TrainConfig>,
-    /// Training progress (absent for imported checkpoints).
-    pub progress: Option<Progress>,
-    /// Where the weights came from (e.g. the imported `.pth`), free text.
-    pub source: Option<String>,
+impl Progress {
+    /// Counts step `step` (0-based) of `epoch`, which gave `losses`.
+    pub fn record_step(&mut self, epoch: usize, step: usize, losses: &StepLosses) {
+        self.epoch_sums.total += losses.total;
+        self.epoch_sums.loss1 += losses.loss1;
+        self.epoch_sums.loss2 += losses.loss2;
+        self.epoch_sums.loss3 += losses.loss3;
+        self.ukd_sum += losses.loss4.unwrap_or(0.0);
+        self.global_step += 1;
+        self.step_in_epoch = step + 1;
+        self.epoch = epoch;
+    }
+
+    /// Closes the epoch `record` describes: appends the record and clears the sums of the epoch in progress.
+    pub fn close_epoch(&mut self, record: EpochRecord) {
+        self.epoch = record.epoch + 1;
+        self.history.push(record);
+        self.step_in_epoch = 0;
+        self.epoch_sums = LossValues::default();
+        self.ukd_sum = 0.0;
+    }
 }
 
-impl CheckpointMeta {
-    /// A description of `weights` with no training state.
-    pub fn new(
-        model_config: ModelConfig,
+/// Writes the checkpoints, history and configuration of one training run into its output folder.
+pub(crate) struct RunWriter<'a> {
+    /// The output folder.
+    out: &'a Path,
+    /// Class names of the run's label map.
+    pub(crate) class_names: Vec<String>,
+    /// The run's configuration, stored in every checkpoint.
+    cfg: &'a TrainConfig,
+    /// Free-text provenance stored in every checkpoint (the teacher of a distilled student).
+    source: Option<String>,
+    /// Whether the shared CLIP file still has to be (re)written by this process (fresh runs rewrite it).
+    clip_pending: Cell<bool>,
+}
+
+impl<'a> RunWriter<'a> {
+    /// A writer into `out` for a run of `cfg`; `fresh` runs rewrite the shared CLIP file once.
+    pub(crate) fn new(
+        out: &'a Path,
+        cfg: &'a TrainConfig,
         class_names: Vec<String>,
-        weights: impl Into<String>,
+        source: Option<String>,
+        fresh: bool,
     ) -> Self {
         Self {
-            format: CHECKPOINT_FORMAT.into(),
-            version: CHECKPOINT_VERSION,
-            model_config,
+            out,
             class_names,
-            weights: weights.into(),
-            optimizer: None,
-            clip_weights: None,
-            train_config: None,
-            progress: None,
-            source: None,
+            cfg,
+            source,
+            clip_pending: Cell::new(fresh),
         }
     }
 
-    /// Reads and checks a checkpoint JSON file.
-    pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-        let meta: CheckpointMeta = serde_json::from_str(&text)
-            .map_err(|e| TrainError::ckpt(path, format!("invalid JSON: {e}")))?;
-        if meta.format != CHECKPOINT_FORMAT {
-            return Err(TrainError::ckpt(
-                path,
-                format!("format is `{}`, not `{CHECKPOINT_FORMAT}`", meta.format),
-            ));
+    /// The checkpoint JSON for the model weights `weights` (relative path).
+    fn meta(&self, weights: String) -> TrainCheckpointMeta {
+        let mut m =
+            TrainCheckpointMeta::new(self.cfg.model.clone(), self.class_names.clone(), weights);
+        m.train_config = Some(self.cfg.clone());
+        m.source = self.source.clone();
+        m
+    }
+
+    /// Writes `sd` to `weights/<name>.safetensors`; returns that relative path.
+    fn save_weights(&self, sd: &StateDict, name: &str) -> Result<String> {
+        let rel = format!("weights/{name}.safetensors");
+        sd.save_safetensors(self.out.join(&rel))
+            .map_err(ModelError::from)?;
+        Ok(rel)
+    }
+
+    /// Writes the trainable tensors to `weights/<name>.safetensors` and the frozen `clipmodel.*` ones once to
+    /// `weights/clip_text.safetensors` (shared by every checkpoint of the run); returns the meta naming both.
+    fn save_model(&self, sd: &StateDict, name: &str) -> Result<TrainCheckpointMeta> {
+        let mut own = StateDict::new();
+        let mut clip = StateDict::new();
+        for (k, v) in sd.iter() {
+            if k.starts_with(CLIP_PREFIX) {
+                clip.insert(k, v.clone());
+            } else {
+                own.insert(k, v.clone());
+            }
         }
-        if meta.version > CHECKPOINT_VERSION {
-            return Err(TrainError::ckpt(
-                path,
-                format!(
-                    "version {} is newer than this avad ({CHECKPOINT_VERSION})",
-                    meta.version
-                ),
-            ));
+        let clip_rel = "weights/clip_text.safetensors".to_string();
+        if self.clip_pending.get() || !self.out.join(&clip_rel).is_file() {
+            clip.save_safetensors(self.out.join(&clip_rel))
+                .map_err(ModelError::from)?;
+            self.clip_pending.set(false);
         }
+        let mut meta = self.meta(self.save_weights(&own, name)?);
+        meta.clip_weights = Some(clip_rel);
         Ok(meta)
     }
 
-    /// Writes the JSON atomically.
-    pub fn write(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| TrainError::ckpt(path, e.to_string()))?;
-        Ok(avad_core::npy::write_atomic(path, text.as_bytes())?)
+    /// Writes `config.toml`, the run's resolved configuration.
+    pub(crate) fn save_config(&self) -> Result<()> {
+        let text = self.cfg.to_toml()?;
+        Ok(avad_core::files::write_atomic(
+            &self.out.join("config.toml"),
+            text.as_bytes(),
+        )?)
     }
-}
 
-/// A checkpoint JSON file and its folder, with loaders for the files it names.
-#[derive(Debug, Clone)]
-pub struct Checkpoint {
-    /// The JSON file.
-    pub path: PathBuf,
-    /// Its content.
-    pub meta: CheckpointMeta,
-}
+    /// Writes the resumable `last.json` (weights + optimiser state + progress).
+    pub(crate) fn save_last<B: Backend>(
+        &self,
+        model_sd: &StateDict,
+        opt: &AdamW<B>,
+        progress: &Progress,
+    ) -> Result<()> {
+        let tag = format!("s{:08}-e{:03}", progress.global_step, progress.epoch);
+        let mut meta = self.save_model(model_sd, &format!("model-{tag}"))?;
+        meta.optimizer = Some(self.save_weights(&opt.to_state_dict(), &format!("optim-{tag}"))?);
+        meta.progress = Some(progress.clone());
+        meta.write(&self.out.join("last.json"))?;
+        collect_garbage(self.out);
+        Ok(())
+    }
 
-impl Checkpoint {
-    /// Opens a checkpoint: a JSON file, or a folder holding `model.json`, else `best.json`, else `last.json`.
-    pub fn open(path: &Path) -> Result<Self> {
-        let json = if path.is_dir() {
-            ["model.json", "best.json", "last.json"]
-                .iter()
-                .map(|n| path.join(n))
-                .find(|p| p.is_file())
-                .ok_or_else(|| {
-                    TrainError::ckpt(path, "folder has no model.json, best.json or last.json")
-                })?
-        } else if path.is_file() {
-            path.to_path_buf()
+    /// Writes `best.json`, the best model so far (found at `epoch`).
+    pub(crate) fn save_best(
+        &self,
+        model_sd: &StateDict,
+        progress: &Progress,
+        epoch: usize,
+    ) -> Result<()> {
+        let mut meta = self.save_model(model_sd, &format!("best-e{epoch:03}"))?;
+        meta.progress = Some(progress.clone());
+        meta.write(&self.out.join("best.json"))?;
+        collect_garbage(self.out);
+        Ok(())
+    }
+
+    /// Rewrites `history.jsonl`, one line per finished epoch.
+    pub(crate) fn save_history(&self, progress: &Progress) -> Result<()> {
+        let mut text = String::new();
+        for r in &progress.history {
+            text.push_str(&serde_json::to_string(r).map_err(|e| TrainError::Data(e.to_string()))?);
+            text.push('\n');
+        }
+        Ok(avad_core::files::write_atomic(
+            &self.out.join("history.jsonl"),
+            text.as_bytes(),
+        )?)
+    }
+
+    /// Writes `model.json`, the final model: the best checkpoint under a selection rule, else the last one, with
+    /// the final `progress` and no optimiser state. Returns its path.
+    pub(crate) fn save_final(&self, progress: &Progress) -> Result<PathBuf> {
+        let out = self.out;
+        let src = if self.cfg.selection != Selection::LastEpoch && out.join("best.json").is_file() {
+            out.join("best.json")
         } else {
-            return Err(TrainError::ckpt(path, "no such checkpoint file or folder"));
+            out.join("last.json")
         };
-        let meta = CheckpointMeta::read(&json)?;
-        Ok(Self { path: json, meta })
+        let mut meta = TrainCheckpointMeta::read(&src)?;
+        meta.optimizer = None;
+        meta.progress = Some(progress.clone());
+        let model_json = out.join("model.json");
+        meta.write(&model_json)?;
+        tracing::info!(
+            "final model: {} (from {})",
+            model_json.display(),
+            src.display()
+        );
+        Ok(model_json)
     }
-
-    fn resolve(&self, rel: &str) -> PathBuf {
-        self.path.parent().unwrap_or(Path::new(".")).join(rel)
-    }
-
-    /// The model weights (official key names), merged with the shared CLIP file when there is one.
-    pub fn load_weights(&self) -> Result<StateDict> {
-        let load = |rel: &str| {
-            let p = self.resolve(rel);
-            if !p.is_file() {
-                return Err(TrainError::ckpt(
-                    &self.path,
-                    format!("weights file {} is missing", p.display()),
-                ));
-            }
-            Ok(StateDict::load_safetensors(&p)?)
-        };
-        let mut sd = load(&self.meta.weights)?;
-        if let Some(rel) = &self.meta.clip_weights {
-            sd.extend(load(rel)?);
-        }
-        Ok(sd)
-    }
-
-    /// The optimiser state, if the checkpoint has one.
-    pub fn load_optimizer(&self) -> Result<Option<StateDict>> {
-        match &self.meta.optimizer {
-            None => Ok(None),
-            Some(rel) => {
-                let p = self.resolve(rel);
-                if !p.is_file() {
-                    return Err(TrainError::ckpt(
-                        &self.path,
-                        format!("optimizer file {} is missing", p.display()),
-                    ));
-                }
-                Ok(Some(StateDict::load_safetensors(&p)?))
-            }
-        }
-    }
-}
-
-/// Writes a standalone checkpoint (`DIR/model.safetensors` + `DIR/model.json`), e.g. for `avad import`.
-pub fn write_model_checkpoint(
-    dir: &Path,
-    mut meta: CheckpointMeta,
-    weights: &StateDict,
-) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-    weights.save_safetensors(dir.join("model.safetensors"))?;
-    meta.weights = "model.safetensors".into();
-    let json = dir.join("model.json");
-    meta.write(&json)?;
-    Ok(json)
 }
 
 /// Deletes files under `OUT/weights/` that none of `OUT/{last,best,model}.json` names (best effort).
 pub fn collect_garbage(out: &Path) {
     let mut keep = std::collections::BTreeSet::new();
     for name in ["last.json", "best.json", "model.json"] {
-        if let Ok(m) = CheckpointMeta::read(&out.join(name)) {
+        if let Ok(m) = CheckpointMeta::<serde_json::Value>::read(&out.join(name)) {
             keep.insert(out.join(&m.weights));
             for o in m.optimizer.iter().chain(&m.clip_weights) {
                 keep.insert(out.join(o));
@@ -275,43 +336,22 @@ pub fn collect_garbage(out: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::TensorData;
 
     #[test]
-    fn meta_round_trip_and_open_folder() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut sd = StateDict::new();
-        sd.insert("alpha", TensorData::new(vec![0.25f32; 7], [7]));
-        let meta = CheckpointMeta::new(ModelConfig::vadclip_xd(), vec!["normal".into(); 7], "x");
-        let json = write_model_checkpoint(dir.path(), meta.clone(), &sd).unwrap();
-        assert!(json.ends_with("model.json"));
-        let ck = Checkpoint::open(dir.path()).unwrap();
-        assert_eq!(ck.meta.model_config, meta.model_config);
-        assert_eq!(ck.meta.weights, "model.safetensors");
-        assert_eq!(
-            ck.load_weights()
-                .unwrap()
-                .get("alpha")
-                .unwrap()
-                .shape
-                .to_vec(),
-            vec![7]
-        );
-        assert!(ck.load_optimizer().unwrap().is_none());
-        // A wrong format string is refused with the file named.
-        std::fs::write(
-            dir.path().join("bad.json"),
-            serde_json::to_string(&CheckpointMeta {
-                format: "x".into(),
-                ..meta
-            })
-            .unwrap(),
-        )
-        .unwrap();
-        let e = Checkpoint::open(&dir.path().join("bad.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("bad.json") && e.contains("format"), "{e}");
-        assert!(Checkpoint::open(&dir.path().join("nothing")).is_err());
+    fn loss_sums_are_stored_as_an_array() {
+        let p = Progress {
+            epoch_sums: LossValues {
+                total: 4.0,
+                loss1: 1.0,
+                loss2: 2.0,
+                loss3: 3.0,
+            },
+            ..Progress::default()
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["epoch_sums"], serde_json::json!([4.0, 1.0, 2.0, 3.0]));
+        let back: Progress = serde_json::from_value(v).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(back.epoch_sums.mean_over(2).loss2, 1.0);
     }
 }

@@ -1,4 +1,5 @@
-//! Training configuration: the [`TrainConfig`] serde struct, the named presets (spec §4 table) and the layering
+//! Training configuration: the [`TrainConfig`] serde struct, the named presets (the official recipes of VadCLIP's
+//! and AVadCLIP's `src/*_option.py` / `src/*_train*.py`, plus small synthetic-benchmark ones) and the layering
 //! preset → TOML file → command-line flags.
 //!
 //! A TOML file overrides only the keys it names (tables are merged key by key into the preset), so
@@ -6,12 +7,15 @@
 
 use std::path::Path;
 
+use avad_infer::StudentInput;
 use avad_model::{LossConfig, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
+use crate::optim::AdamWConfig;
 
-/// How training batches are drawn from the training list (spec §4 "Batching").
+/// How training batches are drawn from the training list (the official loaders of `src/xd_train.py` and
+/// `src/ucf_train.py`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Batching {
@@ -43,42 +47,6 @@ pub enum LabelSet {
     Xd,
     /// UCF-Crime, 14 classes.
     Ucf,
-}
-
-/// Which features a model reads in its visual slot (spec §2.4; issue 6).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Modality {
-    /// The visual (CLIP) features, as every official model does; an audio model also reads the audio features
-    /// in its audio slot.
-    #[default]
-    Visual,
-    /// The audio (Wav2CLIP) features in the visual slot: avad's audio-only student (the paper's Table 6 "audio
-    /// model"; the official code has none). Only for visual-only architectures (no audio path).
-    Audio,
-}
-
-impl Modality {
-    /// `visual` / `audio`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Visual => "visual",
-            Self::Audio => "audio",
-        }
-    }
-}
-
-impl std::str::FromStr for Modality {
-    type Err = TrainError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "visual" => Ok(Self::Visual),
-            "audio" => Ok(Self::Audio),
-            other => Err(TrainError::Config(format!(
-                "unknown modality `{other}` (visual or audio)"
-            ))),
-        }
-    }
 }
 
 /// Every setting of a training run (serde; presets below; TOML and flags override).
@@ -127,7 +95,7 @@ pub struct TrainConfig {
     /// Which features the model reads in its visual slot: `visual`, or `audio` for the audio-only student. The
     /// UKD weight of a student is `loss.ukd_weight`.
     #[serde(default)]
-    pub modality: Modality,
+    pub modality: StudentInput,
     /// Model architecture.
     pub model: ModelConfig,
     /// Loss terms and weights.
@@ -176,7 +144,7 @@ impl TrainConfig {
             labels: LabelSet::Xd,
             frame_factor: 16,
             random_clip: false,
-            modality: Modality::Visual,
+            modality: StudentInput::Visual,
             model: ModelConfig::avadclip_teacher_xd(),
             loss: LossConfig::avadclip_teacher(),
         }
@@ -281,7 +249,7 @@ impl TrainConfig {
 
     /// [`Self::synth_teacher`]'s schedule with the student architecture (VadCLIP-XD temporal model + FE net) and
     /// the random 1-layer CLIP, for distillation on the synthetic benchmark. UKD weight: the official XD 1e-8
-    /// (override with `--ukd-weight`; docs/results.md "UKD (issue 6)" compares weights).
+    /// (override with `--ukd-weight`; docs/results.md compares weights).
     pub fn synth_student() -> Self {
         let mut model = ModelConfig::avadclip_student_xd();
         model.clip_text.layers = 1;
@@ -290,6 +258,16 @@ impl TrainConfig {
             model,
             loss: LossConfig::avadclip_student(UKD_WEIGHT_XD),
             ..Self::synth_teacher()
+        }
+    }
+
+    /// The AdamW hyperparameters of this run (all but the learning rate, which the schedule gives per epoch).
+    pub fn adamw(&self) -> AdamWConfig {
+        AdamWConfig {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
         }
     }
 
@@ -424,7 +402,7 @@ impl TrainConfig {
                 self.model.num_class, self.labels
             ));
         }
-        if self.modality == Modality::Audio && self.model.audio.is_some() {
+        if self.modality == StudentInput::Audio && self.model.audio.is_some() {
             return err("modality = audio feeds the audio features to the visual slot: it needs a visual-only model (no [model.audio])".into());
         }
         if !(self.loss.ukd_weight >= 0.0 && self.loss.ukd_weight.is_finite()) {
@@ -458,7 +436,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn presets_match_spec_table() {
+    fn presets_match_the_official_recipes() {
         let xd = TrainConfig::xd_teacher();
         assert_eq!(
             (xd.seed, xd.epochs, xd.batch_size, xd.lr),
@@ -498,7 +476,7 @@ mod tests {
         assert_eq!((c.seed, c.epochs, c.frame_factor), (214, 10, 4));
         assert_eq!(c.loss.ukd_weight, 1e-7);
         let y = TrainConfig::synth_student();
-        assert!(y.random_clip && y.model.fe_net && y.modality == Modality::Visual);
+        assert!(y.random_clip && y.model.fe_net && y.modality == StudentInput::Visual);
         assert_eq!((y.epochs, y.batch_size, y.lr), (5, 16, 1e-4));
     }
 
@@ -510,20 +488,21 @@ mod tests {
                 Path::new("s.toml"),
             )
             .unwrap();
-        assert_eq!((cfg.modality, cfg.loss.ukd_weight), (Modality::Audio, 0.01));
+        assert_eq!(
+            (cfg.modality, cfg.loss.ukd_weight),
+            (StudentInput::Audio, 0.01)
+        );
         cfg.validate().unwrap();
         assert!(TrainConfig::synth_teacher()
             .merge_toml_str("modality = \"audio\"\n", Path::new("t.toml"))
             .unwrap()
             .validate()
             .is_err());
-        assert_eq!("audio".parse::<Modality>().unwrap(), Modality::Audio);
-        assert!("both".parse::<Modality>().is_err());
         // Configurations written before the field existed still load (visual).
         let mut old = toml::Table::try_from(TrainConfig::xd_vadclip()).unwrap();
         old.remove("modality");
         let back: TrainConfig = toml::Value::Table(old).try_into().unwrap();
-        assert_eq!(back.modality, Modality::Visual);
+        assert_eq!(back.modality, StudentInput::Visual);
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Training data: rows (one per list line, i.e. per video crop) with their multi-hot labels and features, the
-//! official batching (XD mixed / UCF paired, seeded shuffles), the by-video stratified validation split, and
-//! test-time chunking.
+//! official batching (XD mixed / UCF paired, seeded shuffles) and the by-video stratified validation split.
 //!
 //! Features are held as [`Sample`]s already passed through `process_feat` (length `visual_length`, zero padded,
 //! with the true length). Rows either carry their sample in memory or load it on demand through a
@@ -157,7 +156,7 @@ impl Dataset {
     }
 
     /// The same rows with the audio features in the visual slot and no audio: the input of the audio-only
-    /// student (issue 6). Errors when the data has no audio.
+    /// student. Errors when the data has no audio.
     pub fn audio_as_visual(&self) -> Result<Self> {
         let da = self
             .audio_width
@@ -388,9 +387,6 @@ pub fn split_by_video(data: &Dataset, fraction: f64, seed: u64) -> (Vec<usize>, 
     }
     (0..data.len()).partition(|&i| !val.contains(data.rows[i].video.as_str()))
 }
-
-/// Official `process_split` chunk lengths (avad-core's implementation).
-pub use avad_core::features::chunk_lengths;
 
 #[cfg(test)]
 mod tests {

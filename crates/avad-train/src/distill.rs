@@ -1,8 +1,8 @@
-//! Uncertainty-driven knowledge distillation (UKD; spec §2.4, issue 6): a student (the VadCLIP-XD temporal model
-//! plus the FE net, `ModelConfig::avadclip_student_xd`) is trained with the task losses plus
-//! `ukd_weight · mean((X_av − μ)² / (1e-6 + 2·e^θ) + θ)`, where X_av is the fused feature of a **frozen** teacher
-//! computed on the same batch without gradient (the teacher lives on the inner, non-autodiff backend, so it has no
-//! gradient and its dropout is off, as under the official `model.eval()` + `requires_grad = False`).
+//! Uncertainty-driven knowledge distillation (UKD, the paper's uncertainty-driven feature distillation; AVadCLIP
+//! `src/xd_train_s.py`, `src/model_s.py`): a student (the VadCLIP-XD temporal model plus the FE net,
+//! `ModelConfig::avadclip_student_xd`) is trained with the task losses plus
+//! `ukd_weight · mean((X_av − μ)² / (1e-6 + 2·e^θ) + θ)`, where X_av is the fused feature of a **frozen**
+//! [`Teacher`] computed on the same batch without gradient.
 //!
 //! Two students:
 //! * **visual** (`modality = visual`): the official `AVADCLIP_MODEL` (`src/model_s.py`), fed the visual features.
@@ -13,81 +13,18 @@
 //! `cctv-student` presets. With weight 0 the teacher is not run and the student trains on the task losses alone
 //! (the "without UKD" rows of Table 6).
 
-use std::path::{Path, PathBuf};
-
-use avad_model::{AvadClip, ModelConfig};
+use avad_infer::StudentInput;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::checkpoint::Checkpoint;
-use crate::config::{Modality, TrainConfig};
+use crate::build::ClipSource;
+use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::error::{Result, TrainError};
-use crate::predict::Predictor;
+use crate::eval::TestSet;
+use crate::teacher::Teacher;
 use crate::text::class_names;
-use crate::trainer::{train_with_teacher, ClipSource, TestSet, TrainOptions, TrainSummary};
-
-/// A frozen teacher: its model, its class text features (computed once) and where it came from.
-#[derive(Debug)]
-pub struct Teacher<B: Backend> {
-    /// The teacher network (no autodiff: nothing of it is trained).
-    pub model: AvadClip<B>,
-    /// Its class text features [C, E] (its own learned prompt over its own CLIP text tower).
-    pub text_features: Tensor<B, 2>,
-    /// Its architecture.
-    pub config: ModelConfig,
-    /// Its class names.
-    pub class_names: Vec<String>,
-    /// The checkpoint JSON it was loaded from.
-    pub path: PathBuf,
-}
-
-impl<B: Backend> Teacher<B> {
-    /// Loads a checkpoint (JSON file or training folder) as a frozen teacher.
-    pub fn load(path: &Path, device: &B::Device) -> Result<Self> {
-        let ck = Checkpoint::open(path)?;
-        if ck.meta.model_config.fe_net {
-            return Err(TrainError::ckpt(
-                &ck.path,
-                "is a student (FE net); distil from a teacher (e.g. an `avad train --preset *-teacher` run)",
-            ));
-        }
-        let p = Predictor::<B>::from_checkpoint(&ck.path, device)?;
-        Ok(Self {
-            model: p.model,
-            text_features: p.text_features,
-            config: ck.meta.model_config.clone(),
-            class_names: p.class_names,
-            path: ck.path,
-        })
-    }
-
-    /// Width of the teacher's audio input (`None` for a visual-only teacher).
-    pub fn audio_width(&self) -> Option<usize> {
-        self.config.audio.as_ref().map(|a| a.input_width)
-    }
-
-    /// The teacher's fused feature X_av [B, T, E] (its `ModelOutput::features`) for one processed batch.
-    pub fn features(
-        &self,
-        visual: Tensor<B, 3>,
-        audio: Option<Tensor<B, 3>>,
-        lengths: &[usize],
-    ) -> Result<Tensor<B, 3>> {
-        let audio = if self.config.audio.is_some() {
-            audio
-        } else {
-            None
-        };
-        let out = self.model.forward_with_text_features(
-            visual,
-            audio,
-            lengths,
-            self.text_features.clone(),
-        )?;
-        Ok(out.features)
-    }
-}
+use crate::trainer::{train_with_teacher, TrainOptions, TrainSummary};
 
 /// Checks that `cfg` (a student) can be distilled from `teacher` on `data`.
 pub fn check_compatible<B: Backend>(
@@ -138,8 +75,8 @@ pub fn check_compatible<B: Backend>(
         }
     }
     let input = match cfg.modality {
-        Modality::Visual => Some(data.visual_width),
-        Modality::Audio => data.audio_width,
+        StudentInput::Visual => Some(data.visual_width),
+        StudentInput::Audio => data.audio_width,
     };
     if input != Some(cfg.model.visual_width) {
         return bad(format!(

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong while configuring, training, checkpointing, predicting or importing.
+use avad_infer::InferError;
+
+/// Everything that can go wrong while configuring, training, checkpointing, importing or benchmarking.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// A configuration value or combination is invalid.
@@ -16,28 +18,25 @@ pub enum TrainError {
         /// What is wrong with it.
         msg: String,
     },
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A checkpoint is missing, incomplete or inconsistent.
-    #[error("checkpoint {path}: {msg}")]
-    Checkpoint {
-        /// The checkpoint file or folder.
-        path: PathBuf,
-        /// What is wrong with it.
-        msg: String,
-    },
     /// The optimiser state does not fit the model.
     #[error("optimizer state: {0}")]
     Optimizer(String),
     /// The data (lists, features, labels) cannot be used.
     #[error("data: {0}")]
     Data(String),
+    /// An error of the inference crate: reading or writing a file, a checkpoint that is missing, incomplete or
+    /// inconsistent (the checkpoint format is avad-infer's), feature files, prediction.
+    #[error(transparent)]
+    Infer(#[from] InferError),
+    /// The total loss of a training step is not finite; the step was not applied.
+    #[error("loss is {loss}")]
+    NonFiniteLoss {
+        /// The total loss.
+        loss: f64,
+    },
+    /// A benchmark cannot run as asked (arguments, backend).
+    #[error("{0}")]
+    Bench(String),
     /// An error of the model crate (shapes, weights, inputs).
     #[error(transparent)]
     Model(#[from] avad_model::ModelError),
@@ -56,20 +55,14 @@ pub enum TrainError {
 }
 
 impl TrainError {
-    /// An [`TrainError::Io`] for `path`.
+    /// Reading or writing `path` failed ([`InferError::Io`]).
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        TrainError::Io {
-            path: path.into(),
-            source,
-        }
+        InferError::io(path, source).into()
     }
 
-    /// A [`TrainError::Checkpoint`] for `path`.
+    /// The checkpoint `path` is missing, incomplete or inconsistent ([`InferError::Checkpoint`]).
     pub fn ckpt(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
-        TrainError::Checkpoint {
-            path: path.into(),
-            msg: msg.into(),
-        }
+        InferError::ckpt(path, msg).into()
     }
 }
 

@@ -1,16 +1,18 @@
-//! Per-epoch evaluation of both branches: video-level AP/AUC on the validation split (training lists have only
-//! video-level labels) and frame-level AP/AUC on an annotated test set.
+//! Per-epoch evaluation of both branches — video-level AP/AUC on the validation split (training lists have only
+//! video-level labels) and frame-level AP/AUC on an annotated test set — and the model selection rule that judges
+//! it.
 
 use std::collections::BTreeMap;
 
+use avad_infer::Predictor;
 use avad_model::AvadClip;
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, softmax};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Selection;
 use crate::data::Dataset;
 use crate::error::{Result, TrainError};
-use crate::predict::Predictor;
 
 /// AP and ROC-AUC of both branches (C-branch `1`, A-branch `2`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -133,6 +135,13 @@ pub struct TestVideo {
     pub frame_gt: Vec<bool>,
 }
 
+/// The annotated test set for per-epoch test metrics (and `--select-on-test`).
+#[derive(Debug, Clone)]
+pub struct TestSet {
+    /// Videos with full-length features and frame ground truth.
+    pub videos: Vec<TestVideo>,
+}
+
 /// Frame-level metrics of both branches over `videos` (snippet scores repeated `frame_factor` times, videos
 /// concatenated in order), as the official test scripts compute them.
 pub fn frame_level_metrics<B: Backend>(
@@ -159,4 +168,63 @@ pub fn frame_level_metrics<B: Backend>(
         y.extend_from_slice(&v.frame_gt);
     }
     Ok(metrics(&s1, &s2, &y))
+}
+
+/// The metrics of one finished epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochMetrics {
+    /// Video-level metrics on the validation split (when there is one).
+    pub val: Option<BranchMetrics>,
+    /// Frame-level metrics on the annotated test set (when given).
+    pub test: Option<BranchMetrics>,
+}
+
+impl EpochMetrics {
+    /// The metric `selection` judges: the A-branch AP on the validation split or on the test set; `None` for
+    /// `last-epoch` or when that data is absent.
+    pub fn selection_metric(&self, selection: Selection) -> Option<f64> {
+        match selection {
+            Selection::Validation => self.val.map(|m| m.ap2),
+            Selection::Test => self.test.map(|m| m.ap2),
+            Selection::LastEpoch => None,
+        }
+    }
+}
+
+/// Evaluates `model` (the inference view of the trained model, with its class names) after an epoch: video-level
+/// metrics on `val` (rows at the model's padded length, scored in batches of `batch_size`) and frame-level metrics
+/// on `test` (snippet scores repeated `frame_factor` times).
+pub fn evaluate_epoch<B: Backend>(
+    model: AvadClip<B>,
+    class_names: Vec<String>,
+    val: Option<&Dataset>,
+    test: Option<&TestSet>,
+    frame_factor: usize,
+    batch_size: usize,
+) -> Result<EpochMetrics> {
+    let predictor = Predictor::new(model, class_names)?;
+    let val = match val {
+        Some(v) => Some(video_level_metrics(
+            &predictor.model,
+            predictor.text_features.clone(),
+            v,
+            batch_size,
+        )?),
+        None => None,
+    };
+    let test = match test {
+        Some(t) => Some(frame_level_metrics(&predictor, &t.videos, frame_factor)?),
+        None => None,
+    };
+    Ok(EpochMetrics { val, test })
+}
+
+/// The selection rule: an epoch becomes the best when its metric beats the best so far (the first metric that is
+/// not NaN always does).
+pub fn is_improvement(metric: Option<f64>, best: Option<f64>) -> bool {
+    match (metric, best) {
+        (Some(m), Some(b)) => m > b,
+        (Some(m), None) => !m.is_nan(),
+        _ => false,
+    }
 }

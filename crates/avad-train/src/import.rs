@@ -7,11 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
-use avad_model::model::CLIP_PREFIX;
+use avad_infer::{write_model_checkpoint, CheckpointMeta};
+use avad_model::text_tower::CLIP_PREFIX;
 use avad_model::{AvadClip, StateDict};
 use burn::prelude::*;
 
-use crate::checkpoint::{write_model_checkpoint, CheckpointMeta};
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::text::{class_names, infer_text_config};
@@ -95,7 +95,7 @@ pub fn import_official<B: Backend>(
     opts: &ImportOptions,
     device: &B::Device,
 ) -> Result<ImportSummary> {
-    let sd = StateDict::load(pth)?;
+    let sd = StateDict::load(pth).map_err(avad_model::ModelError::from)?;
     let mut cfg = TrainConfig::preset(&opts.preset)?;
     if let Some(h) = sd.get("temporal.resblocks.0.attn.in_proj_weight") {
         cfg.set_feature_width(h.shape[1]);
@@ -144,7 +144,7 @@ pub fn import_official<B: Backend>(
     if let Some(p) = sd.get("frame_position_embeddings.weight") {
         m.visual_length = p.shape[0];
     }
-    let clip_sd = sd.with_prefix_stripped(&format!("{CLIP_PREFIX}."));
+    let clip_sd = sd.with_prefix_stripped(CLIP_PREFIX);
     m.clip_text = infer_text_config(&clip_sd)
         .map_err(|e| TrainError::ckpt(pth, format!("clipmodel.*: {e}")))?;
     if let Some(h) = opts.clip_heads {
@@ -163,7 +163,8 @@ pub fn import_official<B: Backend>(
             ),
         ));
     }
-    let mut meta = CheckpointMeta::new(cfg.model.clone(), names, "model.safetensors");
+    let mut meta: CheckpointMeta =
+        CheckpointMeta::new(cfg.model.clone(), names, "model.safetensors");
     meta.source = Some(format!(
         "imported from {} ({:?}, preset {})",
         pth.display(),

@@ -1,17 +1,27 @@
-//! avad-train: training of the VadCLIP / AVadCLIP models, checkpoints and resume, prediction, and import of
-//! official PyTorch checkpoints.
+//! avad-train: training of the VadCLIP / AVadCLIP models, distillation of students, checkpoints and resume, import
+//! of official PyTorch checkpoints, and the `avad bench` timings. Scoring with a trained model is avad-infer's job.
 //!
-//! - [`config`]: [`TrainConfig`], the presets of spec §4 and TOML overrides.
+//! - [`config`]: [`TrainConfig`], the presets (the official recipes and synthetic-benchmark ones) and TOML
+//!   overrides.
+//! - [`data`]: training rows, official batching, validation split; [`lists`]: training and test sets from list
+//!   CSVs and `.npy` features.
+//! - [`text`]: class names, CLIP text weights (HF/OpenAI) or a seeded random text encoder; [`build`]: a fresh model
+//!   for a configuration.
 //! - [`optim`]: AdamW with PyTorch semantics (state keyed by parameter path) and MultiStepLR.
-//! - [`data`]: training rows, official batching, validation split, test-time chunking.
-//! - [`text`]: class names, CLIP token ids, CLIP text weights (HF/OpenAI) or a seeded random text encoder.
-//! - [`trainer`]: the epoch loop with selection, checkpoints and resume.
-//! - [`checkpoint`]: the checkpoint format (JSON + safetensors).
-//! - [`predict`]: scoring whole videos; [`eval`]: AP/AUC of both branches.
-//! - [`distill`]: uncertainty-driven distillation (UKD) of a visual or audio student from a frozen teacher.
-//! - [`bundle`]: a teacher + students bundle that picks the model per video (audio present → teacher).
+//! - [`step`]: one training step ([`train_step`]: forward, losses, backward, AdamW), shared by training,
+//!   distillation and the benchmark.
+//! - [`resume`]: starting a run or restoring it from `last.json`; [`eval`]: per-epoch metrics of both branches and
+//!   the selection rule; [`checkpoint`]: the training side of the checkpoint format and the output folder.
+//! - [`trainer`]: the epoch loop ([`train`]).
+//! - [`teacher`] and [`distill`]: uncertainty-driven distillation (UKD) of a visual or audio student from a frozen
+//!   teacher.
+//! - [`import`]: official `.pth` checkpoints to avad checkpoints; [`bench`]: `avad bench`; [`testing`]: small
+//!   random-weight checkpoints for tests.
 
-pub mod bundle;
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod build;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -21,20 +31,23 @@ pub mod eval;
 pub mod import;
 pub mod lists;
 pub mod optim;
-pub mod predict;
+pub mod resume;
+pub mod step;
+pub mod teacher;
+pub mod testing;
 pub mod text;
 pub mod trainer;
 
-pub use bundle::{BundleSpec, ModelBundle, Role};
-pub use checkpoint::{Checkpoint, CheckpointMeta, EpochRecord, Progress};
-pub use config::{Batching, LabelSet, Modality, Selection, TrainConfig, PRESET_NAMES};
+pub use build::{build_model, ClipSource};
+pub use checkpoint::{EpochRecord, LossValues, Progress, TrainCheckpoint, TrainCheckpointMeta};
+pub use config::{Batching, LabelSet, Selection, TrainConfig, PRESET_NAMES};
 pub use data::{Batch, Dataset, FeatureLoader, Row, Sample};
-pub use distill::{distill, Teacher};
+pub use distill::distill;
 pub use error::{Result, TrainError};
-pub use eval::{BranchMetrics, TestVideo};
+pub use eval::{BranchMetrics, EpochMetrics, TestSet, TestVideo};
 pub use import::{import_official, ImportKind, ImportOptions, ImportSummary};
 pub use optim::{AdamW, AdamWConfig, MultiStepLr};
-pub use predict::{Predictor, VideoScores};
-pub use trainer::{
-    build_model, train, ClipSource, ResumeMode, TestSet, TrainOptions, TrainSummary,
-};
+pub use resume::ResumeMode;
+pub use step::{train_step, StepLosses};
+pub use teacher::Teacher;
+pub use trainer::{train, TrainOptions, TrainSummary};

@@ -1,19 +1,23 @@
-//! Data from list CSVs and `.npy` features (via avad-core): the training [`Dataset`] (per-row `process_feat` to
-//! the model length, multi-hot labels from the label strings), the annotated test set, and prediction inputs.
+//! Data from list CSVs and `.npy` features (via avad-core and avad-infer's feature reading): the training
+//! [`Dataset`] (per-row `process_feat` to the model length, multi-hot labels from the label strings) and the
+//! annotated test set.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use avad_core::features::{process_feat, Features};
-use avad_core::lists::{read_list, unique_videos, ListEntry};
+use avad_core::features::process_feat;
+use avad_core::lists::{read_list, ListEntry};
 use avad_core::npy::read_npy;
+use avad_infer::{read_features, read_video_features, read_videos};
 
 use crate::config::LabelSet;
 use crate::data::{Dataset, FeatureLoader, Row, Sample};
 use crate::error::{Result, TrainError};
+use crate::eval::{TestSet, TestVideo};
 use crate::text::label_map;
 
-/// Loads `.npy` visual (and audio) features of a row and applies `process_feat` to each (spec §4 "Sampling").
+/// Loads `.npy` visual (and audio) features of a row and applies `process_feat` to each (the official training
+/// sampling of `src/utils/tools.py: process_feat`).
 #[derive(Debug, Clone)]
 pub struct NpyLoader {
     /// Model length T (256).
@@ -22,28 +26,6 @@ pub struct NpyLoader {
     pub visual_width: usize,
     /// Expected audio width (audio models).
     pub audio_width: Option<usize>,
-}
-
-/// Reads a `[T, D]` feature file, checking the width.
-pub fn read_features(path: &Path, width: Option<usize>) -> Result<Features> {
-    let a = read_npy(path)?;
-    if a.shape.len() != 2 || a.rows() == 0 {
-        return Err(TrainError::Data(format!(
-            "{}: shape {:?}, expected [T, D] with T ≥ 1",
-            path.display(),
-            a.shape
-        )));
-    }
-    if let Some(w) = width {
-        if a.cols() != w {
-            return Err(TrainError::Data(format!(
-                "{}: width {}, expected {w}",
-                path.display(),
-                a.cols()
-            )));
-        }
-    }
-    Ok(Features::new(a.rows(), a.cols(), a.data))
 }
 
 impl FeatureLoader for NpyLoader {
@@ -149,77 +131,6 @@ pub fn load_training_set(
     )
 }
 
-/// One video to score: name, feature files, label string.
-#[derive(Debug, Clone)]
-pub struct VideoInput {
-    /// Video name (output file stem).
-    pub name: String,
-    /// Visual feature file.
-    pub visual: PathBuf,
-    /// Audio feature file, if the list has one.
-    pub audio: Option<PathBuf>,
-    /// The list's label string.
-    pub label: String,
-}
-
-/// The videos of a test list (the first crop of each video, in list order).
-pub fn read_videos(list: &Path, features_dir: Option<&Path>) -> Result<Vec<VideoInput>> {
-    let entries = read_list(list, features_dir)?;
-    let uniq = unique_videos(&entries);
-    if uniq.len() < entries.len() {
-        tracing::info!(
-            "{}: {} rows, scoring the first crop of each of {} videos",
-            list.display(),
-            entries.len(),
-            uniq.len()
-        );
-    }
-    Ok(uniq
-        .into_iter()
-        .map(|e| VideoInput {
-            name: e.video.clone(),
-            visual: e.path.clone(),
-            audio: e.audio_path.clone(),
-            label: e.label.clone(),
-        })
-        .collect())
-}
-
-/// Reads a video's full-length features (no resampling); audio must have the same number of rows.
-pub fn read_video_features(
-    v: &VideoInput,
-    need_audio: bool,
-) -> Result<(Features, Option<Features>)> {
-    let vis = read_features(&v.visual, None)?;
-    let aud = if need_audio {
-        let p = v.audio.as_ref().ok_or_else(|| {
-            TrainError::Data(format!(
-                "{}: the list has no audio_path but the model needs audio",
-                v.name
-            ))
-        })?;
-        if !p.is_file() {
-            return Err(TrainError::Data(format!(
-                "{}: audio feature file {} is missing (the teacher needs audio; a model bundle with a visual student, \
-                 written by `avad distill`, scores such videos with the student)",
-                v.name,
-                p.display()
-            )));
-        }
-        let a = read_features(p, None)?;
-        if a.rows != vis.rows {
-            return Err(TrainError::Data(format!(
-                "{}: audio has {} rows but visual has {} (one audio row per visual snippet is required)",
-                v.name, a.rows, vis.rows
-            )));
-        }
-        Some(a)
-    } else {
-        None
-    };
-    Ok((vis, aud))
-}
-
 /// Loads an annotated test list for per-epoch frame-level metrics: full-length features of the first crop of
 /// each video and frame ground truth built from `annotations` (avad-core, strict: list and annotations must agree).
 pub fn load_test_set(
@@ -229,7 +140,7 @@ pub fn load_test_set(
     frame_factor: usize,
     need_audio: bool,
     labels: LabelSet,
-) -> Result<crate::trainer::TestSet> {
+) -> Result<TestSet> {
     use avad_core::ground_truth::{build_ground_truth, read_annotations, Strictness, VideoSpec};
     let inputs = read_videos(list, features_dir)?;
     let mut feats = Vec::with_capacity(inputs.len());
@@ -259,12 +170,12 @@ pub fn load_test_set(
         .into_iter()
         .zip(feats)
         .zip(truths)
-        .map(|((v, (vis, aud)), gt)| crate::eval::TestVideo {
+        .map(|((v, (vis, aud)), gt)| TestVideo {
             name: v.name,
             visual: vis.data,
             audio: aud.map(|a| a.data),
             frame_gt: gt.frame_labels.iter().map(|&x| x != 0).collect(),
         })
         .collect();
-    Ok(crate::trainer::TestSet { videos })
+    Ok(TestSet { videos })
 }

@@ -4,9 +4,13 @@
 
 use std::path::Path;
 
-use avad_model::{ClipTextConfig, ClipTextTower, StateDict};
+use avad_clip::layout::{detect_layout, hf_text_to_openai, WeightLayout};
+use avad_clip::model::infer_openai_text_config;
+use avad_clip::ClipTextModel;
+use avad_model::text_tower::random_text_tower;
+use avad_model::ClipTextConfig;
+use avad_nn::WeightMap;
 use burn::prelude::*;
-use burn::tensor::DType;
 
 use crate::config::LabelSet;
 use crate::error::{Result, TrainError};
@@ -24,14 +28,8 @@ pub fn class_names(labels: LabelSet) -> Vec<String> {
     label_map(labels).names
 }
 
-/// `clip.tokenize(names)` rows `[SOT, …, EOT]` (unpadded) with CLIP's BPE tokenizer.
-pub fn class_token_ids(names: &[String]) -> Vec<Vec<u32>> {
-    let tok = avad_clip::Tokenizer::new();
-    names
-        .iter()
-        .map(|n| tok.tokenize_ids(n, avad_clip::CONTEXT_LENGTH))
-        .collect()
-}
+/// `clip.tokenize(names)` rows `[SOT, …, EOT]` (unpadded): defined with prediction, in avad-infer.
+pub use avad_infer::class_token_ids;
 
 /// A CLIP text tower of shape `cfg` with **random weights** drawn after seeding the backend with `seed`
 /// (CLIP's own init scheme). For the synthetic benchmark and tests only: its text features carry no language
@@ -40,15 +38,15 @@ pub fn random_clip_text<B: Backend>(
     cfg: &ClipTextConfig,
     seed: u64,
     device: &B::Device,
-) -> ClipTextTower<B> {
+) -> ClipTextModel<B> {
     B::seed(device, seed ^ 0xC11B_7E47);
-    ClipTextTower::new(cfg, device)
+    random_text_tower(cfg, device)
 }
 
 /// Reads CLIP text weights from `path` (a folder with `model.safetensors`, a `.safetensors` file, or a PyTorch
 /// file) in either Hugging Face or OpenAI layout, and returns them under OpenAI names without prefix (the layout
 /// the model's `clipmodel.*` uses) with the text shape inferred from them.
-pub fn load_clip_text_weights(path: &Path) -> Result<(StateDict, ClipTextConfig)> {
+pub fn load_clip_text_weights(path: &Path) -> Result<(WeightMap, ClipTextConfig)> {
     let file = if path.is_dir() {
         let st = path.join("model.safetensors");
         if st.is_file() {
@@ -62,24 +60,23 @@ pub fn load_clip_text_weights(path: &Path) -> Result<(StateDict, ClipTextConfig)
     } else {
         path.to_path_buf()
     };
-    let sd = StateDict::load(&file)?;
-    let sd = if sd
-        .get("text_model.embeddings.token_embedding.weight")
-        .is_some()
-    {
-        hf_text_to_openai(&sd).map_err(|m| TrainError::Clip(format!("{}: {m}", file.display())))?
-    } else if sd.get("token_embedding.weight").is_some() {
-        sd
-    } else if sd.get("clipmodel.token_embedding.weight").is_some() {
-        sd.with_prefix_stripped("clipmodel.")
-    } else {
-        return Err(TrainError::Clip(format!(
-            "{}: no CLIP text weights (HF or OpenAI names) found",
-            file.display()
-        )));
+    let clip_err = |m: String| TrainError::Clip(format!("{}: {m}", file.display()));
+    let w = WeightMap::load(&file).map_err(avad_model::ModelError::from)?;
+    let w = match detect_layout(&w, "") {
+        Some(WeightLayout::HuggingFace) => {
+            hf_text_to_openai(&w).map_err(|e| clip_err(e.to_string()))?
+        }
+        Some(WeightLayout::OpenAi) => w,
+        None if w.contains("clipmodel.token_embedding.weight") => {
+            w.with_prefix_stripped("clipmodel.")
+        }
+        None => {
+            return Err(clip_err(
+                "no CLIP text weights (HF or OpenAI names) found".into(),
+            ))
+        }
     };
-    let mut cfg =
-        infer_text_config(&sd).map_err(|m| TrainError::Clip(format!("{}: {m}", file.display())))?;
+    let mut cfg = infer_text_config(&w).map_err(clip_err)?;
     // A Hugging Face `config.json` next to the weights states the head count (OpenAI's rule is width / 64).
     let cfg_json = file.with_file_name("config.json");
     if let Ok(text) = std::fs::read_to_string(&cfg_json) {
@@ -92,144 +89,23 @@ pub fn load_clip_text_weights(path: &Path) -> Result<(StateDict, ClipTextConfig)
             cfg.heads = h as usize;
         }
     }
-    Ok((sd, cfg))
+    Ok((w, cfg))
 }
 
-fn shape(sd: &StateDict, name: &str) -> std::result::Result<Vec<usize>, String> {
-    sd.get(name)
-        .map(|d| d.shape.to_vec())
-        .ok_or_else(|| format!("missing `{name}`"))
-}
-
-/// The text shape of OpenAI-named weights (heads = width / 64, as OpenAI's `build_model`).
-pub fn infer_text_config(sd: &StateDict) -> std::result::Result<ClipTextConfig, String> {
-    let tok = shape(sd, "token_embedding.weight")?;
-    let pos = shape(sd, "positional_embedding")?;
-    let proj = shape(sd, "text_projection")?;
-    let layers = (0..)
-        .take_while(|i| {
-            sd.get(&format!("transformer.resblocks.{i}.attn.in_proj_weight"))
-                .is_some()
-        })
-        .count();
-    if tok.len() != 2 || pos.len() != 2 || proj.len() != 2 || layers == 0 {
-        return Err(format!("unexpected CLIP text shapes: token {tok:?}, positions {pos:?}, projection {proj:?}, {layers} layers"));
+/// The text shape of OpenAI-named CLIP text weights (no prefix); heads = width / 64, OpenAI's rule.
+pub fn infer_text_config(w: &WeightMap) -> std::result::Result<ClipTextConfig, String> {
+    let (c, projection) = infer_openai_text_config(w, "").map_err(|e| e.to_string())?;
+    if c.num_hidden_layers == 0 {
+        return Err("no CLIP text transformer blocks found".into());
     }
     Ok(ClipTextConfig {
-        width: tok[1],
-        layers,
-        heads: (tok[1] / 64).max(1),
-        context_length: pos[0],
-        vocab_size: tok[0],
-        embed_dim: proj[1],
+        width: c.hidden_size,
+        layers: c.num_hidden_layers,
+        heads: c.num_attention_heads,
+        context_length: c.max_position_embeddings,
+        vocab_size: c.vocab_size,
+        embed_dim: projection,
     })
-}
-
-fn f32_vec(sd: &StateDict, name: &str) -> std::result::Result<(Vec<f32>, Vec<usize>), String> {
-    let d = sd.get(name).ok_or_else(|| format!("missing `{name}`"))?;
-    let shape = d.shape.to_vec();
-    let v = match d.dtype {
-        DType::F32 => d.to_vec::<f32>(),
-        _ => d.clone().convert::<f32>().to_vec::<f32>(),
-    }
-    .map_err(|e| format!("`{name}`: {e:?}"))?;
-    Ok((v, shape))
-}
-
-/// Renames Hugging Face `CLIPModel` text keys to OpenAI's (`q/k/v_proj` packed into `in_proj_*`,
-/// `text_projection.weight` [out, in] transposed to `text_projection` [in, out]).
-pub fn hf_text_to_openai(sd: &StateDict) -> std::result::Result<StateDict, String> {
-    let mut out = StateDict::new();
-    let copy = |out: &mut StateDict, from: &str, to: &str| -> std::result::Result<(), String> {
-        let d = sd.get(from).ok_or_else(|| format!("missing `{from}`"))?;
-        out.insert(to, d.clone().convert::<f32>());
-        Ok(())
-    };
-    copy(
-        &mut out,
-        "text_model.embeddings.token_embedding.weight",
-        "token_embedding.weight",
-    )?;
-    copy(
-        &mut out,
-        "text_model.embeddings.position_embedding.weight",
-        "positional_embedding",
-    )?;
-    copy(
-        &mut out,
-        "text_model.final_layer_norm.weight",
-        "ln_final.weight",
-    )?;
-    copy(
-        &mut out,
-        "text_model.final_layer_norm.bias",
-        "ln_final.bias",
-    )?;
-    let (w, s) = f32_vec(sd, "text_projection.weight")?;
-    let (o, i) = (s[0], s[1]);
-    let mut t = vec![0f32; w.len()];
-    for r in 0..o {
-        for c in 0..i {
-            t[c * o + r] = w[r * i + c];
-        }
-    }
-    out.insert("text_projection", TensorData::new(t, [i, o]));
-    let mut n = 0;
-    while sd
-        .get(&format!(
-            "text_model.encoder.layers.{n}.self_attn.q_proj.weight"
-        ))
-        .is_some()
-    {
-        let h = format!("text_model.encoder.layers.{n}");
-        let o = format!("transformer.resblocks.{n}");
-        for kind in ["weight", "bias"] {
-            let mut packed = Vec::new();
-            let mut rows = 0;
-            let mut cols = None;
-            for p in ["q_proj", "k_proj", "v_proj"] {
-                let (v, s) = f32_vec(sd, &format!("{h}.self_attn.{p}.{kind}"))?;
-                rows += s[0];
-                cols = s.get(1).copied();
-                packed.extend(v);
-            }
-            let data = match cols {
-                Some(c) => TensorData::new(packed, [rows, c]),
-                None => TensorData::new(packed, [rows]),
-            };
-            out.insert(format!("{o}.attn.in_proj_{kind}"), data);
-            copy(
-                &mut out,
-                &format!("{h}.self_attn.out_proj.{kind}"),
-                &format!("{o}.attn.out_proj.{kind}"),
-            )?;
-            copy(
-                &mut out,
-                &format!("{h}.layer_norm1.{kind}"),
-                &format!("{o}.ln_1.{kind}"),
-            )?;
-            copy(
-                &mut out,
-                &format!("{h}.layer_norm2.{kind}"),
-                &format!("{o}.ln_2.{kind}"),
-            )?;
-            copy(
-                &mut out,
-                &format!("{h}.mlp.fc1.{kind}"),
-                &format!("{o}.mlp.c_fc.{kind}"),
-            )?;
-            copy(
-                &mut out,
-                &format!("{h}.mlp.fc2.{kind}"),
-                &format!("{o}.mlp.c_proj.{kind}"),
-            )?;
-        }
-        n += 1;
-    }
-    if n == 0 {
-        return Err("no text encoder layers".into());
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -250,14 +126,10 @@ mod tests {
         assert_eq!(cfg_hf, cfg_oa);
         assert_eq!((cfg_hf.width, cfg_hf.layers, cfg_hf.embed_dim), (32, 2, 24));
         let mut n = 0;
-        for (k, v) in hf.iter() {
-            let w = oa
-                .get(k)
-                .unwrap_or_else(|| panic!("OpenAI fixture lacks {k}"));
-            assert_eq!(v.shape, w.shape, "{k}");
-            let a = v.to_vec::<f32>().unwrap();
-            let b = w.clone().convert::<f32>().to_vec::<f32>().unwrap();
-            assert_eq!(a, b, "{k}");
+        for k in hf.keys() {
+            assert!(oa.contains(k), "OpenAI fixture lacks {k}");
+            assert_eq!(hf.shape(k), oa.shape(k), "{k}");
+            assert_eq!(hf.f32_values(k).unwrap(), oa.f32_values(k).unwrap(), "{k}");
             n += 1;
         }
         assert!(n >= 20);

@@ -1,4 +1,4 @@
-//! UKD distillation (issue 6) on a tiny in-memory audio-visual set: the UKD term really trains the student (a
+//! UKD distillation on a tiny in-memory audio-visual set: the UKD term really trains the student (a
 //! weight > 0 changes the result, and only then does the log-variance head move), the frozen teacher's checkpoint
 //! is left untouched, and the audio-only student trains on the audio features.
 
@@ -6,9 +6,10 @@ mod common;
 
 use std::path::Path;
 
+use avad_infer::StudentInput;
 use avad_model::StateDict;
 use avad_train::{
-    build_model, distill, train, Checkpoint, ClipSource, Modality, Selection, Teacher, TrainConfig,
+    build_model, distill, train, ClipSource, Selection, Teacher, TrainCheckpoint, TrainConfig,
     TrainOptions,
 };
 
@@ -16,41 +17,21 @@ type B = burn::backend::Autodiff<burn_flex::Flex>;
 type I = burn_flex::Flex;
 
 fn student_config(weight: f64) -> TrainConfig {
-    let mut cfg = TrainConfig::synth_student();
-    cfg.set_feature_width(common::D);
-    cfg.model.visual_length = common::T;
-    cfg.model.clip_text.heads = 4;
-    cfg.batch_size = 8;
-    cfg.lr = 1e-3;
+    let mut cfg = common::shrink(TrainConfig::synth_student());
     cfg.epochs = 2;
-    cfg.milestones = vec![5];
-    cfg.val_fraction = 0.2;
     cfg.selection = Selection::LastEpoch;
     cfg.loss.ukd_weight = weight;
     cfg
 }
 
 fn weights(json: &Path) -> StateDict {
-    Checkpoint::open(json).unwrap().load_weights().unwrap()
+    TrainCheckpoint::open(json).unwrap().load_weights().unwrap()
 }
 
 fn max_abs_diff(a: &StateDict, b: &StateDict, key: &str) -> f32 {
-    let x: Vec<f32> = a
-        .get(key)
-        .unwrap()
-        .clone()
-        .convert::<f32>()
-        .to_vec()
-        .unwrap();
-    let y: Vec<f32> = b
-        .get(key)
-        .unwrap()
-        .clone()
-        .convert::<f32>()
-        .to_vec()
-        .unwrap();
-    x.iter()
-        .zip(&y)
+    common::values(a, key)
+        .iter()
+        .zip(&common::values(b, key))
         .map(|(p, q)| (p - q).abs())
         .fold(0.0, f32::max)
 }
@@ -161,9 +142,9 @@ fn ukd_gradient_flows_and_teacher_stays_frozen() {
         "θ did not move with UKD"
     );
     // Checkpoints name their teacher.
-    let meta = Checkpoint::open(&out1).unwrap().meta;
+    let meta = TrainCheckpoint::open(&out1).unwrap().meta;
     assert!(meta.source.unwrap().contains("distilled"));
-    assert!(Checkpoint::open(&out0)
+    assert!(TrainCheckpoint::open(&out0)
         .unwrap()
         .meta
         .train_config
@@ -192,7 +173,7 @@ fn audio_student_trains_on_audio_and_checks_shapes() {
     let teacher = Teacher::<I>::load(&tdir, &dev).unwrap();
 
     let mut cfg = student_config(0.1);
-    cfg.modality = Modality::Audio;
+    cfg.modality = StudentInput::Audio;
     cfg.selection = Selection::Validation;
     let s = distill::<B>(
         &cfg,
@@ -209,12 +190,12 @@ fn audio_student_trains_on_audio_and_checks_shapes() {
         .history
         .iter()
         .all(|r| r.val.is_some() && r.loss4.is_some()));
-    let saved = Checkpoint::open(&s.model_json)
+    let saved = TrainCheckpoint::open(&s.model_json)
         .unwrap()
         .meta
         .train_config
         .unwrap();
-    assert_eq!(saved.modality, Modality::Audio);
+    assert_eq!(saved.modality, StudentInput::Audio);
 
     // Mismatches are refused up front: another sequence length, a non-student preset, a student as teacher.
     let mut bad = student_config(0.1);

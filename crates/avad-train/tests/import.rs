@@ -5,8 +5,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use avad_infer::Predictor;
 use avad_model::StateDict;
-use avad_train::{import_official, ImportKind, ImportOptions, Predictor};
+use avad_train::{import_official, ImportKind, ImportOptions};
 use burn::prelude::*;
 
 type B = burn_flex::Flex;
@@ -53,16 +54,7 @@ fn check(kind: ImportKind, weights: &str, io: &str, visual_head: usize, attn_win
     let io = StateDict::load_safetensors(fixture(io)).unwrap();
     let dt = max_diff(p.text_features.clone(), t(&io, "text_features"));
     assert!(dt <= 1e-4, "text features differ by {dt:e}");
-    let lengths: Vec<usize> = io
-        .get("lengths")
-        .unwrap()
-        .clone()
-        .convert::<i64>()
-        .to_vec::<i64>()
-        .unwrap()
-        .into_iter()
-        .map(|l| l as usize)
-        .collect();
+    let lengths = common::lengths(&io);
     let audio = io.get("audio").map(|_| t::<3>(&io, "audio"));
     let out = p
         .model

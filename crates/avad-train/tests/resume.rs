@@ -3,12 +3,12 @@
 
 mod common;
 
-use avad_train::{train, Checkpoint, ClipSource, ResumeMode, TrainError, TrainOptions};
+use avad_train::{train, ClipSource, ResumeMode, TrainCheckpoint, TrainError, TrainOptions};
 
 type B = burn::backend::Autodiff<burn_flex::Flex>;
 
 fn weights(dir: &std::path::Path) -> Vec<(String, Vec<f32>)> {
-    let ck = Checkpoint::open(&dir.join("model.json")).unwrap();
+    let ck = TrainCheckpoint::open(&dir.join("model.json")).unwrap();
     ck.load_weights()
         .unwrap()
         .iter()
@@ -49,7 +49,7 @@ fn stopped_run_resumes_and_matches_uninterrupted_run() {
         Err(TrainError::Stopped { steps }) => assert_eq!(steps, stop_at),
         other => panic!("expected a stop, got {other:?}"),
     }
-    let last = Checkpoint::open(&part.path().join("last.json")).unwrap();
+    let last = TrainCheckpoint::open(&part.path().join("last.json")).unwrap();
     let p = last.meta.progress.clone().unwrap();
     assert_eq!((p.epoch, p.step_in_epoch, p.global_step), (1, 1, stop_at));
     assert!(last.meta.optimizer.is_some());

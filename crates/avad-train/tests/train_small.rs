@@ -3,7 +3,9 @@
 
 mod common;
 
-use avad_train::{train, ClipSource, Predictor, TrainOptions};
+use avad_infer::Predictor;
+use avad_model::StateDict;
+use avad_train::{train, ClipSource, TrainCheckpoint, TrainOptions};
 
 type B = burn::backend::Autodiff<burn_flex::Flex>;
 
@@ -46,6 +48,18 @@ fn teacher_loss_decreases_and_model_predicts() {
     ] {
         assert!(dir.path().join(f).is_file(), "{f} missing");
     }
+    // The frozen CLIP text tower is written once, beside the trained weights (checkpoint layout).
+    let ck = TrainCheckpoint::open(dir.path()).unwrap();
+    let clip_file = ck.meta.clip_weights.as_deref().expect("a shared CLIP file");
+    let keys = |rel: &str| -> Vec<String> {
+        let sd = StateDict::load_safetensors(dir.path().join(rel)).unwrap();
+        sd.iter().map(|(k, _)| k.to_string()).collect()
+    };
+    let clip_keys = keys(clip_file);
+    assert!(!clip_keys.is_empty() && clip_keys.iter().all(|k| k.starts_with("clipmodel.")));
+    assert!(keys(&ck.meta.weights)
+        .iter()
+        .all(|k| !k.starts_with("clipmodel.")));
     // The final model loads and predicts whole videos (longer than T → two chunks).
     let p = Predictor::<burn_flex::Flex>::from_checkpoint(dir.path(), &dev).unwrap();
     let t = 100;

@@ -60,16 +60,7 @@ fn run(setting: &str, lr: f64, adam: AdamWConfig) {
         Tensor::from_data(io.get("visual").unwrap().clone().convert::<f32>(), &dev);
     let labels: Tensor<B, 2> =
         Tensor::from_data(io.get("labels").unwrap().clone().convert::<f32>(), &dev);
-    let lengths: Vec<usize> = io
-        .get("lengths")
-        .unwrap()
-        .clone()
-        .convert::<i64>()
-        .to_vec::<i64>()
-        .unwrap()
-        .into_iter()
-        .map(|l| l as usize)
-        .collect();
+    let lengths = common::lengths(&io);
     let out = model.forward(visual, None, &lengths, &text).unwrap();
     let losses = compute_losses(&out, labels, &lengths, &LossConfig::vadclip_xd(), None).unwrap();
     let total: f32 = losses.total.clone().into_scalar();

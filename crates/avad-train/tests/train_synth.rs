@@ -92,12 +92,12 @@ fn missing_audio_is_an_error_naming_the_video() {
         tmp.path(),
     )
     .unwrap();
-    let videos = avad_train::lists::read_videos(&synth.test_list, None).unwrap();
+    let videos = avad_infer::read_videos(&synth.test_list, None).unwrap();
     assert_eq!(videos.len(), 3);
     let v = &videos[1];
     std::fs::remove_file(v.audio.as_ref().unwrap()).unwrap();
-    assert!(avad_train::lists::read_video_features(&videos[0], true).is_ok());
-    let e = avad_train::lists::read_video_features(v, true)
+    assert!(avad_infer::read_video_features(&videos[0], true).is_ok());
+    let e = avad_infer::read_video_features(v, true)
         .unwrap_err()
         .to_string();
     assert!(
@@ -105,5 +105,5 @@ fn missing_audio_is_an_error_naming_the_video() {
         "{e}"
     );
     // A visual-only model does not need it.
-    assert!(avad_train::lists::read_video_features(v, false).is_ok());
+    assert!(avad_infer::read_video_features(v, false).is_ok());
 }

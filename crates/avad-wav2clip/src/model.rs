@@ -3,15 +3,15 @@
 
 use std::path::Path;
 
+use avad_nn::{load_weights, VisitWeights, WeightMap, WeightVisitor};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Result, Wav2ClipError};
 use crate::resnet::{ResNet, ResNetConfig};
 use crate::spectrogram::{log_spectrogram_batch, periodic_hann, Normalisation, N_BINS, N_FFT};
 use crate::transform::MlpLayers;
-use crate::weights::StateDict;
-use crate::{Result, Wav2ClipError};
 
 /// Sample rate the model expects.
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -44,17 +44,6 @@ impl Default for Wav2ClipConfig {
     }
 }
 
-/// `(key, shape)` of every tensor the model needs (the window buffer is optional, see
-/// [`Wav2Clip::from_state_dict`]).
-pub fn expected_tensors(config: &Wav2ClipConfig) -> Vec<(String, Vec<usize>)> {
-    let mut v = crate::resnet::expected_tensors(&config.resnet, "audio_encoder");
-    v.extend(crate::transform::expected_tensors(
-        config.embed_dim,
-        "audio_transform",
-    ));
-    v
-}
-
 /// Wav2CLIP audio encoder with its weights, ready to embed 16 kHz mono audio.
 #[derive(Debug)]
 pub struct Wav2Clip<B: Backend> {
@@ -72,46 +61,49 @@ pub struct Wav2Clip<B: Backend> {
 impl<B: Backend> Wav2Clip<B> {
     /// Loads `Wav2CLIP.pt` (PyTorch) or a safetensors file with the same keys.
     pub fn load(path: &Path, device: &B::Device) -> Result<Self> {
-        Self::from_state_dict(&StateDict::load(path)?, device)
+        Self::from_weights(&WeightMap::load(path)?, device)
     }
 
-    /// Builds the model from a state dict. Every missing tensor is named in one error; a misshaped one too.
+    /// A model of the released shape whose weights are placeholders (to be loaded).
+    pub fn placeholder(device: &B::Device) -> Self {
+        let config = Wav2ClipConfig::default();
+        Self {
+            audio_encoder: ResNet::placeholder(&config.resnet, device),
+            audio_transform: MlpLayers::placeholder(config.embed_dim, device),
+            window: periodic_hann(N_FFT),
+            config,
+            device: device.clone(),
+        }
+    }
+
+    /// Builds the model from its weights. Every missing tensor is named in one error; a misshaped one too.
     /// `audio_encoder.spectrogram.window` (optional) must be the periodic Hann window the package always builds
     /// (checked to within f16 rounding, [`WINDOW_TOLERANCE`]). Stored at f32 precision it is used as is (torch's
     /// values); absent or rounded to f16 the correctly rounded Hann window is used instead.
     /// `num_batches_tracked` and unknown keys are ignored.
-    pub fn from_state_dict(sd: &StateDict, device: &B::Device) -> Result<Self> {
-        let config = Wav2ClipConfig::default();
-        sd.check(&expected_tensors(&config))?;
-        let mut window = periodic_hann(N_FFT);
-        if sd.tensors.contains_key(WINDOW_KEY) {
-            let stored = &sd.get(WINDOW_KEY, &[N_FFT])?.data;
+    pub fn from_weights(w: &WeightMap, device: &B::Device) -> Result<Self> {
+        let mut model = Self::placeholder(device);
+        load_weights(&mut model, w, "")?;
+        if w.contains(WINDOW_KEY) {
+            let stored = w.require(WINDOW_KEY, &[N_FFT])?;
             let diff = stored
                 .iter()
-                .zip(&window)
+                .zip(&model.window)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0f32, f32::max);
             if diff > WINDOW_TOLERANCE {
                 return Err(Wav2ClipError::Weights {
-                    path: sd.source.clone(),
+                    path: w.source().into(),
                     reason: format!("tensor `{WINDOW_KEY}` is not the periodic Hann window (max abs diff {diff})"),
                 });
             }
             if diff <= 1e-6 {
                 // stored at f32 precision: torch's own window values (they differ from the correctly rounded
                 // Hann window by up to 1.8e-7, which matters in near-zero-power bins after the log)
-                window = stored.clone();
+                model.window = stored;
             }
         }
-        let audio_encoder = ResNet::load(sd, "audio_encoder", &config.resnet, device)?;
-        let audio_transform = MlpLayers::load(sd, "audio_transform", config.embed_dim, device)?;
-        Ok(Self {
-            audio_encoder,
-            audio_transform,
-            window,
-            config,
-            device: device.clone(),
-        })
+        Ok(model)
     }
 
     /// The device the weights live on.
@@ -173,6 +165,14 @@ impl<B: Backend> Wav2Clip<B> {
     ) -> Result<Tensor<B, 2>> {
         let frames = frame_signal(samples, frame_length, hop_length)?;
         self.embed_batch(&frames, normalisation)
+    }
+}
+
+/// Keys `audio_encoder.*` (the ResNet) and `audio_transform.*` (the MLP head).
+impl<B: Backend> VisitWeights for Wav2Clip<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.nested("audio_encoder", &mut self.audio_encoder);
+        v.nested("audio_transform", &mut self.audio_transform);
     }
 }
 

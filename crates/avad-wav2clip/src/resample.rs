@@ -9,7 +9,7 @@
 //! 8 k → 16 k), 4.7e-6 (7 kHz, 48 k → 16 k: passband edge is 0.94 × 8 kHz = 7.52 kHz); a 9 kHz tone through
 //! 48 k → 16 k (would alias to 7 kHz) is attenuated by 100 dB.
 
-use crate::{Result, Wav2ClipError};
+use crate::error::{Result, Wav2ClipError};
 
 /// Zero crossings of the sinc on each side of the centre.
 pub const ZERO_CROSSINGS: usize = 48;

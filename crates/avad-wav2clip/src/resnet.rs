@@ -2,15 +2,14 @@
 //! eval mode: batch norm uses the running statistics (eps 1e-5). Field names follow the state-dict keys under
 //! `audio_encoder.`; `downsample.0` / `downsample.1` map to [`Downsample::conv`] / [`Downsample::bn`].
 
+use avad_nn::init::placeholder;
+use avad_nn::{VisitWeights, WeightVisitor};
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-
-use crate::weights::StateDict;
-use crate::Result;
 
 /// Shape of the ResNet (fixed by the package; kept as data so tests and docs can name it).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -33,19 +32,6 @@ impl Default for ResNetConfig {
     }
 }
 
-pub(crate) fn tensor<B: Backend, const D: usize>(
-    sd: &StateDict,
-    key: &str,
-    shape: [usize; D],
-    device: &B::Device,
-) -> Result<Tensor<B, D>> {
-    let t = sd.get(key, &shape)?;
-    Ok(Tensor::from_data(
-        TensorData::new(t.data.clone(), shape),
-        device,
-    ))
-}
-
 /// 2-D convolution without bias (`weight` [out, in, k, k]).
 #[derive(Module, Debug)]
 pub struct Conv2d<B: Backend> {
@@ -58,21 +44,18 @@ pub struct Conv2d<B: Backend> {
 }
 
 impl<B: Backend> Conv2d<B> {
-    /// Loads `{prefix}.weight` with shape `[out, inp, k, k]`.
-    pub fn load(
-        sd: &StateDict,
-        prefix: &str,
+    /// A skeleton of `shape` `[out, in, k, k]` to load weights into.
+    pub fn placeholder(
         shape: [usize; 4],
         stride: usize,
         padding: usize,
         device: &B::Device,
-    ) -> Result<Self> {
-        let weight = Param::from_tensor(tensor(sd, &format!("{prefix}.weight"), shape, device)?);
-        Ok(Self {
-            weight,
+    ) -> Self {
+        Self {
+            weight: placeholder(shape, device),
             stride,
             padding,
-        })
+        }
     }
 
     /// `[N, in, H, W]` → `[N, out, H', W']`.
@@ -98,29 +81,15 @@ pub struct BatchNorm2d<B: Backend> {
 }
 
 impl<B: Backend> BatchNorm2d<B> {
-    /// Loads `{prefix}.{weight,bias,running_mean,running_var}` of `c` channels.
-    pub fn load(
-        sd: &StateDict,
-        prefix: &str,
-        c: usize,
-        eps: f64,
-        device: &B::Device,
-    ) -> Result<Self> {
-        let p = |n: &str| -> Result<Param<Tensor<B, 1>>> {
-            Ok(Param::from_tensor(tensor(
-                sd,
-                &format!("{prefix}.{n}"),
-                [c],
-                device,
-            )?))
-        };
-        Ok(Self {
-            weight: p("weight")?,
-            bias: p("bias")?,
-            running_mean: p("running_mean")?,
-            running_var: p("running_var")?,
+    /// A skeleton of `c` channels to load weights into.
+    pub fn placeholder(c: usize, eps: f64, device: &B::Device) -> Self {
+        Self {
+            weight: placeholder([c], device),
+            bias: placeholder([c], device),
+            running_mean: placeholder([c], device),
+            running_var: placeholder([c], device),
             eps,
-        })
+        }
     }
 
     /// `[N, C, H, W]` → same shape.
@@ -157,52 +126,24 @@ pub struct BasicBlock<B: Backend> {
 }
 
 impl<B: Backend> BasicBlock<B> {
-    /// Loads the block at `prefix` mapping `inp` → `out` channels with `stride`.
-    pub fn load(
-        sd: &StateDict,
-        prefix: &str,
+    /// A skeleton `inp → out` channels with `stride` (and the projection shortcut when either changes).
+    pub fn placeholder(
         inp: usize,
         out: usize,
         stride: usize,
         eps: f64,
         device: &B::Device,
-    ) -> Result<Self> {
-        let downsample = if stride != 1 || inp != out {
-            Some(Downsample {
-                conv: Conv2d::load(
-                    sd,
-                    &format!("{prefix}.downsample.0"),
-                    [out, inp, 1, 1],
-                    stride,
-                    0,
-                    device,
-                )?,
-                bn: BatchNorm2d::load(sd, &format!("{prefix}.downsample.1"), out, eps, device)?,
-            })
-        } else {
-            None
-        };
-        Ok(Self {
-            conv1: Conv2d::load(
-                sd,
-                &format!("{prefix}.conv1"),
-                [out, inp, 3, 3],
-                stride,
-                1,
-                device,
-            )?,
-            bn1: BatchNorm2d::load(sd, &format!("{prefix}.bn1"), out, eps, device)?,
-            conv2: Conv2d::load(
-                sd,
-                &format!("{prefix}.conv2"),
-                [out, out, 3, 3],
-                1,
-                1,
-                device,
-            )?,
-            bn2: BatchNorm2d::load(sd, &format!("{prefix}.bn2"), out, eps, device)?,
-            downsample,
-        })
+    ) -> Self {
+        Self {
+            conv1: Conv2d::placeholder([out, inp, 3, 3], stride, 1, device),
+            bn1: BatchNorm2d::placeholder(out, eps, device),
+            conv2: Conv2d::placeholder([out, out, 3, 3], 1, 1, device),
+            bn2: BatchNorm2d::placeholder(out, eps, device),
+            downsample: (stride != 1 || inp != out).then(|| Downsample {
+                conv: Conv2d::placeholder([out, inp, 1, 1], stride, 0, device),
+                bn: BatchNorm2d::placeholder(out, eps, device),
+            }),
+        }
     }
 
     /// `[N, in, H, W]` → `[N, out, H/s, W/s]`.
@@ -215,41 +156,6 @@ impl<B: Backend> BasicBlock<B> {
         let out = self.bn2.forward(self.conv2.forward(out));
         burn::tensor::activation::relu(out + identity)
     }
-}
-
-/// `(key, shape)` of every tensor the ResNet loads under `prefix` (e.g. `audio_encoder`).
-pub fn expected_tensors(cfg: &ResNetConfig, prefix: &str) -> Vec<(String, Vec<usize>)> {
-    let mut v = vec![(
-        format!("{prefix}.conv1.weight"),
-        vec![cfg.stage_channels[0], 1, 7, 7],
-    )];
-    let bn = |v: &mut Vec<(String, Vec<usize>)>, p: &str, c: usize| {
-        for n in ["weight", "bias", "running_mean", "running_var"] {
-            v.push((format!("{p}.{n}"), vec![c]));
-        }
-    };
-    bn(&mut v, &format!("{prefix}.bn1"), cfg.stage_channels[0]);
-    let mut inp = cfg.stage_channels[0];
-    for (s, (&out, &nb)) in cfg.stage_channels.iter().zip(cfg.blocks.iter()).enumerate() {
-        for b in 0..nb {
-            let p = format!("{prefix}.layer{}.{b}", s + 1);
-            let (i, stride) = if b == 0 {
-                (inp, if s == 0 { 1 } else { 2 })
-            } else {
-                (out, 1)
-            };
-            v.push((format!("{p}.conv1.weight"), vec![out, i, 3, 3]));
-            bn(&mut v, &format!("{p}.bn1"), out);
-            v.push((format!("{p}.conv2.weight"), vec![out, out, 3, 3]));
-            bn(&mut v, &format!("{p}.bn2"), out);
-            if stride != 1 || i != out {
-                v.push((format!("{p}.downsample.0.weight"), vec![out, i, 1, 1]));
-                bn(&mut v, &format!("{p}.downsample.1"), out);
-            }
-        }
-        inp = out;
-    }
-    v
 }
 
 /// The Wav2CLIP ResNet-18 body (everything after the standardised spectrogram).
@@ -270,46 +176,35 @@ pub struct ResNet<B: Backend> {
 }
 
 impl<B: Backend> ResNet<B> {
-    /// Loads the ResNet from `sd` under `prefix`.
-    pub fn load(
-        sd: &StateDict,
-        prefix: &str,
-        cfg: &ResNetConfig,
-        device: &B::Device,
-    ) -> Result<Self> {
+    /// A skeleton of `cfg`'s shape to load weights into.
+    pub fn placeholder(cfg: &ResNetConfig, device: &B::Device) -> Self {
         let c0 = cfg.stage_channels[0];
-        let conv1 = Conv2d::load(sd, &format!("{prefix}.conv1"), [c0, 1, 7, 7], 2, 3, device)?;
-        let bn1 = BatchNorm2d::load(sd, &format!("{prefix}.bn1"), c0, cfg.bn_eps, device)?;
         let mut stages = Vec::new();
         let mut inp = c0;
         for (s, (&out, &nb)) in cfg.stage_channels.iter().zip(cfg.blocks.iter()).enumerate() {
-            let mut blocks = Vec::new();
-            for b in 0..nb {
-                let p = format!("{prefix}.layer{}.{b}", s + 1);
-                let (i, stride) = if b == 0 {
-                    (inp, if s == 0 { 1 } else { 2 })
-                } else {
-                    (out, 1)
-                };
-                blocks.push(BasicBlock::load(
-                    sd, &p, i, out, stride, cfg.bn_eps, device,
-                )?);
-            }
+            let blocks = (0..nb)
+                .map(|b| {
+                    let (i, stride) = if b == 0 {
+                        (inp, if s == 0 { 1 } else { 2 })
+                    } else {
+                        (out, 1)
+                    };
+                    BasicBlock::placeholder(i, out, stride, cfg.bn_eps, device)
+                })
+                .collect();
             stages.push(blocks);
             inp = out;
         }
-        let layer4 = stages.pop().unwrap_or_default();
-        let layer3 = stages.pop().unwrap_or_default();
-        let layer2 = stages.pop().unwrap_or_default();
-        let layer1 = stages.pop().unwrap_or_default();
-        Ok(Self {
-            conv1,
-            bn1,
-            layer1,
-            layer2,
-            layer3,
-            layer4,
-        })
+        let mut stages = stages.into_iter();
+        let mut next = || stages.next().unwrap_or_default();
+        Self {
+            conv1: Conv2d::placeholder([c0, 1, 7, 7], 2, 3, device),
+            bn1: BatchNorm2d::placeholder(c0, cfg.bn_eps, device),
+            layer1: next(),
+            layer2: next(),
+            layer3: next(),
+            layer4: next(),
+        }
     }
 
     /// Standardised spectrogram `[N, 1, 257, T]` → pooled features `[N, 512]`.
@@ -327,5 +222,56 @@ impl<B: Backend> ResNet<B> {
         }
         let [n, c, h, w] = x.dims();
         x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]) // adaptive avg pool → [N, 512]
+    }
+}
+
+impl<B: Backend> VisitWeights for Conv2d<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.param("weight", &mut self.weight);
+    }
+}
+
+impl<B: Backend> VisitWeights for BatchNorm2d<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.param("weight", &mut self.weight);
+        v.param("bias", &mut self.bias);
+        v.param("running_mean", &mut self.running_mean);
+        v.param("running_var", &mut self.running_var);
+    }
+}
+
+/// Keys `downsample.0` (the conv) and `downsample.1` (the batch norm).
+impl<B: Backend> VisitWeights for Downsample<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.nested("0", &mut self.conv);
+        v.nested("1", &mut self.bn);
+    }
+}
+
+impl<B: Backend> VisitWeights for BasicBlock<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.nested("conv1", &mut self.conv1);
+        v.nested("bn1", &mut self.bn1);
+        v.nested("conv2", &mut self.conv2);
+        v.nested("bn2", &mut self.bn2);
+        v.nested("downsample", &mut self.downsample);
+    }
+}
+
+/// Keys `conv1`, `bn1`, `layer{1..4}.N.*` (`num_batches_tracked` is not read).
+impl<B: Backend> VisitWeights for ResNet<B> {
+    fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
+        v.nested("conv1", &mut self.conv1);
+        v.nested("bn1", &mut self.bn1);
+        for (name, stage) in [
+            ("layer1", &mut self.layer1),
+            ("layer2", &mut self.layer2),
+            ("layer3", &mut self.layer3),
+            ("layer4", &mut self.layer4),
+        ] {
+            for (i, block) in stage.iter_mut().enumerate() {
+                v.nested(&format!("{name}.{i}"), block);
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, Wav2ClipError};
+use crate::error::{Result, Wav2ClipError};
 
 /// FFT size (and window length) of the Wav2CLIP spectrogram.
 pub const N_FFT: usize = 512;

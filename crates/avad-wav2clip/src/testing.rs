@@ -2,9 +2,13 @@
 //! committed copy of the 11 M ResNet-18 parameters. Each value is an integer-hash uniform in [-1, 1) scaled per
 //! tensor kind, computed in f32 and rounded to f16 (see the script's docstring for the exact rule).
 
-use crate::model::{expected_tensors, Wav2ClipConfig, WINDOW_KEY};
+use std::path::Path;
+
+use avad_nn::{weight_shapes, WeightMap};
+use burn::tensor::backend::Backend;
+
+use crate::model::{Wav2Clip, WINDOW_KEY};
 use crate::spectrogram::{periodic_hann, N_FFT};
-use crate::weights::{RawTensor, StateDict};
 
 fn fnv1a64(s: &str) -> u64 {
     s.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
@@ -54,32 +58,25 @@ pub fn formula_value(key: &str, shape: &[usize]) -> Vec<f32> {
     r.into_iter().map(|v| f(map(v))).collect()
 }
 
-/// The complete formula state dict (same keys as `Wav2CLIP.pt`, incl. the window and `num_batches_tracked`).
-pub fn formula_state_dict() -> StateDict {
-    let mut sd = StateDict {
-        source: "<formula weights>".into(),
-        ..Default::default()
-    };
-    for (key, shape) in expected_tensors(&Wav2ClipConfig::default()) {
+/// The complete formula weights (same keys as `Wav2CLIP.pt`, incl. the window and `num_batches_tracked`); the
+/// keys and shapes come from the model itself (`B` only sizes the placeholders, nothing is allocated).
+pub fn formula_weights<B: Backend>(device: &B::Device) -> WeightMap {
+    let mut w = WeightMap::with_source("<formula weights>");
+    for (key, shape) in weight_shapes(&mut Wav2Clip::<B>::placeholder(device), "") {
         let data = formula_value(&key, &shape);
         if key.ends_with("running_var") {
             let nbt = key.replace("running_var", "num_batches_tracked");
-            sd.tensors.insert(
-                nbt,
-                RawTensor {
-                    shape: vec![],
-                    data: vec![1000.0],
-                },
-            );
+            w.insert_f32(nbt, vec![], vec![1000.0]);
         }
-        sd.tensors.insert(key, RawTensor { shape, data });
+        w.insert_f32(key, shape, data);
     }
-    sd.tensors.insert(
-        WINDOW_KEY.into(),
-        RawTensor {
-            shape: vec![N_FFT],
-            data: periodic_hann(N_FFT),
-        },
-    );
-    sd
+    w.insert_f32(WINDOW_KEY, vec![N_FFT], periodic_hann(N_FFT));
+    w
+}
+
+/// Writes [`formula_weights`] as an f16 safetensors file (the window stays f32, as in a converted `Wav2CLIP.pt`).
+pub fn save_formula_weights<B: Backend>(path: &Path, device: &B::Device) -> crate::Result<()> {
+    Ok(formula_weights::<B>(device)
+        .to_f16(&[WINDOW_KEY])?
+        .save_safetensors(path)?)
 }

@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::{Result, Wav2ClipError};
+use crate::model::SAMPLE_RATE;
 use crate::resample::resample;
-use crate::{Result, Wav2ClipError, SAMPLE_RATE};
 
 /// Decoded WAV audio, already averaged to mono.
 #[derive(Debug, Clone, PartialEq)]

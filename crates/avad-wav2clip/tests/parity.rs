@@ -2,9 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use avad_core::testing::max_abs_diff;
+use avad_nn::{NnError, WeightMap};
 use avad_wav2clip::model::WINDOW_KEY;
-use avad_wav2clip::testing::{formula_state_dict, formula_value};
-use avad_wav2clip::{Normalisation, StateDict, Wav2Clip, Wav2ClipError, N_BINS};
+use avad_wav2clip::testing::{formula_value, formula_weights};
+use avad_wav2clip::{Normalisation, Wav2Clip, Wav2ClipError, N_BINS};
 use burn::tensor::Tensor;
 use burn_flex::{Flex, FlexDevice};
 
@@ -16,16 +18,25 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn reference() -> StateDict {
-    StateDict::load(&fixture("reference.safetensors")).expect("reference fixture")
+fn reference() -> WeightMap {
+    WeightMap::load(fixture("reference.safetensors")).expect("reference fixture")
 }
 
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+/// One stored tensor as f32 values with its shape.
+struct Raw {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+fn raw(w: &WeightMap, key: &str) -> Raw {
+    Raw {
+        shape: w.shape(key).unwrap_or_else(|| panic!("no `{key}`")),
+        data: w.f32_values(key).unwrap(),
+    }
+}
+
+fn formula() -> WeightMap {
+    formula_weights::<B>(&FlexDevice)
 }
 
 fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
@@ -37,11 +48,13 @@ fn model_via_f16_safetensors() -> Wav2Clip<B> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w2c_f16.safetensors");
     // torch's own window buffer (as in the real Wav2CLIP.pt) comes from the committed partial checkpoint
-    let mut sd = formula_state_dict();
-    let torch = StateDict::load(&fixture("partial_state.pt")).unwrap();
-    sd.tensors
-        .insert(WINDOW_KEY.into(), torch.tensors[WINDOW_KEY].clone());
-    sd.save_safetensors(&path, true).unwrap();
+    let mut sd = formula();
+    let torch = WeightMap::load(fixture("partial_state.pt")).unwrap();
+    sd.insert(WINDOW_KEY, torch.get(WINDOW_KEY).unwrap().clone());
+    sd.to_f16(&[WINDOW_KEY])
+        .unwrap()
+        .save_safetensors(&path)
+        .unwrap();
     let size = std::fs::metadata(&path).unwrap().len();
     assert!(
         size > 23_000_000 && size < 24_000_000,
@@ -55,14 +68,14 @@ fn spectrogram_utterance_and_frames_match_the_package() {
     let reference = reference();
     let model = model_via_f16_safetensors();
     for name in ["chirp", "clicks"] {
-        let sig = &reference.tensors[&format!("signal.{name}")].data;
+        let sig = &raw(&reference, &format!("signal.{name}")).data;
         // standardised log-spectrogram, utterance mode
-        let want = &reference.tensors[&format!("spec.{name}")];
+        let want = &raw(&reference, &format!("spec.{name}"));
         let spec = model.spectrogram(&[sig], Normalisation::Shared).unwrap();
         assert_eq!(spec.dims(), [1, 1, N_BINS, want.shape[1]]);
         let spec = values(spec);
         let e_spec = max_abs_diff(&spec, &want.data);
-        let e_spec64 = max_abs_diff(&spec, &reference.tensors[&format!("spec64.{name}")].data);
+        let e_spec64 = max_abs_diff(&spec, &raw(&reference, &format!("spec64.{name}")).data);
         let over = spec
             .iter()
             .zip(&want.data)
@@ -71,26 +84,23 @@ fn spectrogram_utterance_and_frames_match_the_package() {
         // utterance embedding
         let utt = model.embed_utterance(sig).unwrap();
         assert_eq!(utt.dims(), [1, 512]);
-        let e_utt = max_abs_diff(
-            &values(utt),
-            &reference.tensors[&format!("utt.{name}")].data,
-        );
+        let e_utt = max_abs_diff(&values(utt), &raw(&reference, &format!("utt.{name}")).data);
         // frame mode
-        let cfg = &reference.tensors[&format!("frame_cfg.{name}")].data;
+        let cfg = &raw(&reference, &format!("frame_cfg.{name}")).data;
         let (fl, hl) = (cfg[0] as usize, cfg[1] as usize);
         let frames: Vec<&[f32]> = avad_wav2clip::model::frame_signal(sig, fl, hl).unwrap();
-        let want_fspec = &reference.tensors[&format!("frame_spec.{name}")];
+        let want_fspec = &raw(&reference, &format!("frame_spec.{name}"));
         assert_eq!(want_fspec.shape[0], frames.len());
         let fspec = values(model.spectrogram(&frames, Normalisation::Shared).unwrap());
         let e_fspec = max_abs_diff(&fspec, &want_fspec.data);
         let e_fspec64 = max_abs_diff(
             &fspec,
-            &reference.tensors[&format!("frame_spec64.{name}")].data,
+            &raw(&reference, &format!("frame_spec64.{name}")).data,
         );
         let emb = model
             .embed_frames(sig, fl, hl, Normalisation::Shared)
             .unwrap();
-        let want_frames = &reference.tensors[&format!("frames.{name}")];
+        let want_frames = &raw(&reference, &format!("frames.{name}"));
         assert_eq!(emb.dims().to_vec(), want_frames.shape);
         let e_frames = max_abs_diff(&values(emb), &want_frames.data);
         eprintln!(
@@ -124,7 +134,7 @@ fn spectrogram_utterance_and_frames_match_the_package() {
     }
 
     // Silence: a constant spectrogram is standardised to zeros (defined behaviour, std = 0).
-    let silence = &reference.tensors["signal.silence"].data;
+    let silence = &raw(&reference, "signal.silence").data;
     assert!(values(
         model
             .spectrogram(&[silence], Normalisation::Shared)
@@ -134,14 +144,14 @@ fn spectrogram_utterance_and_frames_match_the_package() {
     .all(|&v| v == 0.0));
     let e = max_abs_diff(
         &values(model.embed_utterance(silence).unwrap()),
-        &reference.tensors["utt.silence_defined"].data,
+        &raw(&reference, "utt.silence_defined").data,
     );
     eprintln!("silence: max abs err vs encoder(zero spectrogram) {e:.2e}");
     assert!(e <= 1e-3, "silence err {e}");
 
     // Per-segment normalisation: frame i equals the utterance embedding of frame i alone, and differs from the
     // package's shared normalisation (frame features depend on batching there).
-    let sig = &reference.tensors["signal.chirp"].data;
+    let sig = &raw(&reference, "signal.chirp").data;
     let per = values(
         model
             .embed_frames(sig, 16000, 8000, Normalisation::PerSegment)
@@ -186,15 +196,26 @@ fn spectrogram_utterance_and_frames_match_the_package() {
 
 #[test]
 fn f16_and_f32_safetensors_round_trip_exactly() {
-    let sd = formula_state_dict();
+    let sd = formula();
     let dir = tempfile::tempdir().unwrap();
     for f16 in [true, false] {
         let path = dir.path().join(format!("w_{f16}.safetensors"));
-        sd.save_safetensors(&path, f16).unwrap();
-        let back = StateDict::load(&path).unwrap();
-        assert_eq!(back.tensors.len(), sd.tensors.len());
-        for (k, t) in &sd.tensors {
-            assert_eq!(&back.tensors[k], t, "{k} (f16 storage: {f16})");
+        let stored = if f16 {
+            sd.to_f16(&[WINDOW_KEY]).unwrap()
+        } else {
+            sd.clone()
+        };
+        stored.save_safetensors(&path).unwrap();
+        let back = WeightMap::load(&path).unwrap();
+        assert_eq!(back.len(), sd.len());
+        for k in sd.keys() {
+            assert_eq!(back.shape(k), sd.shape(k), "{k}");
+            // the formula values are f16-representable, so f16 storage loses nothing
+            assert_eq!(
+                back.f32_values(k).unwrap(),
+                sd.f32_values(k).unwrap(),
+                "{k} (f16 storage: {f16})"
+            );
         }
     }
 }
@@ -202,8 +223,8 @@ fn f16_and_f32_safetensors_round_trip_exactly() {
 #[test]
 fn pytorch_checkpoint_reader_and_missing_tensor_error() {
     let path = fixture("partial_state.pt");
-    let sd = StateDict::load(&path).unwrap();
-    assert_eq!(sd.tensors.len(), 9);
+    let sd = WeightMap::load(&path).unwrap();
+    assert_eq!(sd.len(), 9);
     // the formula values written by torch.save (f32 and f16 storages) are read back exactly
     for key in [
         "audio_encoder.conv1.weight",
@@ -214,24 +235,24 @@ fn pytorch_checkpoint_reader_and_missing_tensor_error() {
         "audio_transform.sequential.0.weight",
         "audio_transform.sequential.3.bias",
     ] {
-        let t = &sd.tensors[key];
+        let t = &raw(&sd, key);
         assert_eq!(t.data, formula_value(key, &t.shape), "{key}");
     }
     assert_eq!(
-        sd.tensors["audio_transform.sequential.0.weight"].shape,
+        raw(&sd, "audio_transform.sequential.0.weight").shape,
         vec![512, 512]
     );
     assert_eq!(
-        sd.tensors["audio_encoder.bn1.num_batches_tracked"].data,
+        raw(&sd, "audio_encoder.bn1.num_batches_tracked").data,
         vec![1000.0]
     );
-    let win = &sd.tensors["audio_encoder.spectrogram.window"].data;
+    let win = &raw(&sd, "audio_encoder.spectrogram.window").data;
     assert!(max_abs_diff(win, &avad_wav2clip::spectrogram::periodic_hann(512)) < 1e-6);
 
     let err = Wav2Clip::<B>::load(&path, &FlexDevice).unwrap_err();
     let msg = err.to_string();
     match &err {
-        Wav2ClipError::MissingTensors { keys, .. } => {
+        Wav2ClipError::Nn(NnError::MissingTensors { names: keys, .. }) => {
             assert!(keys.contains(&"audio_encoder.layer1.0.conv1.weight".to_string()));
             assert!(keys.contains(&"audio_transform.sequential.0.bias".to_string()));
             assert!(!keys.contains(&"audio_encoder.conv1.weight".to_string()));
@@ -246,12 +267,10 @@ fn pytorch_checkpoint_reader_and_missing_tensor_error() {
 
 #[test]
 fn misshaped_and_garbage_weight_files_are_named() {
-    let mut sd = formula_state_dict();
-    sd.tensors
-        .get_mut("audio_encoder.layer2.0.downsample.0.weight")
-        .unwrap()
-        .shape = vec![128, 64, 3, 1];
-    let err = Wav2Clip::<B>::from_state_dict(&sd, &FlexDevice)
+    let mut sd = formula();
+    let key = "audio_encoder.layer2.0.downsample.0.weight";
+    sd.insert_f32(key, vec![128, 64, 3, 1], vec![0.0; 128 * 64 * 3]);
+    let err = Wav2Clip::<B>::from_weights(&sd, &FlexDevice)
         .unwrap_err()
         .to_string();
     assert!(
@@ -260,18 +279,24 @@ fn misshaped_and_garbage_weight_files_are_named() {
         "{err}"
     );
 
-    let mut sd = formula_state_dict();
-    sd.tensors.get_mut(WINDOW_KEY).unwrap().data[10] += 0.01;
-    let err = Wav2Clip::<B>::from_state_dict(&sd, &FlexDevice)
+    let mut sd = formula();
+    let mut win = sd.f32_values(WINDOW_KEY).unwrap();
+    win[10] += 0.01;
+    sd.insert_f32(WINDOW_KEY, vec![win.len()], win);
+    let err = Wav2Clip::<B>::from_weights(&sd, &FlexDevice)
         .unwrap_err()
         .to_string();
     assert!(err.contains(WINDOW_KEY) && err.contains("Hann"), "{err}");
     // an f16-rounded window is accepted (the exact Hann window is then used)
-    let mut sd = formula_state_dict();
-    for v in sd.tensors.get_mut(WINDOW_KEY).unwrap().data.iter_mut() {
-        *v = half::f16::from_f32(*v).to_f32();
-    }
-    assert!(Wav2Clip::<B>::from_state_dict(&sd, &FlexDevice).is_ok());
+    let mut sd = formula();
+    let win: Vec<f32> = sd
+        .f32_values(WINDOW_KEY)
+        .unwrap()
+        .iter()
+        .map(|v| half::f16::from_f32(*v).to_f32())
+        .collect();
+    sd.insert_f32(WINDOW_KEY, vec![win.len()], win);
+    assert!(Wav2Clip::<B>::from_weights(&sd, &FlexDevice).is_ok());
 
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.pt");
@@ -280,7 +305,7 @@ fn misshaped_and_garbage_weight_files_are_named() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("junk.pt") && err.contains("cannot read weights"),
+        err.contains("junk.pt") && err.contains("not a readable PyTorch checkpoint"),
         "{err}"
     );
 }

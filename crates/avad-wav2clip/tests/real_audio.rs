@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use avad_wav2clip::testing::formula_state_dict;
+use avad_wav2clip::testing::formula_weights;
 use avad_wav2clip::{read_wav, read_wav_mono_16k, Normalisation, Wav2Clip, Wav2ClipError};
 use burn_flex::{Flex, FlexDevice};
 
@@ -14,7 +14,8 @@ fn audio(name: &str) -> PathBuf {
 
 #[test]
 fn real_recordings_give_finite_embeddings() {
-    let model = Wav2Clip::<Flex>::from_state_dict(&formula_state_dict(), &FlexDevice).unwrap();
+    let model =
+        Wav2Clip::<Flex>::from_weights(&formula_weights::<Flex>(&FlexDevice), &FlexDevice).unwrap();
     // (file, rate, channels, float, frames as reported by libsndfile)
     for (name, rate, ch, float, frames) in [
         ("ibm_gunshots.wav", 44100, 1, false, 463_104),

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use avad_pipeline::bench::{self, BenchConfig, Workload};
+use avad_train::bench::{self, BenchConfig, Workload};
 
 use crate::backend::{DeviceArgs, Precision};
 
@@ -83,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     >(&cfg, &device)?))?;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(out) = &args.out {
-        avad_core::npy::write_atomic(out, json.as_bytes())
+        avad_core::files::write_atomic(out, json.as_bytes())
             .with_context(|| format!("writing {}", out.display()))?;
     }
     if args.json {

@@ -73,7 +73,7 @@ pub struct Args {
 
 /// One scorer's evaluation (a line of the table and of `OUT/summary.json`).
 #[derive(Serialize)]
-struct Row {
+struct ScorerRow {
     model: &'static str,
     branch: &'static str,
     report: EvalReport,
@@ -125,7 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // The demo's recipe on top of the synth presets: shorter sequences and a schedule for a short run.
     let recipe = args.out.join("demo-recipe.toml");
     let milestone = (args.epochs * 4).div_ceil(5);
-    avad_core::npy::write_atomic(
+    avad_core::files::write_atomic(
         &recipe,
         format!(
             "# written by `avad demo`: overrides of the synth-* presets\nlr = {}\nbatch_size = {}\nmilestones = [{milestone}]\n\n[model]\nvisual_length = {}\n",
@@ -162,40 +162,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             step + 2,
             run_dir.display()
         );
-        train::run(train::Args {
-            train_list: train_list.clone(),
-            test_list: None,
-            features_dir: None,
-            annotations: None,
-            preset: preset.into(),
-            config: Some(recipe.clone()),
-            out: run_dir.clone(),
-            epochs: Some(args.epochs),
-            seed: Some(args.seed),
-            batch_size: None,
-            lr: None,
-            val_fraction: None,
-            save_every: None,
-            resume: false,
-            fresh: false,
-            select_on_test: false,
-            select_last: args.select_last,
-            reload_best: false,
-            clip_model: None,
-            print_config: false,
-            no_progress: false,
-            stop_after_steps: None,
-            device: Default::default(),
-        })?;
+        let mut run = train::Args::new(train_list.clone(), preset, run_dir.clone());
+        run.flags.config = Some(recipe.clone());
+        run.flags.epochs = Some(args.epochs);
+        run.flags.seed = Some(args.seed);
+        run.flags.select_last = args.select_last;
+        train::run(run)?;
         let scores = run_dir.join("test-scores");
-        predict::run(predict::Args {
-            model: run_dir.join("model.json"),
-            list: test_list.clone(),
-            features_dir: None,
-            out: scores.clone(),
-            c_branch: true,
-            device: Default::default(),
-        })?;
+        let mut scoring = predict::Args::new(
+            run_dir.join("model.json"),
+            test_list.clone(),
+            scores.clone(),
+        );
+        scoring.c_branch = true;
+        predict::run(scoring)?;
         let a_branch = evaluate_dir(&scores, &test_list, &annotations, None, &opts)?;
         let c_branch = evaluate_dir(
             &scores.join("c_branch"),
@@ -209,13 +189,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             "VadCLIP"
         };
-        rows.push(Row {
+        rows.push(ScorerRow {
             model,
             branch: "A (align)",
             audio_only_found: found(&scores)?,
             report: a_branch,
         });
-        rows.push(Row {
+        rows.push(ScorerRow {
             model,
             branch: "C (class)",
             audio_only_found: found(&scores.join("c_branch"))?,
@@ -227,7 +207,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // The chance reference: a seeded random scorer through the same evaluation.
         let random = args.out.join("random-scores");
         write_random_scores(&s.videos, &random, args.seed)?;
-        rows.push(Row {
+        rows.push(ScorerRow {
             model: "random",
             branch: "-",
             report: evaluate_dir(&random, &test_list, &annotations, None, &opts)?,
@@ -235,7 +215,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     let summary = args.out.join("summary.json");
-    avad_core::npy::write_atomic(
+    avad_core::files::write_atomic(
         &summary,
         &serde_json::to_vec_pretty(&rows).context("serialising the summary")?,
     )?;
@@ -276,20 +256,22 @@ fn detect_real_clip(out: &Path) -> anyhow::Result<()> {
     let device = crate::backend::cpu_device();
     let wav2clip = dir.join("wav2clip-random.safetensors");
     if !wav2clip.is_file() {
-        avad_pipeline::testing::write_wav2clip_formula(&wav2clip)?;
+        avad_wav2clip::testing::save_formula_weights::<crate::backend::CpuBackend>(
+            &wav2clip, &device,
+        )?;
     }
     let enc = avad_pipeline::features::Encoders::<crate::backend::CpuBackend>::load(
         &clip, &wav2clip, &device,
     )?;
-    let model = avad_pipeline::testing::write_tiny_checkpoint::<crate::backend::CpuBackend>(
+    let model = avad_train::testing::write_tiny_checkpoint::<crate::backend::CpuBackend>(
         &dir.join("model-random"),
         enc.visual_width(),
-        true,
+        Some(avad_wav2clip::EMBED_DIM),
         7,
         &device,
     )?;
     let predictor =
-        avad_train::Predictor::<crate::backend::CpuBackend>::from_checkpoint(&model, &device)?;
+        avad_infer::Predictor::<crate::backend::CpuBackend>::from_checkpoint(&model, &device)?;
     let opts = avad_pipeline::features::FeatureOptions {
         thumbnails: true,
         ..avad_pipeline::features::FeatureOptions::default()
@@ -300,7 +282,7 @@ fn detect_real_clip(out: &Path) -> anyhow::Result<()> {
     );
     let report = avad_pipeline::detect::detect_video(&enc, &predictor, &video, &opts, 0.5)?;
     let html = dir.join("moviepy_fire2.html");
-    avad_core::npy::write_atomic(&html, avad_pipeline::html::render_html(&report).as_bytes())?;
+    avad_core::files::write_atomic(&html, avad_pipeline::html::render_html(&report).as_bytes())?;
     println!(
         "detect (random weights): {} → {} snippets, audio {}, {} events; timeline: {}",
         video.file_name().unwrap_or_default().to_string_lossy(),
@@ -312,7 +294,7 @@ fn detect_real_clip(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn render(rows: &[Row]) -> String {
+fn render(rows: &[ScorerRow]) -> String {
     let mut s = String::from(
         "\nmodel     branch      AP      AUC     PR-AUC  mAP@0.1  mAP AVG  audio-only events found at 5% false alarms\n",
     );

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use avad_pipeline::{detect_video, render_html, Encoders, FeatureOptions};
-use avad_train::ModelBundle;
+use avad_infer::ModelBundle;
+use avad_pipeline::{detect_video, render_html};
 
-use crate::backend::DeviceArgs;
+use super::extract::EncoderArgs;
+use crate::backend::{run_inference, DeviceArgs, InferCommand};
 
 /// Printed after the options of `avad detect --help`: the per-snippet fields of the report.
 const FIELDS_HELP: &str = "\
@@ -34,12 +35,9 @@ pub struct Args {
     /// from `avad distill`: the teacher scores clips with audio, the visual student clips without (or silent) audio.
     #[arg(long)]
     pub model: PathBuf,
-    /// CLIP weights: a Hugging Face CLIPModel folder or an OpenAI-named safetensors file.
-    #[arg(long)]
-    pub clip_model: PathBuf,
-    /// Wav2CLIP weights (`Wav2CLIP.pt` or safetensors).
-    #[arg(long)]
-    pub wav2clip: PathBuf,
+    /// The encoders and the frame sampling.
+    #[command(flatten)]
+    pub encoders: EncoderArgs,
     /// Print the full report as JSON on stdout (instead of the text summary); fields below.
     #[arg(long)]
     pub json: bool,
@@ -53,15 +51,6 @@ pub struct Args {
     /// Anomaly-score threshold for events.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f32,
-    /// Keep every N-th decoded frame (must match the features the model was trained on).
-    #[arg(long, default_value_t = 16)]
-    pub stride: usize,
-    /// Stop after this many snippets.
-    #[arg(long)]
-    pub max_snippets: Option<usize>,
-    /// Snippets per CLIP forward pass.
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
     /// Device and float type (`--device cuda --dtype bf16` on a GPU build).
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -69,95 +58,87 @@ pub struct Args {
 
 /// Runs `avad detect`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.stride == 0 || args.batch == 0 {
-        anyhow::bail!("--stride and --batch must be at least 1");
-    }
-    crate::with_infer_backend!(args.device, |B, device| run_on::<B>(&args, &device))
+    args.encoders.check()?;
+    run_inference(&args.device, &args)
 }
 
-fn run_on<B: burn::tensor::backend::Backend>(
-    args: &Args,
-    device: &B::Device,
-) -> anyhow::Result<()> {
-    let t0 = Instant::now();
-    let bundle = ModelBundle::<B>::load(&args.model, device)
-        .with_context(|| format!("loading {}", args.model.display()))?;
-    let enc = Encoders::<B>::load(&args.clip_model, &args.wav2clip, device)?;
-    let load_s = t0.elapsed().as_secs_f64();
-    let opts = FeatureOptions {
-        crops: 1,
-        stride: args.stride,
-        max_snippets: args.max_snippets,
-        batch: args.batch,
-        thumbnails: args.html.is_some(),
-    };
-    let t1 = Instant::now();
-    let report = if bundle.is_bundle {
-        avad_pipeline::detect::detect_video_bundle(
-            &enc,
-            &bundle,
-            &args.video,
-            &opts,
-            args.threshold,
-        )?
-    } else {
-        detect_video(
-            &enc,
-            &bundle.members[0].predictor,
-            &args.video,
-            &opts,
-            args.threshold,
-        )?
-    };
-    let run_s = t1.elapsed().as_secs_f64();
-    let media_s = report.snippets.last().map(|s| s.end_s).unwrap_or(0.0)
-        - report.snippets.first().map(|s| s.start_s).unwrap_or(0.0);
-    tracing::info!(
-        "{} snippets ({media_s:.1} s of video) in {run_s:.1} s (+{load_s:.1} s loading): real-time factor {:.3}",
-        report.snippets.len(),
-        run_s / media_s.max(1e-9)
-    );
-    if let Some(p) = &args.csv {
-        avad_core::npy::write_atomic(p, report.to_csv().as_bytes())?;
-    }
-    if let Some(p) = &args.html {
-        avad_core::npy::write_atomic(p, render_html(&report).as_bytes())?;
-    }
-    if args.json {
-        println!("{}", report.to_json());
-    } else {
-        println!(
-            "{}: {} snippets, model {}, audio {} (features: {})",
-            report.video,
+impl InferCommand for Args {
+    /// Extracts the video's features, scores them and writes the reports.
+    fn run_on<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        let bundle = ModelBundle::<B>::load(&self.model, device)
+            .with_context(|| format!("loading {}", self.model.display()))?;
+        let enc = self.encoders.load::<B>(device)?;
+        let load_s = t0.elapsed().as_secs_f64();
+        let opts = self.encoders.feature_options(1, self.html.is_some());
+        let t1 = Instant::now();
+        let report = if bundle.is_bundle {
+            avad_pipeline::detect::detect_video_bundle(
+                &enc,
+                &bundle,
+                &self.video,
+                &opts,
+                self.threshold,
+            )?
+        } else {
+            detect_video(
+                &enc,
+                &bundle.members[0].predictor,
+                &self.video,
+                &opts,
+                self.threshold,
+            )?
+        };
+        let run_s = t1.elapsed().as_secs_f64();
+        let media_s = report.snippets.last().map(|s| s.end_s).unwrap_or(0.0)
+            - report.snippets.first().map(|s| s.start_s).unwrap_or(0.0);
+        tracing::info!(
+            "{} snippets ({media_s:.1} s of video) in {run_s:.1} s (+{load_s:.1} s loading): real-time factor {:.3}",
             report.snippets.len(),
-            report.model,
-            report.audio,
-            report.audio_features
+            run_s / media_s.max(1e-9)
         );
-        if report.audio_features == "zeros" {
-            println!("note: the video has no audio; the audio-visual model was given all-zero audio features");
+        if let Some(p) = &self.csv {
+            avad_core::files::write_atomic(p, report.to_csv().as_bytes())?;
         }
-        for r in &report.snippets {
-            let gate = match (r.audio_gate, r.audio_share) {
-                (Some(g), Some(s)) => format!(" gate {g:.3} share {s:.3}"),
-                _ => String::new(),
-            };
+        if let Some(p) = &self.html {
+            avad_core::files::write_atomic(p, render_html(&report).as_bytes())?;
+        }
+        if self.json {
+            println!("{}", report.to_json());
+        } else {
             println!(
-                "{:5} {:8.2} {:8.2} {:.3} {:<10} {}{gate}",
-                r.index, r.start_s, r.end_s, r.anomaly_score, r.top_class, r.audio
+                "{}: {} snippets, model {}, audio {} (features: {})",
+                report.video,
+                report.snippets.len(),
+                report.model,
+                report.audio,
+                report.audio_features
             );
-        }
-        println!(
-            "{} events (threshold {})",
-            report.events.len(),
-            report.threshold
-        );
-        for e in &report.events {
+            if report.audio_features == "zeros" {
+                println!("note: the video has no audio; the audio-visual model was given all-zero audio features");
+            }
+            for r in &report.snippets {
+                let gate = match (r.audio_gate, r.audio_share) {
+                    (Some(g), Some(s)) => format!(" gate {g:.3} share {s:.3}"),
+                    _ => String::new(),
+                };
+                println!(
+                    "{:5} {:8.2} {:8.2} {:.3} {:<10} {}{gate}",
+                    r.index, r.start_s, r.end_s, r.anomaly_score, r.top_class, r.audio
+                );
+            }
             println!(
-                "  {:.2}-{:.2} s  {}  peak {:.3} (snippet {})",
-                e.start_s, e.end_s, e.class, e.peak_score, e.peak_index
+                "{} events (threshold {})",
+                report.events.len(),
+                report.threshold
             );
+            for e in &report.events {
+                println!(
+                    "  {:.2}-{:.2} s  {}  peak {:.3} (snippet {})",
+                    e.start_s, e.end_s, e.class, e.peak_score, e.peak_index
+                );
+            }
         }
+        Ok(())
     }
-    Ok(())
 }

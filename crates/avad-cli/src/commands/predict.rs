@@ -4,10 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use avad_train::bundle::{read_video_inputs, ModelBundle};
-use avad_train::lists::read_videos;
+use avad_infer::{read_stored_features, read_videos, ModelBundle};
 
-use crate::backend::DeviceArgs;
+use crate::backend::{run_inference, DeviceArgs, InferCommand};
 
 /// Arguments of `avad predict`.
 #[derive(clap::Args, Debug)]
@@ -35,64 +34,79 @@ pub struct Args {
     pub device: DeviceArgs,
 }
 
-/// Runs `avad predict`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    crate::with_infer_backend!(args.device, |B, device| run_on::<B>(&args, &device))
+impl Args {
+    /// `avad predict --model MODEL --list LIST --out OUT`, every other flag at its default.
+    pub fn new(model: PathBuf, list: PathBuf, out: PathBuf) -> Self {
+        Self {
+            model,
+            list,
+            features_dir: None,
+            out,
+            c_branch: false,
+            device: DeviceArgs::default(),
+        }
+    }
 }
 
-fn run_on<B: burn::tensor::backend::Backend>(
-    args: &Args,
-    device: &B::Device,
-) -> anyhow::Result<()> {
-    let bundle = ModelBundle::<B>::load(&args.model, device)
-        .with_context(|| format!("loading {}", args.model.display()))?;
-    let videos = read_videos(&args.list, args.features_dir.as_deref())?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    if args.c_branch {
-        std::fs::create_dir_all(args.out.join("c_branch"))?;
-    }
-    let pb = indicatif::ProgressBar::new(videos.len() as u64);
-    let mut scored_by = String::from("video,model,reason\n");
-    let mut counts: std::collections::BTreeMap<(&'static str, String), usize> = Default::default();
-    for v in &videos {
-        let f = read_video_inputs(v).with_context(|| format!("reading {}", v.name))?;
-        let r = bundle
-            .score(&f)
-            .with_context(|| format!("scoring {}", v.name))?;
-        let s = &r.scores;
-        avad_core::npy::write_npy_f32(
-            &args.out.join(format!("{}.npy", v.name)),
-            &[s.t, s.num_class],
-            &s.probs,
-        )?;
-        if args.c_branch {
-            avad_core::npy::write_npy_f32(
-                &args.out.join("c_branch").join(format!("{}.npy", v.name)),
-                &[s.t],
-                &s.prob1,
-            )?;
+/// Runs `avad predict`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    run_inference(&args.device, &args)
+}
+
+impl InferCommand for Args {
+    /// Scores every video of the list and writes `<video>.npy` files and `scored_by.csv`.
+    fn run_on<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> anyhow::Result<()> {
+        let bundle = ModelBundle::<B>::load(&self.model, device)
+            .with_context(|| format!("loading {}", self.model.display()))?;
+        let videos = read_videos(&self.list, self.features_dir.as_deref())?;
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("creating {}", self.out.display()))?;
+        if self.c_branch {
+            std::fs::create_dir_all(self.out.join("c_branch"))?;
         }
-        scored_by.push_str(&format!("{},{},{}\n", v.name, r.role.as_str(), r.reason));
-        *counts
-            .entry((r.role.as_str(), r.reason.clone()))
-            .or_default() += 1;
-        pb.inc(1);
+        let pb = indicatif::ProgressBar::new(videos.len() as u64);
+        let mut scored_by = String::from("video,model,reason\n");
+        let mut counts: std::collections::BTreeMap<(&'static str, String), usize> =
+            Default::default();
+        for v in &videos {
+            let f = read_stored_features(v).with_context(|| format!("reading {}", v.name))?;
+            let r = bundle
+                .score(&f)
+                .with_context(|| format!("scoring {}", v.name))?;
+            let s = &r.scores;
+            avad_core::npy::write_npy_f32(
+                &self.out.join(format!("{}.npy", v.name)),
+                &[s.t, s.num_class],
+                &s.probs,
+            )?;
+            if self.c_branch {
+                avad_core::npy::write_npy_f32(
+                    &self.out.join("c_branch").join(format!("{}.npy", v.name)),
+                    &[s.t],
+                    &s.prob1,
+                )?;
+            }
+            scored_by.push_str(&format!("{},{},{}\n", v.name, r.role.as_str(), r.reason));
+            *counts
+                .entry((r.role.as_str(), r.reason.clone()))
+                .or_default() += 1;
+            pb.inc(1);
+        }
+        pb.finish_and_clear();
+        avad_core::files::write_atomic(&self.out.join("scored_by.csv"), scored_by.as_bytes())?;
+        let summary: Vec<String> = counts
+            .iter()
+            .map(|((m, why), n)| format!("{n} by {m} ({why})"))
+            .collect();
+        tracing::info!("scored {} videos: {}", videos.len(), summary.join(", "));
+        println!(
+            "wrote {} predictions ({} classes: {}) to {} — {}",
+            videos.len(),
+            bundle.class_names().len(),
+            bundle.class_names().join(", "),
+            self.out.display(),
+            summary.join(", ")
+        );
+        Ok(())
     }
-    pb.finish_and_clear();
-    avad_core::npy::write_atomic(&args.out.join("scored_by.csv"), scored_by.as_bytes())?;
-    let summary: Vec<String> = counts
-        .iter()
-        .map(|((m, why), n)| format!("{n} by {m} ({why})"))
-        .collect();
-    tracing::info!("scored {} videos: {}", videos.len(), summary.join(", "));
-    println!(
-        "wrote {} predictions ({} classes: {}) to {} — {}",
-        videos.len(),
-        bundle.class_names().len(),
-        bundle.class_names().join(", "),
-        args.out.display(),
-        summary.join(", ")
-    );
-    Ok(())
 }

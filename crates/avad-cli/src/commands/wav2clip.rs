@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use avad_wav2clip::{read_wav, resample, Normalisation, Wav2Clip, SAMPLE_RATE};
 
-use crate::backend::DeviceArgs;
+use crate::backend::{run_inference, DeviceArgs, InferCommand};
 
 /// Arguments of `avad wav2clip`.
 #[derive(clap::Args)]
@@ -37,69 +37,69 @@ pub struct Args {
 
 /// Runs `avad wav2clip`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    crate::with_infer_backend!(args.device, |B, device| run_on::<B>(&args, &device))
+    run_inference(&args.device, &args)
 }
 
-fn run_on<B: burn::tensor::backend::Backend>(
-    args: &Args,
-    device: &B::Device,
-) -> anyhow::Result<()> {
-    let model = Wav2Clip::<B>::load(&args.model, device)
-        .with_context(|| format!("loading Wav2CLIP weights from {}", args.model.display()))?;
-    let wav = read_wav(&args.audio)?;
-    let x = resample(&wav.samples, wav.sample_rate, SAMPLE_RATE)?;
-    let norm = if args.per_frame_norm {
-        Normalisation::PerSegment
-    } else {
-        Normalisation::Shared
-    };
-    let embeds = match (args.frame_length, args.hop_length) {
-        (Some(f), Some(h)) => model.embed_frames(&x, f, h, norm),
-        _ => model.embed_utterance(&x),
-    }
-    .with_context(|| format!("embedding {}", args.audio.display()))?;
-    let [rows, dim] = embeds.dims();
-    let values = embeds
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading embeddings back: {e:?}"))?;
-    let matrix: Vec<&[f32]> = values.chunks(dim).collect();
-    if args.json {
-        let out = serde_json::json!({
-            "embeds": matrix,
-            "sample_rate": SAMPLE_RATE,
-            "samples": x.len(),
-            "source_sample_rate": wav.sample_rate,
-            "source_channels": wav.channels,
-            "frame_length": args.frame_length,
-            "hop_length": args.hop_length,
-            "normalisation": norm,
-        });
-        println!("{out}");
-    } else {
-        println!(
-            "{}: {} Hz, {} channel(s) -> {} samples at {} Hz ({:.2} s)",
-            args.audio.display(),
-            wav.sample_rate,
-            wav.channels,
-            x.len(),
-            SAMPLE_RATE,
-            x.len() as f64 / SAMPLE_RATE as f64
-        );
-        let mode = match (args.frame_length, args.hop_length) {
-            (Some(f), Some(h)) => format!("frame mode (frame {f}, hop {h} samples)"),
-            _ => "utterance mode".to_string(),
+impl InferCommand for Args {
+    /// Embeds the audio file and prints the embeddings.
+    fn run_on<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> anyhow::Result<()> {
+        let model = Wav2Clip::<B>::load(&self.model, device)
+            .with_context(|| format!("loading Wav2CLIP weights from {}", self.model.display()))?;
+        let wav = read_wav(&self.audio)?;
+        let x = resample(&wav.samples, wav.sample_rate, SAMPLE_RATE)?;
+        let norm = if self.per_frame_norm {
+            Normalisation::PerSegment
+        } else {
+            Normalisation::Shared
         };
-        println!("{rows} embedding(s) of {dim} dims, {mode}");
-        for (i, row) in matrix.iter().enumerate().take(5) {
-            let norm2 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-            let head: Vec<String> = row.iter().take(4).map(|v| format!("{v:+.4}")).collect();
-            println!("  [{i}] |e| = {norm2:.4}  [{}, ...]", head.join(", "));
+        let embeds = match (self.frame_length, self.hop_length) {
+            (Some(f), Some(h)) => model.embed_frames(&x, f, h, norm),
+            _ => model.embed_utterance(&x),
         }
-        if rows > 5 {
-            println!("  ... ({} more rows; use --json for all values)", rows - 5);
+        .with_context(|| format!("embedding {}", self.audio.display()))?;
+        let [rows, dim] = embeds.dims();
+        let values = embeds
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading embeddings back: {e:?}"))?;
+        let matrix: Vec<&[f32]> = values.chunks(dim).collect();
+        if self.json {
+            let out = serde_json::json!({
+                "embeds": matrix,
+                "sample_rate": SAMPLE_RATE,
+                "samples": x.len(),
+                "source_sample_rate": wav.sample_rate,
+                "source_channels": wav.channels,
+                "frame_length": self.frame_length,
+                "hop_length": self.hop_length,
+                "normalisation": norm,
+            });
+            println!("{out}");
+        } else {
+            println!(
+                "{}: {} Hz, {} channel(s) -> {} samples at {} Hz ({:.2} s)",
+                self.audio.display(),
+                wav.sample_rate,
+                wav.channels,
+                x.len(),
+                SAMPLE_RATE,
+                x.len() as f64 / SAMPLE_RATE as f64
+            );
+            let mode = match (self.frame_length, self.hop_length) {
+                (Some(f), Some(h)) => format!("frame mode (frame {f}, hop {h} samples)"),
+                _ => "utterance mode".to_string(),
+            };
+            println!("{rows} embedding(s) of {dim} dims, {mode}");
+            for (i, row) in matrix.iter().enumerate().take(5) {
+                let norm2 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+                let head: Vec<String> = row.iter().take(4).map(|v| format!("{v:+.4}")).collect();
+                println!("  [{i}] |e| = {norm2:.4}  [{}, ...]", head.join(", "));
+            }
+            if rows > 5 {
+                println!("  ... ({} more rows; use --json for all values)", rows - 5);
+            }
         }
+        Ok(())
     }
-    Ok(())
 }

@@ -30,15 +30,20 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
-/// True when the ffmpeg and ffprobe CLIs can be run (they are installed by scripts/install-deps.sh, in CI too).
-pub fn have_cli() -> bool {
-    ["ffmpeg", "ffprobe"].iter().all(|b| {
-        std::process::Command::new(b)
+/// Panics with a clear message unless the ffmpeg and ffprobe CLIs can be run: the live parity tests need them, and
+/// scripts/install-deps.sh installs them (in CI too), so a missing CLI is a broken setup, not a reason to pass.
+pub fn require_cli() {
+    for b in ["ffmpeg", "ffprobe"] {
+        let ok = std::process::Command::new(b)
             .arg("-version")
             .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    })
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            ok,
+            "the `{b}` CLI is required by the live ffmpeg parity tests but cannot be run; install it with \
+             scripts/install-deps.sh (Debian package `ffmpeg`)"
+        );
+    }
 }
 
 /// Runs a command and returns its stdout, panicking with stderr on failure (test helper only).

@@ -177,10 +177,7 @@ pub fn max_abs_diff<BB: Backend, const D: usize>(
 ) -> f32 {
     assert_eq!(a.dims().to_vec(), b_shape.to_vec(), "shape");
     let av: Vec<f32> = a.to_data().convert::<f32>().to_vec().unwrap();
-    av.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    avad_core::testing::max_abs_diff(&av, b)
 }
 
 pub fn assert_close<BB: Backend, const D: usize>(

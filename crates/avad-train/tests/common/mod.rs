@@ -68,7 +68,12 @@ pub fn toy_dataset(n: usize, seed: u64) -> Dataset {
 
 /// The synth-teacher preset shrunk to D = 32, T = 64, a 1-layer 4-head random CLIP.
 pub fn small_config() -> TrainConfig {
-    let mut cfg = TrainConfig::synth_teacher();
+    shrink(TrainConfig::synth_teacher())
+}
+
+/// A synth preset shrunk to the test data (D = 32, T = 64, a 4-head random CLIP), with batches of 8, lr 1e-3, 6
+/// epochs (milestone 5) and a 20 % validation split.
+pub fn shrink(mut cfg: TrainConfig) -> TrainConfig {
     cfg.set_feature_width(D);
     cfg.model.visual_length = T;
     cfg.model.clip_text.heads = 4;
@@ -78,6 +83,29 @@ pub fn small_config() -> TrainConfig {
     cfg.milestones = vec![5];
     cfg.val_fraction = 0.2;
     cfg
+}
+
+/// The values of tensor `key` of `sd` as f32.
+pub fn values(sd: &avad_model::StateDict, key: &str) -> Vec<f32> {
+    sd.get(key)
+        .unwrap_or_else(|| panic!("no tensor `{key}`"))
+        .clone()
+        .convert::<f32>()
+        .to_vec()
+        .unwrap()
+}
+
+/// The valid lengths a fixture stores as its `lengths` tensor.
+pub fn lengths(sd: &avad_model::StateDict) -> Vec<usize> {
+    sd.get("lengths")
+        .unwrap()
+        .clone()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|l| l as usize)
+        .collect()
 }
 
 /// Rebuilds the full CLIP token table `clipmodel.token_embedding.weight` of a `fixtures/model` state dict from the

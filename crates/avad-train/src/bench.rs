@@ -3,9 +3,9 @@
 //!
 //! Workloads (random seeded weights of the official sizes: D = 512, T = 256, 7 XD classes, a 12-layer width-512
 //! CLIP text tower; inputs are created on the device once, before the clock starts):
-//! - `train-teacher`, `train-vadclip`: one training step as `avad train` takes it (the preset's forward with the
-//!   class text, its losses with the four loss values read back, one `backward()`, AdamW) on a random batch
-//!   `[B, 256, 512]` (+ audio `[B, 256, 512]` for the teacher) with valid lengths `256 − (37·i mod 128)`.
+//! - `train-teacher`, `train-vadclip`: one training step as `avad train` takes it ([`train_step`]: the preset's
+//!   forward with the class text, its losses with the loss values read back, one `backward()`, AdamW) on a random
+//!   batch `[B, 256, 512]` (+ audio `[B, 256, 512]` for the teacher) with valid lengths `256 − (37·i mod 128)`.
 //! - `predict-chunk`: [`Predictor::predict`] of the AVadCLIP teacher on one video of 256 snippets (one chunk),
 //!   class text features precomputed once as avad does.
 //! - `clip-image`: the CLIP ViT-B/16 image tower (HF `CLIPVisionModelWithProjection`) on a batch of 224² images.
@@ -18,17 +18,19 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 use std::time::Instant;
 
-use avad_model::compute_losses;
-use avad_train::data::Batch;
-use avad_train::text::{class_names, class_token_ids};
-use avad_train::{build_model, AdamW, AdamWConfig, ClipSource, Predictor, TrainConfig, TrainError};
-use burn::optim::GradientsParams;
+use avad_infer::{class_token_ids, Predictor};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Distribution, ElementConversion};
+use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{PipelineError, Result};
+use crate::build::{build_model, ClipSource};
+use crate::config::TrainConfig;
+use crate::data::Batch;
+use crate::error::{Result, TrainError};
+use crate::optim::AdamW;
+use crate::step::train_step;
+use crate::text::class_names;
 
 /// Snippets per chunk (the official `visual_length`).
 pub const T: usize = 256;
@@ -79,14 +81,14 @@ impl Workload {
 }
 
 impl FromStr for Workload {
-    type Err = PipelineError;
+    type Err = TrainError;
     fn from_str(s: &str) -> Result<Self> {
         Self::ALL
             .into_iter()
             .find(|w| w.name() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = Self::ALL.iter().map(|w| w.name()).collect();
-                PipelineError::Invalid(format!(
+                TrainError::Bench(format!(
                     "unknown workload `{s}` (expected one of: {})",
                     names.join(", ")
                 ))
@@ -218,12 +220,10 @@ impl BenchReport {
 /// workloads on its inner (inference) backend.
 pub fn run<B: AutodiffBackend>(cfg: &BenchConfig, device: &B::Device) -> Result<BenchReport> {
     if cfg.iters == 0 {
-        return Err(PipelineError::Invalid("--iters must be at least 1".into()));
+        return Err(TrainError::Bench("--iters must be at least 1".into()));
     }
     if cfg.batch == 0 || cfg.clip_batch == 0 {
-        return Err(PipelineError::Invalid(
-            "batch sizes must be at least 1".into(),
-        ));
+        return Err(TrainError::Bench("batch sizes must be at least 1".into()));
     }
     let workloads = if cfg.workloads.is_empty() {
         Workload::DEFAULT.to_vec()
@@ -234,8 +234,8 @@ pub fn run<B: AutodiffBackend>(cfg: &BenchConfig, device: &B::Device) -> Result<
     for w in &workloads {
         tracing::info!("bench {}: building the model", w.name());
         let r = match w {
-            Workload::TrainTeacher => train_step::<B>(cfg, true, device)?,
-            Workload::TrainVadclip => train_step::<B>(cfg, false, device)?,
+            Workload::TrainTeacher => time_train_step::<B>(cfg, true, device)?,
+            Workload::TrainVadclip => time_train_step::<B>(cfg, false, device)?,
             Workload::PredictChunk => predict_chunk::<B::InnerBackend>(cfg, device)?,
             Workload::ClipImage => clip_image::<B::InnerBackend>(cfg, device)?,
             Workload::Gemm => gemm::<B::InnerBackend>(cfg, device)?,
@@ -265,7 +265,7 @@ pub fn run<B: AutodiffBackend>(cfg: &BenchConfig, device: &B::Device) -> Result<
 
 /// Waits until every queued operation on `device` has finished.
 fn sync<B: Backend>(device: &B::Device) -> Result<()> {
-    B::sync(device).map_err(|e| PipelineError::Invalid(format!("backend failed: {e}")))
+    B::sync(device).map_err(|e| TrainError::Bench(format!("backend failed: {e}")))
 }
 
 /// Runs `step(i)` `warmup` times, then `iters` times under the clock, each followed by a device sync.
@@ -359,7 +359,7 @@ fn label_class(i: usize) -> usize {
     }
 }
 
-fn train_step<B: AutodiffBackend>(
+fn time_train_step<B: AutodiffBackend>(
     cfg: &BenchConfig,
     teacher: bool,
     device: &B::Device,
@@ -367,15 +367,8 @@ fn train_step<B: AutodiffBackend>(
     let started = Instant::now();
     let (model, tc) = build_model::<B>(&preset(cfg, teacher), &ClipSource::Random, device)?;
     let (b, d, c) = (cfg.batch, tc.model.visual_width, tc.model.num_class);
-    let text = model
-        .class_text(&class_token_ids(&class_names(tc.labels)))
-        .map_err(TrainError::from)?;
-    let mut opt = AdamW::<B::InnerBackend>::new(AdamWConfig {
-        beta1: tc.beta1,
-        beta2: tc.beta2,
-        eps: tc.eps,
-        weight_decay: tc.weight_decay,
-    });
+    let text = model.class_text(&class_token_ids(&class_names(tc.labels)))?;
+    let mut opt = AdamW::<B::InnerBackend>::new(tc.adamw());
     B::seed(device, cfg.seed ^ 0xBE7C);
     let visual = Tensor::<B, 3>::random([b, T, d], Distribution::Normal(0.0, 1.0), device); // [B, T, D]
     let audio = tc.model.audio.as_ref().map(|a| {
@@ -397,7 +390,7 @@ fn train_step<B: AutodiffBackend>(
     let seconds = time_iters::<B>(cfg, device, |i| {
         let model = slot
             .take()
-            .ok_or_else(|| PipelineError::Invalid("the model was lost by a failed step".into()))?;
+            .ok_or_else(|| TrainError::Bench("the model was lost by a failed step".into()))?;
         let batch = Batch {
             visual: visual.clone(),
             audio: audio.clone(),
@@ -405,24 +398,8 @@ fn train_step<B: AutodiffBackend>(
             labels: labels.clone(),
         };
         B::seed(device, cfg.seed.wrapping_add(i as u64));
-        let out = model
-            .forward(batch.visual, batch.audio, &batch.lengths, &text)
-            .map_err(TrainError::from)?;
-        let losses = compute_losses(&out, batch.labels, &batch.lengths, &tc.loss, None)
-            .map_err(TrainError::from)?;
-        // The training loop reads the four loss values back every step (logging, the finite check).
-        let vals: Vec<f64> = [&losses.total, &losses.loss1, &losses.loss2, &losses.loss3]
-            .into_iter()
-            .map(|l| l.clone().inner().into_scalar().elem())
-            .collect();
-        if !vals[0].is_finite() {
-            return Err(PipelineError::Invalid(format!(
-                "the benchmark's loss is {}",
-                vals[0]
-            )));
-        }
-        let grads = GradientsParams::from_grads(losses.total.backward(), &model);
-        slot = Some(opt.step(tc.lr, model, grads));
+        let (model, _) = train_step(&tc, model, &mut opt, tc.lr, &text, batch, None)?;
+        slot = Some(model);
         Ok(())
     })?;
     let (w, what) = if teacher {
@@ -458,17 +435,17 @@ fn predict_chunk<B: Backend>(cfg: &BenchConfig, device: &B::Device) -> Result<Wo
         .into_data()
         .convert::<f32>()
         .to_vec()
-        .map_err(|e| PipelineError::Invalid(format!("{e:?}")))?;
+        .map_err(|e| TrainError::Bench(format!("{e:?}")))?;
     let audio: Vec<f32> = Tensor::<B, 2>::random([T, da], Distribution::Normal(0.0, 1.0), device)
         .into_data()
         .convert::<f32>()
         .to_vec()
-        .map_err(|e| PipelineError::Invalid(format!("{e:?}")))?;
+        .map_err(|e| TrainError::Bench(format!("{e:?}")))?;
     let setup_s = started.elapsed().as_secs_f64();
     let seconds = time_iters::<B>(cfg, device, |_| {
         let scores = predictor.predict(&visual, Some(&audio))?;
         if scores.t != T {
-            return Err(PipelineError::Invalid(format!(
+            return Err(TrainError::Bench(format!(
                 "prediction returned {} snippets, expected {T}",
                 scores.t
             )));
@@ -501,10 +478,7 @@ fn clip_config(cfg: &BenchConfig) -> avad_clip::ClipConfig {
 fn clip_image<B: Backend>(cfg: &BenchConfig, device: &B::Device) -> Result<WorkloadReport> {
     let started = Instant::now();
     let cc = clip_config(cfg);
-    let clip_err = |source| PipelineError::Clip {
-        path: "random CLIP weights".into(),
-        source,
-    };
+    let clip_err = |e| TrainError::Clip(format!("random CLIP weights: {e}"));
     let model =
         avad_clip::testing::random_vision_model::<B>(&cc, cfg.seed, device).map_err(clip_err)?;
     let (n, s) = (cfg.clip_batch, cc.vision_config.image_size);

@@ -1,6 +1,7 @@
-//! Model bundles and automatic modality fallback (spec §2.5, issue 6).
+//! Model bundles and automatic modality fallback.
 //!
-//! The AVadCLIP teacher needs audio for every video; the distilled students do not. A **bundle** is a small JSON
+//! The AVadCLIP teacher needs audio for every video; the students distilled from it do not (the paper's
+//! uncertainty-driven feature distillation exists for inference without audio). A **bundle** is a small JSON
 //! file naming a teacher and its students, so that one `--model` argument scores every video with the best model
 //! its inputs allow:
 //!
@@ -21,28 +22,22 @@
 //! The audio student is never picked automatically (every listed video has visual features); it scores a list
 //! when it is given alone (`--model audio-student/model.json`).
 //!
-//! **Silence rule** ([`is_silent`]): audio features are silent when they are constant over time — the largest,
-//! over the feature dimensions, of the per-dimension standard deviation over rows is below [`SILENCE_STD`]
-//! (1e-6). Wav2CLIP standardises each log-mel spectrogram, so a silent (all-zero) track gives an all-zero
-//! spectrogram for every snippet and therefore identical embedding rows. Features with fewer than 2 rows cannot
-//! be judged and count as not silent.
+//! Whether a video's audio is present, silent or missing is decided by [`crate::inputs`] ([`AudioStatus`], with
+//! its silence rule).
 
 use std::path::{Component, Path, PathBuf};
 
-use avad_core::features::Features;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
-use crate::config::Modality;
-use crate::error::{Result, TrainError};
-use crate::lists::{read_features, VideoInput};
+use crate::error::{InferError, Result};
+use crate::inputs::{AudioStatus, StoredFeatures, StudentInput};
+use crate::json::{read_json, write_json};
 use crate::predict::{Predictor, VideoScores};
 
 /// Value of [`BundleSpec::format`].
 pub const BUNDLE_FORMAT: &str = "avad-bundle";
-/// Silence threshold on the largest per-dimension standard deviation over time (see the module docs).
-pub const SILENCE_STD: f64 = 1e-6;
 
 fn bundle_format() -> String {
     BUNDLE_FORMAT.into()
@@ -69,26 +64,22 @@ pub struct BundleSpec {
 impl BundleSpec {
     /// Reads and checks a bundle file.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-        let spec: Self = serde_json::from_str(&text)
-            .map_err(|e| TrainError::ckpt(path, format!("not a model bundle: {e}")))?;
+        let spec: Self = read_json(path, "not a model bundle")?;
         if spec.format != BUNDLE_FORMAT {
-            return Err(TrainError::ckpt(
+            return Err(InferError::ckpt(
                 path,
                 format!("format is `{}`, not `{BUNDLE_FORMAT}`", spec.format),
             ));
         }
         if spec.teacher.is_none() && spec.visual_student.is_none() && spec.audio_student.is_none() {
-            return Err(TrainError::ckpt(path, "the bundle names no model"));
+            return Err(InferError::ckpt(path, "the bundle names no model"));
         }
         Ok(spec)
     }
 
     /// Writes the bundle atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| TrainError::ckpt(path, e.to_string()))?;
-        Ok(avad_core::npy::write_atomic(path, text.as_bytes())?)
+        write_json(path, self)
     }
 
     /// True when `path` is a JSON file that looks like a bundle (its `format` is [`BUNDLE_FORMAT`], or it has a
@@ -204,53 +195,9 @@ impl Role {
     }
 }
 
-/// What the audio of one video looks like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AudioStatus {
-    /// The audio feature file exists and is not silent.
-    Present,
-    /// The file exists but its features are constant over time ([`is_silent`]).
-    Silent,
-    /// The list names an audio file that does not exist.
-    Missing,
-    /// The list has no audio column.
-    NotListed,
-}
-
-impl AudioStatus {
-    /// Short text for logs and `scored_by.csv`.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::Present => "audio present",
-            Self::Silent => "audio silent",
-            Self::Missing => "audio file missing",
-            Self::NotListed => "no audio in list",
-        }
-    }
-}
-
-/// The silence rule of the module docs: `rows ≥ 2` and `max_d std_t(x[t, d]) < SILENCE_STD`.
-pub fn is_silent(f: &Features) -> bool {
-    if f.rows < 2 || f.dim == 0 {
-        return false;
-    }
-    let n = f.rows as f64;
-    (0..f.dim).all(|d| {
-        let mean = (0..f.rows)
-            .map(|t| f64::from(f.data[t * f.dim + d]))
-            .sum::<f64>()
-            / n;
-        let var = (0..f.rows)
-            .map(|t| (f64::from(f.data[t * f.dim + d]) - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        var.sqrt() < SILENCE_STD
-    })
-}
-
 /// One loaded member of a bundle.
 #[derive(Debug)]
-pub struct Member<B: Backend> {
+pub struct BundleMember<B: Backend> {
     /// Its role.
     pub role: Role,
     /// The loaded model.
@@ -259,53 +206,11 @@ pub struct Member<B: Backend> {
     pub path: PathBuf,
 }
 
-/// The inputs of one video as read for a bundle: full-length visual features, the audio features when the file
-/// exists, and the audio's status.
-#[derive(Debug, Clone)]
-pub struct VideoFeatures {
-    /// [T, D] visual features.
-    pub visual: Features,
-    /// [T, Da] audio features (when the file exists).
-    pub audio: Option<Features>,
-    /// Present, silent, missing or not listed.
-    pub audio_status: AudioStatus,
-}
-
-/// Reads a video's features without failing on a missing audio file (see [`AudioStatus`]). Audio that exists
-/// must have one row per visual snippet.
-pub fn read_video_inputs(v: &VideoInput) -> Result<VideoFeatures> {
-    let visual = read_features(&v.visual, None)?;
-    let (audio, status) = match &v.audio {
-        None => (None, AudioStatus::NotListed),
-        Some(p) if !p.is_file() => (None, AudioStatus::Missing),
-        Some(p) => {
-            let a = read_features(p, None)?;
-            if a.rows != visual.rows {
-                return Err(TrainError::Data(format!(
-                    "{}: audio has {} rows but visual has {} (one audio row per visual snippet is required)",
-                    v.name, a.rows, visual.rows
-                )));
-            }
-            let s = if is_silent(&a) {
-                AudioStatus::Silent
-            } else {
-                AudioStatus::Present
-            };
-            (Some(a), s)
-        }
-    };
-    Ok(VideoFeatures {
-        visual,
-        audio,
-        audio_status: status,
-    })
-}
-
 /// A teacher and its students (or a single checkpoint), choosing the model per video.
 #[derive(Debug)]
 pub struct ModelBundle<B: Backend> {
     /// The loaded models (at most one per role).
-    pub members: Vec<Member<B>>,
+    pub members: Vec<BundleMember<B>>,
     /// True when loaded from a bundle file (false: a single checkpoint).
     pub is_bundle: bool,
 }
@@ -324,10 +229,9 @@ pub struct BundleScores {
 /// The role of a single checkpoint, from its architecture and training configuration.
 fn role_of(ck: &Checkpoint) -> Role {
     let m = &ck.meta.model_config;
-    let modality = ck.meta.train_config.as_ref().map(|c| c.modality);
     if m.audio.is_some() {
         Role::Teacher
-    } else if modality == Some(Modality::Audio) {
+    } else if ck.meta.student_input() == StudentInput::Audio {
         Role::AudioStudent
     } else if m.fe_net {
         Role::VisualStudent
@@ -350,8 +254,8 @@ impl<B: Backend> ModelBundle<B> {
             ] {
                 let Some(rel) = rel else { continue };
                 let p = dir.join(rel);
-                let ck = Checkpoint::open(&p)
-                    .map_err(|e| TrainError::ckpt(path, format!("{}: {e}", want.as_str())))?;
+                let ck: Checkpoint = Checkpoint::open(&p)
+                    .map_err(|e| InferError::ckpt(path, format!("{}: {e}", want.as_str())))?;
                 let got = role_of(&ck);
                 let ok = match want {
                     Role::Teacher => got == Role::Teacher,
@@ -360,7 +264,7 @@ impl<B: Backend> ModelBundle<B> {
                     Role::Visual => false,
                 };
                 if !ok {
-                    return Err(TrainError::ckpt(
+                    return Err(InferError::ckpt(
                         path,
                         format!(
                             "{} is listed as {} but is a {} model",
@@ -370,7 +274,7 @@ impl<B: Backend> ModelBundle<B> {
                         ),
                     ));
                 }
-                members.push(Member {
+                members.push(BundleMember {
                     role: want,
                     predictor: Predictor::from_checkpoint(&ck.path, device)?,
                     path: ck.path,
@@ -383,9 +287,9 @@ impl<B: Backend> ModelBundle<B> {
             b.check_classes(path)?;
             Ok(b)
         } else {
-            let ck = Checkpoint::open(path)?;
+            let ck: Checkpoint = Checkpoint::open(path)?;
             Ok(Self {
-                members: vec![Member {
+                members: vec![BundleMember {
                     role: role_of(&ck),
                     predictor: Predictor::from_checkpoint(&ck.path, device)?,
                     path: ck.path,
@@ -399,7 +303,7 @@ impl<B: Backend> ModelBundle<B> {
         if let Some(first) = self.members.first() {
             for m in &self.members[1..] {
                 if m.predictor.class_names != first.predictor.class_names {
-                    return Err(TrainError::ckpt(
+                    return Err(InferError::ckpt(
                         path,
                         format!(
                             "{} and {} have different classes",
@@ -414,7 +318,7 @@ impl<B: Backend> ModelBundle<B> {
     }
 
     /// The member with `role`.
-    pub fn member(&self, role: Role) -> Option<&Member<B>> {
+    pub fn member(&self, role: Role) -> Option<&BundleMember<B>> {
         self.members.iter().find(|m| m.role == role)
     }
 
@@ -427,7 +331,7 @@ impl<B: Backend> ModelBundle<B> {
     }
 
     /// The member that scores a video whose audio is `audio` (the rule of the module docs), with the reason.
-    pub fn choose(&self, audio: AudioStatus) -> Result<(&Member<B>, String)> {
+    pub fn choose(&self, audio: AudioStatus) -> Result<(&BundleMember<B>, String)> {
         let teacher = self.member(Role::Teacher);
         let visual = self
             .member(Role::VisualStudent)
@@ -448,7 +352,7 @@ impl<B: Backend> ModelBundle<B> {
         if let Some(t) = teacher {
             return match audio {
                 AudioStatus::Silent => Ok((t, "audio silent (no visual student)".into())),
-                AudioStatus::Missing | AudioStatus::NotListed => Err(TrainError::Data(format!(
+                AudioStatus::Missing | AudioStatus::NotListed => Err(InferError::Data(format!(
                     "{} and the teacher needs audio: give a model bundle with a visual student (`avad distill`) \
                      to score such videos",
                     audio.reason()
@@ -459,24 +363,25 @@ impl<B: Backend> ModelBundle<B> {
         if let Some(a) = self.member(Role::AudioStudent) {
             return match audio {
                 AudioStatus::Present | AudioStatus::Silent => Ok((a, "audio-only model".into())),
-                _ => Err(TrainError::Data(format!(
+                _ => Err(InferError::Data(format!(
                     "{}: the audio student needs the audio features",
                     audio.reason()
                 ))),
             };
         }
-        Err(TrainError::Data("the bundle has no model".into()))
+        Err(InferError::Data("the bundle has no model".into()))
     }
 
-    /// Scores one video (features from [`read_video_inputs`]) with the member [`Self::choose`] picks.
-    pub fn score(&self, f: &VideoFeatures) -> Result<BundleScores> {
+    /// Scores one video (features from [`crate::inputs::read_stored_features`]) with the member [`Self::choose`]
+    /// picks.
+    pub fn score(&self, f: &StoredFeatures) -> Result<BundleScores> {
         let (m, reason) = self.choose(f.audio_status)?;
         let audio = f.audio.as_ref().map(|a| a.data.as_slice());
         let scores = match m.role {
             Role::Teacher => m.predictor.predict(&f.visual.data, audio)?,
             Role::VisualStudent | Role::Visual => m.predictor.predict(&f.visual.data, None)?,
             Role::AudioStudent => m.predictor.predict(
-                audio.ok_or_else(|| TrainError::Data("no audio features".into()))?,
+                audio.ok_or_else(|| InferError::Data("no audio features".into()))?,
                 None,
             )?,
         };
@@ -491,30 +396,6 @@ impl<B: Backend> ModelBundle<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn feats(rows: usize, dim: usize, f: impl Fn(usize, usize) -> f32) -> Features {
-        let data = (0..rows * dim).map(|i| f(i / dim, i % dim)).collect();
-        Features::new(rows, dim, data)
-    }
-
-    #[test]
-    fn silence_rule() {
-        // Identical rows (what Wav2CLIP gives for an all-zero track) are silent, whatever their value.
-        assert!(is_silent(&feats(10, 4, |_, d| 0.3 * d as f32 - 1.0)));
-        assert!(is_silent(&feats(10, 4, |_, _| 0.0)));
-        // One dimension moving by 1e-3 over time is enough to count as sound.
-        assert!(!is_silent(&feats(10, 4, |t, d| if d == 2 {
-            1e-3 * t as f32
-        } else {
-            0.5
-        })));
-        // Float noise far below the threshold is still silence.
-        assert!(is_silent(
-            &feats(10, 4, |t, _| 1.0 + if t % 2 == 0 { 1e-8 } else { 0.0 })
-        ));
-        // A single row cannot be judged.
-        assert!(!is_silent(&feats(1, 4, |_, _| 0.0)));
-    }
 
     #[test]
     fn relative_paths() {

@@ -1,14 +1,23 @@
 //! Prediction: a model plus its class text features (computed once), scoring whole videos with the official
 //! test-time chunking (`process_split`: chunks of T = 256, the last zero padded, outputs cut to the true length).
 
+use avad_core::features::chunk_lengths;
 use avad_model::AvadClip;
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, softmax};
 
 use crate::checkpoint::Checkpoint;
-use crate::data::chunk_lengths;
-use crate::error::{Result, TrainError};
-use crate::text::class_token_ids;
+use crate::error::{InferError, Result};
+
+/// `clip.tokenize(names)` rows `[SOT, …, EOT]` (unpadded) with CLIP's BPE tokenizer: the token ids of the class
+/// prompts.
+pub fn class_token_ids(names: &[String]) -> Vec<Vec<u32>> {
+    let tok = avad_clip::Tokenizer::new();
+    names
+        .iter()
+        .map(|n| tok.tokenize_ids(n, avad_clip::CONTEXT_LENGTH))
+        .collect()
+}
 
 /// Per-snippet outputs of one video.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,10 +30,11 @@ pub struct VideoScores {
     pub prob1: Vec<f32>,
     /// A-branch class probabilities `softmax(logits2)`, row-major [T, C], column 0 = normal.
     pub probs: Vec<f32>,
-    /// Audio fusion gate per snippet, [T]: the mean over the D dimensions of the adaptive fusion's gate
-    /// `W = sigmoid(gate_proj(concat[v, a]))` in `X_av = v + W ⊙ R` (spec §2.2), in (0, 1). 0 = the residual R (computed
-    /// from [v, a]) is shut out, 1 = let fully through. `None` unless the model uses adaptive fusion (add, concat-linear,
-    /// cross-attention and none have no gate).
+    /// Audio fusion gate per snippet, [T]: the mean over the D dimensions of the gate
+    /// `W = sigmoid(gate_proj(concat[v, a]))` of the paper's adaptive audio-visual fusion `X_av = v + W ⊙ R`
+    /// (upstream `AVadCLIP: src/model_t.py`), in (0, 1). 0 = the residual R (computed from [v, a]) is shut out,
+    /// 1 = let fully through. `None` unless the model uses adaptive fusion (add, concat-linear, cross-attention and
+    /// none have no gate).
     pub audio_gate: Option<Vec<f32>>,
     /// Audio contribution share per snippet, [T]: `‖W ⊙ R‖ / (‖v‖ + ‖W ⊙ R‖)` (L2 norms over D; 0 when both are 0),
     /// in [0, 1]: how large the term fusion adds to the visual feature v is relative to v. Unlike the gate,
@@ -33,7 +43,7 @@ pub struct VideoScores {
 }
 
 impl VideoScores {
-    /// A-branch anomaly score `1 − softmax(logits2)[:, 0]`, [T] (spec §6 `prob2`).
+    /// A-branch anomaly score `1 − softmax(logits2)[:, 0]`, [T] (`prob2` of the official test scripts, e.g. VadCLIP's `src/xd_test.py`).
     pub fn prob2(&self) -> Vec<f32> {
         (0..self.t)
             .map(|i| 1.0 - self.probs[i * self.num_class])
@@ -81,7 +91,7 @@ impl<B: Backend> Predictor<B> {
 
     /// Loads a checkpoint (JSON file or folder, see [`Checkpoint::open`]) onto `device`.
     pub fn from_checkpoint(path: &std::path::Path, device: &B::Device) -> Result<Self> {
-        let ck = Checkpoint::open(path)?;
+        let ck: Checkpoint = Checkpoint::open(path)?;
         let weights = ck.load_weights()?;
         let (model, report) =
             AvadClip::<B>::from_state_dict(&ck.meta.model_config, &weights, device)?;
@@ -106,7 +116,7 @@ impl<B: Backend> Predictor<B> {
     pub fn predict(&self, visual: &[f32], audio: Option<&[f32]>) -> Result<VideoScores> {
         let (l, d) = (self.visual_length, self.visual_width);
         if visual.is_empty() || !visual.len().is_multiple_of(d) {
-            return Err(TrainError::Data(format!(
+            return Err(InferError::Data(format!(
                 "visual features have {} values, not a multiple of D = {d}",
                 visual.len()
             )));
@@ -115,13 +125,13 @@ impl<B: Backend> Predictor<B> {
         let audio = match (self.audio_width, audio) {
             (Some(da), Some(a)) if a.len() == t * da => Some((a, da)),
             (Some(da), Some(a)) => {
-                return Err(TrainError::Data(format!(
+                return Err(InferError::Data(format!(
                     "audio features have {} values, expected [{t}, {da}]",
                     a.len()
                 )))
             }
             (Some(_), None) => {
-                return Err(TrainError::Data("this model needs audio features".into()))
+                return Err(InferError::Data("this model needs audio features".into()))
             }
             (None, _) => None,
         };
@@ -149,7 +159,7 @@ impl<B: Backend> Predictor<B> {
         let to_vec = |x: TensorData| {
             x.convert::<f32>()
                 .to_vec::<f32>()
-                .map_err(|e| TrainError::Data(format!("{e:?}")))
+                .map_err(|e| InferError::Data(format!("{e:?}")))
         };
         let audio_gate = match out.fusion_gate {
             // [n, l, D] → mean over D → [n·l] → the first t snippets

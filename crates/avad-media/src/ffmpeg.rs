@@ -1,0 +1,202 @@
+//! FFmpeg glue shared by the probe, video and audio paths: library initialisation, opening inputs, timestamp and
+//! rational conversion, error strings, demuxing the packets of one stream, codec contexts and stream side data.
+//!
+//! Imports nothing from this crate but `error`; everything else builds on it.
+
+use std::ffi::{c_void, CStr, CString};
+use std::os::raw::c_char;
+use std::path::Path;
+use std::sync::Once;
+
+use ff::ffi;
+use ff::media::Type;
+use ffmpeg_next as ff;
+
+use crate::error::{MediaError, Result};
+
+/// Initialises FFmpeg once per process and silences its log below fatal errors (decoder errors are counted in
+/// `DecodeSummary` instead of flooding stderr under a progress bar).
+pub(crate) fn ensure_init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let _ = ff::init();
+        ff::util::log::set_level(ff::util::log::Level::Fatal);
+    });
+}
+
+/// True for FFmpeg URLs such as `http://…`, `rtsp://…` or `file:…` (no local existence check then).
+pub(crate) fn is_url(path: &Path) -> bool {
+    let s = path.to_string_lossy();
+    s.contains("://") || s.starts_with("file:")
+}
+
+/// Opens `path` (a file, or an FFmpeg URL) with FFmpeg, mapping failures to `NotFound` / `NotMedia`.
+pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
+    ensure_init();
+    if !is_url(path) {
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(MediaError::NotFound {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            });
+        }
+    }
+    ff::format::input(&path).map_err(|e| MediaError::NotMedia {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// Converts a rational to f64, `None` when the numerator or denominator is not positive.
+pub(crate) fn q2f(q: ff::Rational) -> Option<f64> {
+    if q.numerator() > 0 && q.denominator() > 0 {
+        Some(f64::from(q.numerator()) / f64::from(q.denominator()))
+    } else {
+        None
+    }
+}
+
+/// Converts a timestamp in `tb` units to seconds; `None` for AV_NOPTS_VALUE or an invalid time base.
+pub(crate) fn ts2s(ts: i64, tb: ff::Rational) -> Option<f64> {
+    if ts == ffi::AV_NOPTS_VALUE || tb.denominator() == 0 {
+        return None;
+    }
+    Some(ts as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()))
+}
+
+/// Converts a duration in `tb` units to seconds; `None` when unknown, zero or negative.
+pub(crate) fn dur2s(d: i64, tb: ff::Rational) -> Option<f64> {
+    ts2s(d, tb).filter(|d| *d > 0.0)
+}
+
+/// FFmpeg's message for a negative `AVERROR` return code (as `av_strerror` writes it).
+pub(crate) fn err_str(code: i32) -> String {
+    ff::Error::from(code).to_string()
+}
+
+/// True for `AVERROR(EAGAIN)`: the decoder needs more input before it can output a frame.
+pub(crate) fn is_eagain(e: &ff::Error) -> bool {
+    matches!(e, ff::Error::Other { errno } if *errno == ff::util::error::EAGAIN)
+}
+
+/// A static NUL-terminated name returned by FFmpeg as an owned string; `None` for NULL.
+pub(crate) fn cstr_opt(p: *const c_char) -> Option<String> {
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: FFmpeg returns static NUL-terminated names.
+        Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    }
+}
+
+/// Lower-case name of a media type, as `av_get_media_type_string` spells it ("video", "audio", ...).
+pub(crate) fn media_type_name(t: Type) -> &'static str {
+    match t {
+        Type::Video => "video",
+        Type::Audio => "audio",
+        Type::Subtitle => "subtitle",
+        Type::Data => "data",
+        Type::Attachment => "attachment",
+        Type::Unknown => "unknown",
+    }
+}
+
+/// Sets the integer option `name` of an AVOptions-enabled FFmpeg object; `false` when FFmpeg rejects it.
+///
+/// # Safety
+/// `obj` must point to a live object whose first field is an `AVClass` pointer (e.g. an `SwsContext`).
+pub(crate) unsafe fn set_int_opt(obj: *mut c_void, name: &str, v: i64) -> bool {
+    let Ok(c) = CString::new(name) else {
+        return false;
+    };
+    // SAFETY: the caller guarantees `obj`; the option name is NUL-terminated.
+    unsafe { ffi::av_opt_set_int(obj, c.as_ptr(), v, 0) >= 0 }
+}
+
+/// Sets `discard = AVDISCARD_ALL` on every stream except `keep`, so the demuxer skips their packets cheaply.
+pub(crate) fn discard_other_streams(ictx: &mut ff::format::context::Input, keep: usize) {
+    // SAFETY: iterates the format context's own stream array.
+    unsafe {
+        let fc = ictx.as_mut_ptr();
+        for i in 0..(*fc).nb_streams as usize {
+            let st = *(*fc).streams.add(i);
+            if !st.is_null() && i != keep {
+                (*st).discard = ffi::AVDiscard::AVDISCARD_ALL;
+            }
+        }
+    }
+}
+
+/// An unopened codec context for a stream's parameters, with the packet time base set to the stream's `tb` as the
+/// ffmpeg CLI does (the decoder needs it to shift pts, e.g. when it drops encoder-delay samples).
+pub(crate) fn codec_context(
+    params: ff::codec::Parameters,
+    tb: ff::Rational,
+) -> std::result::Result<ff::codec::Context, ff::Error> {
+    let mut ctx = ff::codec::Context::from_parameters(params)?;
+    // SAFETY: sets a plain field of a valid, not-yet-opened codec context.
+    unsafe {
+        (*ctx.as_mut_ptr()).pkt_timebase = tb.into();
+    }
+    Ok(ctx)
+}
+
+/// Reads packets into `packet` until one of stream `index` arrives (`true`) or the input ends (`false`).
+///
+/// Corrupt packets (`AVERROR_INVALIDDATA`) are skipped and any other read error ends the input like EOF, so a
+/// broken file never ends silently: both count in `errors` (a clean EOF does not).
+pub(crate) fn read_packet_of(
+    ictx: &mut ff::format::context::Input,
+    packet: &mut ff::Packet,
+    index: usize,
+    errors: &mut u64,
+) -> bool {
+    loop {
+        match packet.read(ictx) {
+            Ok(()) if packet.stream() == index => return true,
+            Ok(()) => {}
+            Err(ff::Error::InvalidData) => *errors += 1,
+            Err(ff::Error::Eof) => return false,
+            Err(_) => {
+                *errors += 1;
+                return false;
+            }
+        }
+    }
+}
+
+/// A stream's display matrix (`AV_PKT_DATA_DISPLAYMATRIX`) and the rotation it encodes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct DisplayMatrix {
+    /// The 3x3 matrix, row-major, 16.16 fixed point (2.30 for the last column), as FFmpeg stores it.
+    pub m: [i32; 9],
+    /// Clockwise display rotation in degrees, rounded and wrapped to [-0.9, 359.1) like fftools' `get_rotation`.
+    pub rotation_deg: f64,
+}
+
+/// Reads the stream's display matrix; `None` when it has none (or a malformed one, or one without a rotation).
+pub(crate) fn display_matrix(st: &ff::format::stream::Stream) -> Option<DisplayMatrix> {
+    // SAFETY: reads stream side data owned by the format context; checks size before use.
+    unsafe {
+        let mut size: usize = 0;
+        let p = ffi::av_stream_get_side_data(
+            st.as_ptr(),
+            ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
+            &mut size as *mut usize as *mut _,
+        );
+        if p.is_null() || size < 36 {
+            return None;
+        }
+        let mut m = [0i32; 9];
+        m.copy_from_slice(std::slice::from_raw_parts(p as *const i32, 9));
+        let mut theta = -ffi::av_display_rotation_get(m.as_ptr()).round();
+        if !theta.is_finite() {
+            return None;
+        }
+        theta -= 360.0 * (theta / 360.0 + 0.9 / 360.0).floor();
+        Some(DisplayMatrix {
+            m,
+            rotation_deg: theta,
+        })
+    }
+}
