@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages avad needs to build and test on Debian 12 (run as root, or with sudo available).
-# FFmpeg 5.1 development libraries (ffmpeg-next), clang/libclang for bindgen, pkg-config, and the ffmpeg CLI used by tests.
+# FFmpeg 5.1 development libraries (ffmpeg-next), clang/libclang for bindgen, pkg-config, the ffmpeg CLI used by tests,
+# and python3 for tools/module_graph.py.
 set -euo pipefail
-packages=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev
+packages=(pkg-config clang libclang-dev python3 ffmpeg libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev
           libavdevice-dev libswscale-dev libswresample-dev)
 missing=()
 for p in "${packages[@]}"; do

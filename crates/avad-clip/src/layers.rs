@@ -62,7 +62,7 @@ pub(crate) fn load_tower<M: VisitWeights>(
 
 /// Multi-head self-attention with an optional additive mask (HF `CLIPAttention`).
 #[derive(Module, Debug)]
-pub struct Attention<B: Backend> {
+pub struct ClipAttention<B: Backend> {
     /// Query projection.
     pub q_proj: Linear<B>,
     /// Key projection.
@@ -75,7 +75,7 @@ pub struct Attention<B: Backend> {
     pub num_heads: usize,
 }
 
-impl<B: Backend> Attention<B> {
+impl<B: Backend> ClipAttention<B> {
     fn placeholder(d: usize, heads: usize, device: &B::Device) -> Self {
         Self {
             q_proj: Linear::placeholder(d, d, true, device),
@@ -108,7 +108,7 @@ impl<B: Backend> Attention<B> {
     }
 }
 
-impl<B: Backend> VisitWeights for Attention<B> {
+impl<B: Backend> VisitWeights for ClipAttention<B> {
     fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
         v.nested("q_proj", &mut self.q_proj);
         v.nested("k_proj", &mut self.k_proj);
@@ -119,7 +119,7 @@ impl<B: Backend> VisitWeights for Attention<B> {
 
 /// Two-layer MLP with quick_gelu or GELU (HF `CLIPMLP`).
 #[derive(Module, Debug)]
-pub struct Mlp<B: Backend> {
+pub struct ClipMlp<B: Backend> {
     /// `D → I`.
     pub fc1: Linear<B>,
     /// `I → D`.
@@ -128,7 +128,7 @@ pub struct Mlp<B: Backend> {
     pub quick_gelu: bool,
 }
 
-impl<B: Backend> Mlp<B> {
+impl<B: Backend> ClipMlp<B> {
     /// `[B, S, D] → [B, S, D]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let hdn = self.fc1.forward(x);
@@ -141,7 +141,7 @@ impl<B: Backend> Mlp<B> {
     }
 }
 
-impl<B: Backend> VisitWeights for Mlp<B> {
+impl<B: Backend> VisitWeights for ClipMlp<B> {
     fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
         v.nested("fc1", &mut self.fc1);
         v.nested("fc2", &mut self.fc2);
@@ -150,18 +150,18 @@ impl<B: Backend> VisitWeights for Mlp<B> {
 
 /// One pre-LN block: `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
 #[derive(Module, Debug)]
-pub struct EncoderLayer<B: Backend> {
-    /// Attention.
-    pub self_attn: Attention<B>,
+pub struct ClipEncoderLayer<B: Backend> {
+    /// ClipAttention.
+    pub self_attn: ClipAttention<B>,
     /// LN before attention.
     pub layer_norm1: LayerNorm<B>,
     /// MLP.
-    pub mlp: Mlp<B>,
+    pub mlp: ClipMlp<B>,
     /// LN before the MLP.
     pub layer_norm2: LayerNorm<B>,
 }
 
-impl<B: Backend> EncoderLayer<B> {
+impl<B: Backend> ClipEncoderLayer<B> {
     /// `[B, S, D] → [B, S, D]`.
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
         let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), mask);
@@ -169,7 +169,7 @@ impl<B: Backend> EncoderLayer<B> {
     }
 }
 
-impl<B: Backend> VisitWeights for EncoderLayer<B> {
+impl<B: Backend> VisitWeights for ClipEncoderLayer<B> {
     fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
         v.nested("self_attn", &mut self.self_attn);
         v.nested("layer_norm1", &mut self.layer_norm1);
@@ -178,22 +178,22 @@ impl<B: Backend> VisitWeights for EncoderLayer<B> {
     }
 }
 
-/// A stack of [`EncoderLayer`]s (`layers.N`).
+/// A stack of [`ClipEncoderLayer`]s (`layers.N`).
 #[derive(Module, Debug)]
-pub struct Encoder<B: Backend> {
+pub struct ClipEncoder<B: Backend> {
     /// Blocks in order.
-    pub layers: Vec<EncoderLayer<B>>,
+    pub layers: Vec<ClipEncoderLayer<B>>,
 }
 
-impl<B: Backend> Encoder<B> {
+impl<B: Backend> ClipEncoder<B> {
     /// A skeleton of `dims` to load weights into.
     pub fn placeholder(dims: StackDims, device: &B::Device) -> Self {
         let d = dims.width;
         let layers = (0..dims.layers)
-            .map(|_| EncoderLayer {
-                self_attn: Attention::placeholder(d, dims.heads, device),
+            .map(|_| ClipEncoderLayer {
+                self_attn: ClipAttention::placeholder(d, dims.heads, device),
                 layer_norm1: LayerNorm::placeholder(d, dims.eps, device),
-                mlp: Mlp {
+                mlp: ClipMlp {
                     fc1: Linear::placeholder(d, dims.inter, true, device),
                     fc2: Linear::placeholder(dims.inter, d, true, device),
                     quick_gelu: dims.act == Activation::QuickGelu,
@@ -213,7 +213,7 @@ impl<B: Backend> Encoder<B> {
     }
 }
 
-impl<B: Backend> VisitWeights for Encoder<B> {
+impl<B: Backend> VisitWeights for ClipEncoder<B> {
     fn visit_weights(&mut self, v: &mut WeightVisitor<'_>) {
         for (i, l) in self.layers.iter_mut().enumerate() {
             v.nested(&format!("layers.{i}"), l);

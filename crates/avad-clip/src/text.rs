@@ -10,7 +10,7 @@ use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 
 use crate::config::ClipTextConfig;
 use crate::error::ClipError;
-use crate::layers::{load_tower, Encoder, StackDims};
+use crate::layers::{load_tower, ClipEncoder, StackDims};
 use crate::layout::WeightLayout;
 
 /// Text transformer: token + position embeddings, causal pre-LN blocks, final LN, EOT pooling, projection.
@@ -21,7 +21,7 @@ pub struct ClipTextModel<B: Backend> {
     /// `[L, D]` learned positions (L = 77).
     pub position_embedding: Param<Tensor<B, 2>>,
     /// Causal transformer blocks.
-    pub encoder: Encoder<B>,
+    pub encoder: ClipEncoder<B>,
     /// LN after the blocks (OpenAI `ln_final`).
     pub final_layer_norm: LayerNorm<B>,
     /// `[proj, D]`, no bias.
@@ -66,7 +66,7 @@ impl<B: Backend> ClipTextModel<B> {
         Ok(Self {
             token_embedding: placeholder([cfg.vocab_size, d], device),
             position_embedding: placeholder([cfg.max_position_embeddings, d], device),
-            encoder: Encoder::placeholder(dims, device),
+            encoder: ClipEncoder::placeholder(dims, device),
             final_layer_norm: LayerNorm::placeholder(d, cfg.layer_norm_eps, device),
             text_projection: Linear::placeholder(d, projection_dim, false, device),
         })

@@ -7,7 +7,7 @@ use burn::tensor::{backend::Backend, Tensor};
 
 use crate::config::ClipVisionConfig;
 use crate::error::ClipError;
-use crate::layers::{load_tower, Encoder, StackDims};
+use crate::layers::{load_tower, ClipEncoder, StackDims};
 use crate::layout::WeightLayout;
 
 /// ViT image encoder: patch conv (as a matmul), class token, positions, pre-LN, blocks, post-LN, projection.
@@ -22,7 +22,7 @@ pub struct ClipVisionModel<B: Backend> {
     /// LN before the blocks (HF spells it `pre_layrnorm`).
     pub pre_layrnorm: LayerNorm<B>,
     /// Transformer blocks.
-    pub encoder: Encoder<B>,
+    pub encoder: ClipEncoder<B>,
     /// LN on the class token.
     pub post_layernorm: LayerNorm<B>,
     /// `[proj, D]`, no bias.
@@ -74,7 +74,7 @@ impl<B: Backend> ClipVisionModel<B> {
             class_embedding: placeholder([d], device),
             position_embedding: placeholder([cfg.num_positions(), d], device),
             pre_layrnorm: LayerNorm::placeholder(d, cfg.layer_norm_eps, device),
-            encoder: Encoder::placeholder(dims, device),
+            encoder: ClipEncoder::placeholder(dims, device),
             post_layernorm: LayerNorm::placeholder(d, cfg.layer_norm_eps, device),
             visual_projection: Linear::placeholder(d, projection_dim, false, device),
             num_channels: c,

@@ -15,7 +15,8 @@
 
 use std::path::{Path, PathBuf};
 
-use avad_model::{ModelConfig, ModelError, StateDict};
+use avad_model::ModelConfig;
+use avad_nn::WeightMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -158,7 +159,7 @@ impl<C, P> Checkpoint<C, P> {
     }
 
     /// Loads the safetensors file `rel` names; `what` says which one in the error when it is missing.
-    fn load_file(&self, rel: &str, what: &str) -> Result<StateDict> {
+    fn load_file(&self, rel: &str, what: &str) -> Result<WeightMap> {
         let p = self.resolve(rel);
         if !p.is_file() {
             return Err(InferError::ckpt(
@@ -166,11 +167,11 @@ impl<C, P> Checkpoint<C, P> {
                 format!("{what} file {} is missing", p.display()),
             ));
         }
-        Ok(StateDict::load_safetensors(&p).map_err(ModelError::from)?)
+        Ok(WeightMap::load_safetensors(&p)?)
     }
 
     /// The model weights (official key names), merged with the shared CLIP file when there is one.
-    pub fn load_weights(&self) -> Result<StateDict> {
+    pub fn load_weights(&self) -> Result<WeightMap> {
         let mut sd = self.load_file(&self.meta.weights, "weights")?;
         if let Some(rel) = &self.meta.clip_weights {
             sd.extend(self.load_file(rel, "weights")?);
@@ -179,7 +180,7 @@ impl<C, P> Checkpoint<C, P> {
     }
 
     /// The optimiser state, if the checkpoint has one.
-    pub fn load_optimizer(&self) -> Result<Option<StateDict>> {
+    pub fn load_optimizer(&self) -> Result<Option<WeightMap>> {
         self.meta
             .optimizer
             .as_deref()
@@ -193,12 +194,10 @@ impl<C, P> Checkpoint<C, P> {
 pub fn write_model_checkpoint<C: Serialize, P: Serialize>(
     dir: &Path,
     mut meta: CheckpointMeta<C, P>,
-    weights: &StateDict,
+    weights: &WeightMap,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| InferError::io(dir, e))?;
-    weights
-        .save_safetensors(dir.join("model.safetensors"))
-        .map_err(ModelError::from)?;
+    weights.save_safetensors(dir.join("model.safetensors"))?;
     meta.weights = "model.safetensors".into();
     let json = dir.join("model.json");
     meta.write(&json)?;
@@ -213,7 +212,7 @@ mod tests {
     #[test]
     fn meta_round_trip_and_open_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sd = StateDict::new();
+        let mut sd = WeightMap::new();
         sd.insert("alpha", TensorData::new(vec![0.25f32; 7], [7]));
         let meta: CheckpointMeta =
             CheckpointMeta::new(ModelConfig::vadclip_xd(), vec!["normal".into(); 7], "x");

@@ -32,6 +32,13 @@ pub enum InferError {
     Core(#[from] avad_core::CoreError),
 }
 
+/// A weight-file error becomes a model error (the weights are the model's).
+impl From<avad_nn::NnError> for InferError {
+    fn from(e: avad_nn::NnError) -> Self {
+        Self::Model(e.into())
+    }
+}
+
 impl InferError {
     /// An [`InferError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -93,8 +93,7 @@ impl<B: Backend> Predictor<B> {
     pub fn from_checkpoint(path: &std::path::Path, device: &B::Device) -> Result<Self> {
         let ck: Checkpoint = Checkpoint::open(path)?;
         let weights = ck.load_weights()?;
-        let (model, report) =
-            AvadClip::<B>::from_state_dict(&ck.meta.model_config, &weights, device)?;
+        let (model, report) = AvadClip::<B>::from_weights(&ck.meta.model_config, &weights, device)?;
         if !report.unused_keys.is_empty() {
             tracing::warn!(
                 "{}: {} unused weight keys, e.g. {}",

@@ -29,4 +29,6 @@
 mod aligned;
 pub mod gemm;
 
-pub use gemm::{gemm, Activation, Epilogue, GemmOptions, Kernel, KernelChoice, PackedB, Residual};
+pub use gemm::{
+    gemm, Epilogue, EpilogueActivation, GemmOptions, Kernel, KernelChoice, PackedB, Residual,
+};

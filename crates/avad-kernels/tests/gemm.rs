@@ -2,7 +2,7 @@
 //! strides, every epilogue, accumulation, both packings, both kernels, and thread-count independence.
 
 use avad_kernels::{
-    gemm, Activation, Epilogue, GemmOptions, Kernel, KernelChoice, PackedB, Residual,
+    gemm, Epilogue, EpilogueActivation, GemmOptions, Kernel, KernelChoice, PackedB, Residual,
 };
 
 /// Deterministic pseudo-random floats in [-1, 1).
@@ -78,7 +78,7 @@ impl Case {
         }
     }
 
-    fn epilogue(&self, bias: bool, act: Activation, res: bool) -> Epilogue<'_> {
+    fn epilogue(&self, bias: bool, act: EpilogueActivation, res: bool) -> Epilogue<'_> {
         Epilogue {
             bias: bias.then_some(&self.bias[..]),
             activation: act,
@@ -110,7 +110,7 @@ impl Case {
                     s += bias[j] as f64;
                     mag += (bias[j] as f64).abs();
                 }
-                if epi.activation == Activation::QuickGelu {
+                if epi.activation == EpilogueActivation::QuickGelu {
                     s /= 1.0 + (-1.702 * s).exp();
                 }
                 if let Some(r) = epi.residual {
@@ -224,7 +224,7 @@ fn strided_a_c_and_residual() {
                 case.check(&packed, &Epilogue::NONE, &opts, TOL);
                 case.check(
                     &packed,
-                    &case.epilogue(true, Activation::None, true),
+                    &case.epilogue(true, EpilogueActivation::None, true),
                     &opts,
                     TOL,
                 );
@@ -246,12 +246,12 @@ fn every_epilogue_with_and_without_accumulation() {
             let packed = PackedB::from_kn(&case.b, k, n);
             for accumulate in [false, true] {
                 for &(bias, act, res) in &[
-                    (false, Activation::None, false),
-                    (true, Activation::None, false),
-                    (true, Activation::QuickGelu, false),
-                    (true, Activation::None, true),
-                    (false, Activation::QuickGelu, true),
-                    (true, Activation::QuickGelu, true),
+                    (false, EpilogueActivation::None, false),
+                    (true, EpilogueActivation::None, false),
+                    (true, EpilogueActivation::QuickGelu, false),
+                    (true, EpilogueActivation::None, true),
+                    (false, EpilogueActivation::QuickGelu, true),
+                    (true, EpilogueActivation::QuickGelu, true),
                 ] {
                     let opts = GemmOptions {
                         kernel,
@@ -300,7 +300,7 @@ fn convenience_constructors() {
     );
     assert_eq!(
         Epilogue::bias_quick_gelu(&case.bias).activation,
-        Activation::QuickGelu
+        EpilogueActivation::QuickGelu
     );
 }
 
@@ -327,7 +327,7 @@ fn pytorch_layout_packs_the_transpose() {
                 kernel,
                 ..Default::default()
             };
-            let epi = case.epilogue(true, Activation::QuickGelu, false);
+            let epi = case.epilogue(true, EpilogueActivation::QuickGelu, false);
             let want = case.check(&from_kn, &epi, &opts, TOL);
             assert_eq!(case.run(&from_nk, &epi, &opts), want);
             assert_eq!(case.run(&from_nk_strided, &epi, &opts), want);
@@ -365,7 +365,7 @@ fn thread_count_does_not_change_the_result() {
         ] {
             let case = Case::new(m, k, n, 1, 11);
             let packed = PackedB::from_kn(&case.b, k, n);
-            let epi = case.epilogue(true, Activation::QuickGelu, true);
+            let epi = case.epilogue(true, EpilogueActivation::QuickGelu, true);
             let one = case.check(
                 &packed,
                 &epi,
@@ -411,7 +411,7 @@ fn clip_sized_problem_and_kernels_agree() {
             }
         }
         let packed = PackedB::from_nk(&w, n, k);
-        let epi = case.epilogue(true, Activation::QuickGelu, false);
+        let epi = case.epilogue(true, EpilogueActivation::QuickGelu, false);
         let outs: Vec<Vec<f32>> = kernels()
             .into_iter()
             .map(|kernel| {
@@ -598,5 +598,5 @@ fn concurrent_calls_from_many_threads() {
 }
 
 fn full_epilogue(c: &Case) -> Epilogue<'_> {
-    c.epilogue(true, Activation::QuickGelu, true)
+    c.epilogue(true, EpilogueActivation::QuickGelu, true)
 }

@@ -24,6 +24,7 @@ pub mod prompt;
 pub mod student;
 pub mod teacher;
 pub mod temporal;
+pub mod testing;
 pub mod text_tower;
 pub mod vadclip;
 
@@ -33,9 +34,6 @@ pub use fusion::FusionKind;
 pub use losses::{compute_losses, LossConfig, Losses};
 pub use model::{AvadClip, ImportReport, ModelConfig, ModelOutput};
 pub use prompt::{ClassText, PromptVariant};
-pub use text_tower::ClipTextConfig;
-/// Transitional name of [`avad_nn::WeightMap`] while the training crate moves over.
-pub type StateDict = avad_nn::WeightMap;
 pub use student::{ukd_loss, FeNet};
 pub use teacher::TeacherOutput;
 pub use vadclip::VadClipOutput;

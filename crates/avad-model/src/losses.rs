@@ -19,21 +19,6 @@ pub fn topk_size(len: usize) -> usize {
     len / 16 + 1
 }
 
-fn check_lengths(lengths: &[usize], b: usize, t: usize) -> Result<()> {
-    if lengths.len() != b {
-        return Err(ModelError::Input(format!(
-            "{} lengths for a batch of {b}",
-            lengths.len()
-        )));
-    }
-    if let Some(l) = lengths.iter().find(|&&l| l == 0 || l > t) {
-        return Err(ModelError::Input(format!(
-            "valid length {l} outside 1..={t}"
-        )));
-    }
-    Ok(())
-}
-
 /// Mean of the top `k_b = ⌊len_b/16⌋+1` values over time, independently per column: values [B, T, C] → [B, C].
 /// Only the valid rows `t < len_b` compete.
 pub fn topk_mean_over_time<B: Backend>(
@@ -41,7 +26,7 @@ pub fn topk_mean_over_time<B: Backend>(
     lengths: &[usize],
 ) -> Result<Tensor<B, 2>> {
     let [b, t, c] = values.dims();
-    check_lengths(lengths, b, t)?;
+    crate::model::check_lengths(lengths, b, t)?;
     let device = values.device();
     let blocked = valid_mask::<B>(lengths, t, &device)
         .bool_not()

@@ -5,7 +5,7 @@
 //! [`AvadClip::from_weights`] imports an official checkpoint and [`AvadClip::to_weights`] writes one that PyTorch
 //! can load (minus `clipmodel.visual.*`).
 
-use avad_clip::ClipTextModel;
+use avad_clip::{ClipTextConfig, ClipTextModel};
 use avad_nn::init::{normal, Init};
 use avad_nn::{load_weights, quick_gelu, Linear, VisitWeights, WeightMap, WeightVisitor};
 use burn::module::Param;
@@ -21,8 +21,8 @@ use crate::prompt::{alignment_logits, assemble_prompt, visual_prompt, ClassText,
 use crate::student::FeNet;
 use crate::temporal::{AttentionPattern, Transformer};
 use crate::text_tower::{
-    embed_tokens, is_text_tower_key, load_text_tower, random_text_tower, text_tower_weights,
-    ClipTextConfig, CLIP_PREFIX,
+    deserialize_text_config, embed_tokens, is_text_tower_key, load_text_tower, random_text_tower,
+    text_tower_weights, CLIP_PREFIX,
 };
 
 /// Every hyperparameter of the model (serde; defaults = AVadCLIP teacher on XD-Violence).
@@ -57,7 +57,9 @@ pub struct ModelConfig {
     pub fe_net: bool,
     /// Learnable focal α [C] (`alpha`, init 0.25), present in the AVadCLIP teacher and student.
     pub learnable_alpha: bool,
-    /// Shape of the frozen CLIP text tower.
+    /// Shape of the frozen CLIP text tower (its projection is `embed_dim`); older files spell it
+    /// `width`/`layers`/`heads`/`context_length`, see [`deserialize_text_config`].
+    #[serde(deserialize_with = "deserialize_text_config")]
     pub clip_text: ClipTextConfig,
 }
 
@@ -128,16 +130,23 @@ impl ModelConfig {
         if self.num_class < 2 {
             return err(format!("num_class {} < 2", self.num_class));
         }
-        if self.visual_width != self.embed_dim || self.clip_text.embed_dim != self.embed_dim {
+        let text = &self.clip_text;
+        if self.visual_width != self.embed_dim {
             return err(format!(
-                "visual_width ({}), embed_dim ({}) and clip_text.embed_dim ({}) must be equal",
-                self.visual_width, self.embed_dim, self.clip_text.embed_dim
+                "visual_width ({}) and embed_dim ({}) must be equal",
+                self.visual_width, self.embed_dim
             ));
         }
-        if self.clip_text.width != self.embed_dim {
+        if text.hidden_size != self.embed_dim {
             return err(format!(
-                "clip_text.width ({}) must equal embed_dim ({}): prompt rows are added to CLIP positions",
-                self.clip_text.width, self.embed_dim
+                "clip_text.hidden_size ({}) must equal embed_dim ({}): prompt rows are added to CLIP positions",
+                text.hidden_size, self.embed_dim
+            ));
+        }
+        if text.intermediate_size != 4 * text.hidden_size || text.hidden_act != "quick_gelu" {
+            return err(format!(
+                "clip_text must be OpenAI CLIP's text tower (MLP 4 × width, quick_gelu), got MLP {} and {:?}",
+                text.intermediate_size, text.hidden_act
             ));
         }
         if !self.visual_width.is_multiple_of(2)
@@ -149,19 +158,21 @@ impl ModelConfig {
                 self.visual_width, self.visual_head
             ));
         }
-        if self.clip_text.heads == 0 || !self.clip_text.width.is_multiple_of(self.clip_text.heads) {
+        if text.num_attention_heads == 0
+            || !text.hidden_size.is_multiple_of(text.num_attention_heads)
+        {
             return err(format!(
-                "clip_text.width {} not divisible by {} heads",
-                self.clip_text.width, self.clip_text.heads
+                "clip_text.hidden_size {} not divisible by {} heads",
+                text.hidden_size, text.num_attention_heads
             ));
         }
         if self.attn_window == 0 || self.visual_length == 0 {
             return err("attn_window and visual_length must be positive".into());
         }
-        if self.prompt_prefix + self.prompt_postfix + 3 > self.clip_text.context_length {
+        if self.prompt_prefix + self.prompt_postfix + 3 > text.max_position_embeddings {
             return err(format!(
                 "prompt prefix {} + postfix {} leave no room in the context {}",
-                self.prompt_prefix, self.prompt_postfix, self.clip_text.context_length
+                self.prompt_prefix, self.prompt_postfix, text.max_position_embeddings
             ));
         }
         if self.audio.is_some() != (self.fusion != FusionKind::None) {
@@ -179,6 +190,22 @@ impl ModelConfig {
             .and_then(|a| a.channels.last().copied())
             .unwrap_or(self.visual_width)
     }
+}
+
+/// Checks one valid length (1..=T) per video of a batch of `b`.
+pub(crate) fn check_lengths(lengths: &[usize], b: usize, t: usize) -> Result<()> {
+    if lengths.len() != b {
+        return Err(ModelError::Input(format!(
+            "{} lengths for a batch of {b}",
+            lengths.len()
+        )));
+    }
+    if let Some(l) = lengths.iter().find(|&&l| l == 0 || l > t) {
+        return Err(ModelError::Input(format!(
+            "valid length {l} outside 1..={t}"
+        )));
+    }
+    Ok(())
 }
 
 /// What one forward pass returns.
@@ -270,7 +297,7 @@ impl<B: Backend> AvadClip<B> {
     /// [`AvadClip::load_clip_text`].
     pub fn new(cfg: &ModelConfig, device: &B::Device) -> Result<Self> {
         let mut model = Self::build(cfg, Init::Random, device)?;
-        model.clipmodel = random_text_tower(&cfg.clip_text, device);
+        model.clipmodel = random_text_tower(&cfg.clip_text, cfg.embed_dim, device);
         Ok(model)
     }
 
@@ -284,7 +311,7 @@ impl<B: Backend> AvadClip<B> {
             Some(a) => Some(TemporalConvNet::new(a, init, device)?),
             None => None,
         };
-        let (t, e) = (cfg.visual_length, cfg.clip_text.context_length);
+        let (t, e) = (cfg.visual_length, cfg.clip_text.max_position_embeddings);
         Ok(Self {
             frame_position_embeddings: init.param([t, d], device, || normal([t, d], 0.01, device)),
             temporal: Transformer::new(d, cfg.visual_layers, cfg.visual_head, init, device),
@@ -310,11 +337,7 @@ impl<B: Backend> AvadClip<B> {
             alpha: cfg
                 .learnable_alpha
                 .then(|| Param::from_tensor(Tensor::full([cfg.num_class], 0.25, device))),
-            clipmodel: ClipTextModel::placeholder(
-                &cfg.clip_text.to_clip(),
-                cfg.clip_text.embed_dim,
-                device,
-            )?,
+            clipmodel: ClipTextModel::placeholder(&cfg.clip_text, cfg.embed_dim, device)?,
             attn_window: cfg.attn_window,
             prompt_prefix: cfg.prompt_prefix,
             prompt_postfix: cfg.prompt_postfix,
@@ -332,7 +355,7 @@ impl<B: Backend> AvadClip<B> {
     ) -> Result<(Self, ImportReport)> {
         let mut model = Self::build(cfg, Init::Placeholder, device)?;
         let own = load_weights(&mut model, w, "")?;
-        model.clipmodel = load_text_tower(w, &cfg.clip_text, CLIP_PREFIX, device)?;
+        model.clipmodel = load_text_tower(w, &cfg.clip_text, cfg.embed_dim, CLIP_PREFIX, device)?;
         let (clip, other): (Vec<String>, Vec<String>) = own
             .unused_keys
             .into_iter()
@@ -356,7 +379,8 @@ impl<B: Backend> AvadClip<B> {
         prefix: &str,
     ) -> Result<Self> {
         let device = self.frame_position_embeddings.device();
-        self.clipmodel = load_text_tower(w, cfg, prefix, &device)?;
+        let embed_dim = self.text_prompt_embeddings.dims()[1];
+        self.clipmodel = load_text_tower(w, cfg, embed_dim, prefix, &device)?;
         Ok(self)
     }
 
@@ -366,22 +390,6 @@ impl<B: Backend> AvadClip<B> {
         let mut out = avad_nn::save_weights(self, "");
         out.extend(text_tower_weights(&self.clipmodel, CLIP_PREFIX));
         out
-    }
-
-    /// Transitional name of [`AvadClip::from_weights`].
-    #[doc(hidden)]
-    pub fn from_state_dict(
-        cfg: &ModelConfig,
-        w: &WeightMap,
-        device: &B::Device,
-    ) -> Result<(Self, ImportReport)> {
-        Self::from_weights(cfg, w, device)
-    }
-
-    /// Transitional name of [`AvadClip::to_weights`].
-    #[doc(hidden)]
-    pub fn to_state_dict(&self) -> WeightMap {
-        self.to_weights()
     }
 
     /// Marks the CLIP text tower as frozen (no weight gradients), as upstream's `requires_grad = False`.
@@ -440,17 +448,7 @@ impl<B: Backend> AvadClip<B> {
                 "visual input is [{b}, {t}, {d}], the model needs [B, {tl}, {dl}]"
             )));
         }
-        if lengths.len() != b {
-            return Err(ModelError::Input(format!(
-                "{} lengths for a batch of {b}",
-                lengths.len()
-            )));
-        }
-        if let Some(l) = lengths.iter().find(|&&l| l == 0 || l > t) {
-            return Err(ModelError::Input(format!(
-                "valid length {l} outside 1..={t}"
-            )));
-        }
+        check_lengths(lengths, b, t)?;
         match (&self.temporalconvnet, audio) {
             (Some(tcn), Some(a)) => {
                 let c_in = tcn

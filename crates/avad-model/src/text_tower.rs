@@ -4,11 +4,11 @@
 //! `transformer.resblocks.N.*`, `ln_final.*`, `text_projection`).
 
 use avad_clip::layout::{hf_text_to_openai, WeightLayout};
-use avad_clip::ClipTextModel;
+use avad_clip::{ClipTextConfig, ClipTextModel};
 use avad_nn::init::{normal, Init};
 use avad_nn::{save_weights, WeightMap};
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer};
 
 use crate::error::{ModelError, Result};
 use crate::temporal::Transformer;
@@ -16,95 +16,121 @@ use crate::temporal::Transformer;
 /// Key prefix of the frozen CLIP model inside official checkpoints.
 pub const CLIP_PREFIX: &str = "clipmodel.";
 
-/// Shape of the CLIP text tower (defaults: ViT-B/16's text encoder).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClipTextConfig {
-    /// Transformer width (512).
-    pub width: usize,
-    /// Number of blocks (12).
-    pub layers: usize,
-    /// Attention heads (8).
-    pub heads: usize,
-    /// Context length (77).
-    pub context_length: usize,
-    /// Vocabulary size (49408).
-    pub vocab_size: usize,
-    /// Output width of `text_projection` (512).
-    pub embed_dim: usize,
+/// Reads the text tower's config ([`avad_clip::ClipTextConfig`]) in either spelling: Hugging Face's field names,
+/// or the ones avad's model files used first (`width`, `layers`, `heads`, `context_length`, `vocab_size`,
+/// `embed_dim`), so that older checkpoints and fixtures keep loading. A `width` also sets the MLP width to
+/// 4 × width (VadCLIP's tower is OpenAI CLIP's); `embed_dim` is the model's own `embed_dim` and is not stored here.
+pub fn deserialize_text_config<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<ClipTextConfig, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct EitherSpelling {
+        vocab_size: Option<usize>,
+        hidden_size: Option<usize>,
+        intermediate_size: Option<usize>,
+        num_hidden_layers: Option<usize>,
+        num_attention_heads: Option<usize>,
+        max_position_embeddings: Option<usize>,
+        hidden_act: Option<String>,
+        layer_norm_eps: Option<f64>,
+        width: Option<usize>,
+        layers: Option<usize>,
+        heads: Option<usize>,
+        context_length: Option<usize>,
+        #[allow(dead_code)]
+        embed_dim: Option<usize>,
+    }
+    let e = EitherSpelling::deserialize(d)?;
+    let mut c = ClipTextConfig::default();
+    let set = |slot: &mut usize, v: Option<usize>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    set(&mut c.vocab_size, e.vocab_size);
+    set(&mut c.hidden_size, e.hidden_size);
+    set(&mut c.intermediate_size, e.intermediate_size);
+    set(&mut c.num_hidden_layers, e.num_hidden_layers.or(e.layers));
+    set(
+        &mut c.num_attention_heads,
+        e.num_attention_heads.or(e.heads),
+    );
+    set(
+        &mut c.max_position_embeddings,
+        e.max_position_embeddings.or(e.context_length),
+    );
+    if let Some(w) = e.width {
+        c.hidden_size = w;
+        c.intermediate_size = 4 * w;
+    }
+    if let Some(a) = e.hidden_act {
+        c.hidden_act = a;
+    }
+    if let Some(eps) = e.layer_norm_eps {
+        c.layer_norm_eps = eps;
+    }
+    Ok(c)
 }
 
-impl Default for ClipTextConfig {
-    fn default() -> Self {
-        Self {
-            width: 512,
-            layers: 12,
-            heads: 8,
-            context_length: 77,
-            vocab_size: 49408,
-            embed_dim: 512,
-        }
+/// Sets the tower's width (and its MLP's, 4 × width, as OpenAI CLIP's), keeping the head count a divisor.
+pub fn set_text_width(c: &mut ClipTextConfig, width: usize) {
+    c.hidden_size = width;
+    c.intermediate_size = 4 * width;
+    if c.num_attention_heads == 0 || !width.is_multiple_of(c.num_attention_heads) {
+        c.num_attention_heads = 1;
     }
 }
 
-impl ClipTextConfig {
-    /// The same shape as avad-clip's Hugging Face-style config (MLP 4·width, quick_gelu, LayerNorm eps 1e-5).
-    pub fn to_clip(&self) -> avad_clip::ClipTextConfig {
-        avad_clip::ClipTextConfig {
-            vocab_size: self.vocab_size,
-            hidden_size: self.width,
-            intermediate_size: 4 * self.width,
-            num_hidden_layers: self.layers,
-            num_attention_heads: self.heads,
-            max_position_embeddings: self.context_length,
-            hidden_act: "quick_gelu".into(),
-            layer_norm_eps: 1e-5,
-        }
-    }
-}
-
-/// Loads the text tower from OpenAI-named weights under `prefix` (`""` for a bare CLIP text state dict,
-/// `"clipmodel."` inside an official checkpoint); other keys are ignored.
+/// Loads the text tower (projection to `embed_dim`) from OpenAI-named weights under `prefix` (`""` for a bare CLIP
+/// text state dict, `"clipmodel."` inside an official checkpoint); other keys are ignored.
 pub fn load_text_tower<B: Backend>(
     w: &WeightMap,
     cfg: &ClipTextConfig,
+    embed_dim: usize,
     prefix: &str,
     device: &B::Device,
 ) -> Result<ClipTextModel<B>> {
     Ok(ClipTextModel::from_weights(
         w,
-        &cfg.to_clip(),
-        cfg.embed_dim,
+        cfg,
+        embed_dim,
         WeightLayout::OpenAi,
         prefix,
         device,
     )?)
 }
 
-/// A text tower of shape `cfg` with random weights drawn now from the backend's generator, in the order and with
-/// the distributions of CLIP's own init (embeddings N(0, 0.02) / N(0, 0.01), PyTorch-default blocks, projection
-/// N(0, width^-½)). Seed the backend first for reproducible weights.
-pub fn random_text_tower<B: Backend>(cfg: &ClipTextConfig, device: &B::Device) -> ClipTextModel<B> {
-    let w = cfg.width;
+/// A text tower of shape `cfg` (projection to `embed_dim`) with random weights drawn now from the backend's
+/// generator, in the order and with the distributions of CLIP's own init (embeddings N(0, 0.02) / N(0, 0.01),
+/// PyTorch-default blocks, projection N(0, width^-½)). Seed the backend first for reproducible weights.
+pub fn random_text_tower<B: Backend>(
+    cfg: &ClipTextConfig,
+    embed_dim: usize,
+    device: &B::Device,
+) -> ClipTextModel<B> {
+    let w = cfg.hidden_size;
+    let (vocab, ctx) = (cfg.vocab_size, cfg.max_position_embeddings);
     let mut map = WeightMap::new();
     let mut put = |name: &str, t: Tensor<B, 2>| {
         map.insert(name, t.into_data());
     };
-    put(
-        "token_embedding.weight",
-        normal([cfg.vocab_size, w], 0.02, device),
+    put("token_embedding.weight", normal([vocab, w], 0.02, device));
+    put("positional_embedding", normal([ctx, w], 0.01, device));
+    let blocks = Transformer::<B>::new(
+        w,
+        cfg.num_hidden_layers,
+        cfg.num_attention_heads,
+        Init::Random,
+        device,
     );
-    put(
-        "positional_embedding",
-        normal([cfg.context_length, w], 0.01, device),
-    );
-    let blocks = Transformer::<B>::new(w, cfg.layers, cfg.heads, Init::Random, device);
     map.extend(save_weights(&blocks, "transformer."));
     map.insert_f32("ln_final.weight", vec![w], vec![1.0; w]);
     map.insert_f32("ln_final.bias", vec![w], vec![0.0; w]);
-    let proj: Tensor<B, 2> = normal([w, cfg.embed_dim], (w as f64).powf(-0.5), device);
+    let proj: Tensor<B, 2> = normal([w, embed_dim], (w as f64).powf(-0.5), device);
     map.insert("text_projection", proj.into_data());
-    load_text_tower(&map, cfg, "", device).expect("random weights have the declared shapes")
+    load_text_tower(&map, cfg, embed_dim, "", device)
+        .expect("random weights have the declared shapes")
 }
 
 /// The text tower's weights under OpenAI names with `prefix` (the layout of official checkpoints).

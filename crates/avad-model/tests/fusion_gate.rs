@@ -16,7 +16,7 @@ fn vec_of<const D: usize>(t: &Tensor<B, D>) -> Vec<f32> {
 
 fn load(name: &str) -> AvadClip<B> {
     let cfg = fixture_config(name);
-    AvadClip::<B>::from_state_dict(&cfg, &fixture_state_dict(name), &device())
+    AvadClip::<B>::from_weights(&cfg, &fixture_state_dict(name), &device())
         .expect("import")
         .0
 }

@@ -363,7 +363,7 @@ fn teacher_total_loss_wrt_prompt_table() {
     let name = "avadclip_teacher";
     let cfg = fixture_config(name);
     let sd = fixture_state_dict(name);
-    let (mut model, _) = AvadClip::<AD>::from_state_dict(&cfg, &sd, &device()).unwrap();
+    let (mut model, _) = AvadClip::<AD>::from_weights(&cfg, &sd, &device()).unwrap();
     for b in &mut model.temporalconvnet.as_mut().unwrap().network {
         b.dropout = 0.0; // deterministic for finite differences
     }

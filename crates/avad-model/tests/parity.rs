@@ -15,7 +15,7 @@ const LOSS_TOL: f32 = 1e-5;
 fn load_model(name: &str) -> AvadClip<B> {
     let cfg = fixture_config(name);
     let sd = fixture_state_dict(name);
-    let (model, report) = AvadClip::<B>::from_state_dict(&cfg, &sd, &device()).expect("import");
+    let (model, report) = AvadClip::<B>::from_weights(&cfg, &sd, &device()).expect("import");
     assert!(
         report.unused_keys.is_empty(),
         "unused keys: {:?}",
@@ -188,8 +188,8 @@ fn state_dict_round_trip_keeps_official_keys() {
     let name = "avadclip_teacher";
     let cfg = fixture_config(name);
     let sd = fixture_state_dict(name);
-    let (model, _) = AvadClip::<B>::from_state_dict(&cfg, &sd, &device()).unwrap();
-    let out = model.to_state_dict();
+    let (model, _) = AvadClip::<B>::from_weights(&cfg, &sd, &device()).unwrap();
+    let out = model.to_weights();
     // Every exported key exists in the official dict with identical values.
     for (k, v) in out.iter() {
         let orig = sd
@@ -213,8 +213,8 @@ fn state_dict_round_trip_keeps_official_keys() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("m.safetensors");
     out.save_safetensors(&path).unwrap();
-    let back = avad_model::StateDict::load(&path).unwrap();
-    let (_m2, rep) = AvadClip::<B>::from_state_dict(&cfg, &back, &device()).unwrap();
+    let back = avad_nn::WeightMap::load(&path).unwrap();
+    let (_m2, rep) = AvadClip::<B>::from_weights(&cfg, &back, &device()).unwrap();
     assert!(rep.unused_keys.is_empty() && rep.ignored_clip_keys == 0);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -237,7 +237,7 @@ fn avad_clip_tokenizer_gives_the_fixture_token_ids() {
 fn pytorch_pickles_read_like_the_safetensors_fixture() {
     let st = fixture_state_dict("vadclip");
     for file in ["sample_state_dict.pth", "sample_checkpoint.pth"] {
-        let pth = avad_model::StateDict::load(fixture_dir().join(file)).expect(file);
+        let pth = avad_nn::WeightMap::load(fixture_dir().join(file)).expect(file);
         assert_eq!(pth.len(), 5, "{file}: {:?}", pth.keys().collect::<Vec<_>>());
         for (k, v) in pth.iter() {
             let want = st.get(k).unwrap_or_else(|| panic!("{k}"));
@@ -249,5 +249,5 @@ fn pytorch_pickles_read_like_the_safetensors_fixture() {
             );
         }
     }
-    assert!(avad_model::StateDict::load(fixture_dir().join("config.json")).is_err());
+    assert!(avad_nn::WeightMap::load(fixture_dir().join("config.json")).is_err());
 }

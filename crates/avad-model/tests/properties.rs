@@ -276,20 +276,16 @@ fn every_fusion_kind_runs_round_trips_and_add_is_a_sum() {
 
 #[test]
 fn fresh_models_of_every_preset_run_and_validate_inputs() {
-    use avad_model::{AvadClip, ClipTextConfig, ModelConfig};
+    use avad_model::text_tower::set_text_width;
+    use avad_model::{AvadClip, ModelConfig};
     let dev = device();
     let small = |mut c: ModelConfig| {
         c.visual_width = 16;
         c.embed_dim = 16;
         c.visual_length = 32;
-        c.clip_text = ClipTextConfig {
-            width: 16,
-            layers: 1,
-            heads: 2,
-            context_length: 77,
-            vocab_size: 49408,
-            embed_dim: 16,
-        };
+        c.clip_text.num_hidden_layers = 1;
+        c.clip_text.num_attention_heads = 2;
+        set_text_width(&mut c.clip_text, 16);
         if let Some(a) = c.audio.as_mut() {
             a.input_width = 16;
             a.channels = vec![16, 16, 16];

@@ -1,8 +1,29 @@
 //! Parameter initialisers with PyTorch's semantics, drawn from the backend's random generator (seed it with
 //! `B::seed` for reproducible runs), and lazy placeholders for modules whose weights are loaded next.
 
+use std::sync::{Mutex, MutexGuard};
+
 use burn::module::{Param, ParamId};
 use burn::tensor::{backend::Backend, Distribution, Shape, Tensor};
+
+/// Serialises seeded sections: burn's random generator is global to the process.
+static RNG_SECTION: Mutex<()> = Mutex::new(());
+
+/// Holds the backend's random generator for one seeded computation (see [`seeded`]); dropping it lets the next
+/// seeded section start.
+pub struct SeededSection {
+    _guard: MutexGuard<'static, ()>,
+}
+
+/// Seeds the backend's random generator with `seed` and keeps it for the caller until the returned guard drops.
+/// burn's generator is one per process, so two seeded computations on different threads (tests run in parallel)
+/// would otherwise interleave their draws and neither would be reproducible. Within the section, re-seeding with
+/// `B::seed` is fine; starting another section on the same thread deadlocks.
+pub fn seeded<B: Backend>(device: &B::Device, seed: u64) -> SeededSection {
+    let guard = RNG_SECTION.lock().unwrap_or_else(|e| e.into_inner());
+    B::seed(device, seed);
+    SeededSection { _guard: guard }
+}
 
 /// `U(−bound, bound)` (PyTorch's default for `nn.Linear` / `nn.Conv1d` with `bound = 1/√fan_in`).
 pub fn uniform<B: Backend, const D: usize>(

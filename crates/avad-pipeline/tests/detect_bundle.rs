@@ -29,7 +29,7 @@ fn write_student(dir: &Path, width: usize) -> PathBuf {
         "model.safetensors",
     );
     meta.train_config = Some(cfg);
-    write_model_checkpoint(dir, meta, &model.to_state_dict()).unwrap()
+    write_model_checkpoint(dir, meta, &model.to_weights()).unwrap()
 }
 
 #[test]

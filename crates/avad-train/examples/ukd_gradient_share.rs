@@ -11,10 +11,11 @@
 
 use std::path::Path;
 
+use avad_infer::class_token_ids;
 use avad_infer::StudentInput;
 use avad_model::{compute_losses, AvadClip};
 use avad_train::lists::load_training_set;
-use avad_train::text::{class_names, class_token_ids};
+use avad_train::text::class_names;
 use avad_train::{Teacher, TrainCheckpoint};
 use burn::module::Param;
 use burn::prelude::*;
@@ -52,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .train_config
         .clone()
         .ok_or("the student checkpoint has no train_config")?;
-    let (model, _) = AvadClip::<AB>::from_state_dict(&cfg.model, &ck.load_weights()?, &dev)?;
+    let (model, _) = AvadClip::<AB>::from_weights(&cfg.model, &ck.load_weights()?, &dev)?;
     let model = model.freeze_clip();
     let data = load_training_set(
         Path::new(&args[3]),

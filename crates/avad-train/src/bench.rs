@@ -339,7 +339,7 @@ fn preset(cfg: &BenchConfig, teacher: bool) -> TrainConfig {
     tc.random_clip = true;
     if cfg.small {
         tc.set_feature_width(32);
-        tc.model.clip_text.layers = 1;
+        tc.model.clip_text.num_hidden_layers = 1;
     }
     tc
 }
@@ -411,7 +411,7 @@ fn time_train_step<B: AutodiffBackend>(
         w,
         format!(
             "one training step of {what}: forward [{b}, {T}, {d}], losses, backward, AdamW (D = {d}, CLIP text {} layers)",
-            tc.model.clip_text.layers
+            tc.model.clip_text.num_hidden_layers
         ),
         b,
         b as f64,

@@ -45,12 +45,13 @@ pub fn build_model<B: Backend>(
         }
     };
     cfg.validate()?;
-    B::seed(device, cfg.seed);
+    let _rng = avad_nn::init::seeded::<B>(device, cfg.seed);
     let mut model = AvadClip::<B>::new(&cfg.model, device)?;
     model = match tower_sd {
         Some(sd) => model.load_clip_text(&cfg.model.clip_text, &sd, "")?,
         None => {
-            model.clipmodel = random_clip_text(&cfg.model.clip_text, cfg.seed, device);
+            model.clipmodel =
+                random_clip_text(&cfg.model.clip_text, cfg.model.embed_dim, cfg.seed, device);
             model
         }
     };

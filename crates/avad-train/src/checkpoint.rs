@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use avad_infer::{Checkpoint, CheckpointMeta};
 use avad_model::text_tower::CLIP_PREFIX;
-use avad_model::{ModelError, StateDict};
+use avad_nn::WeightMap;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -204,18 +204,17 @@ impl<'a> RunWriter<'a> {
     }
 
     /// Writes `sd` to `weights/<name>.safetensors`; returns that relative path.
-    fn save_weights(&self, sd: &StateDict, name: &str) -> Result<String> {
+    fn save_weights(&self, sd: &WeightMap, name: &str) -> Result<String> {
         let rel = format!("weights/{name}.safetensors");
-        sd.save_safetensors(self.out.join(&rel))
-            .map_err(ModelError::from)?;
+        sd.save_safetensors(self.out.join(&rel))?;
         Ok(rel)
     }
 
     /// Writes the trainable tensors to `weights/<name>.safetensors` and the frozen `clipmodel.*` ones once to
     /// `weights/clip_text.safetensors` (shared by every checkpoint of the run); returns the meta naming both.
-    fn save_model(&self, sd: &StateDict, name: &str) -> Result<TrainCheckpointMeta> {
-        let mut own = StateDict::new();
-        let mut clip = StateDict::new();
+    fn save_model(&self, sd: &WeightMap, name: &str) -> Result<TrainCheckpointMeta> {
+        let mut own = WeightMap::new();
+        let mut clip = WeightMap::new();
         for (k, v) in sd.iter() {
             if k.starts_with(CLIP_PREFIX) {
                 clip.insert(k, v.clone());
@@ -225,8 +224,7 @@ impl<'a> RunWriter<'a> {
         }
         let clip_rel = "weights/clip_text.safetensors".to_string();
         if self.clip_pending.get() || !self.out.join(&clip_rel).is_file() {
-            clip.save_safetensors(self.out.join(&clip_rel))
-                .map_err(ModelError::from)?;
+            clip.save_safetensors(self.out.join(&clip_rel))?;
             self.clip_pending.set(false);
         }
         let mut meta = self.meta(self.save_weights(&own, name)?);
@@ -246,13 +244,13 @@ impl<'a> RunWriter<'a> {
     /// Writes the resumable `last.json` (weights + optimiser state + progress).
     pub(crate) fn save_last<B: Backend>(
         &self,
-        model_sd: &StateDict,
+        model_sd: &WeightMap,
         opt: &AdamW<B>,
         progress: &Progress,
     ) -> Result<()> {
         let tag = format!("s{:08}-e{:03}", progress.global_step, progress.epoch);
         let mut meta = self.save_model(model_sd, &format!("model-{tag}"))?;
-        meta.optimizer = Some(self.save_weights(&opt.to_state_dict(), &format!("optim-{tag}"))?);
+        meta.optimizer = Some(self.save_weights(&opt.save_state(), &format!("optim-{tag}"))?);
         meta.progress = Some(progress.clone());
         meta.write(&self.out.join("last.json"))?;
         collect_garbage(self.out);
@@ -262,7 +260,7 @@ impl<'a> RunWriter<'a> {
     /// Writes `best.json`, the best model so far (found at `epoch`).
     pub(crate) fn save_best(
         &self,
-        model_sd: &StateDict,
+        model_sd: &WeightMap,
         progress: &Progress,
         epoch: usize,
     ) -> Result<()> {

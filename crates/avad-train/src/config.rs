@@ -193,10 +193,10 @@ impl TrainConfig {
     /// Small fast preset for the synthetic benchmark (not from the paper): the teacher architecture with a
     /// random-weight 1-layer CLIP text encoder, 5 epochs, batches of 16, lr 1e-4 (10× the official, because the
     /// run is short), milestones [4]. Feature width follows the synthetic data (set `model.visual_width`,
-    /// `model.embed_dim` and `model.clip_text.{width,embed_dim}` together if it is not 512).
+    /// `model.embed_dim` and `model.clip_text.hidden_size` together if it is not 512).
     pub fn synth_teacher() -> Self {
         let mut model = ModelConfig::avadclip_teacher_xd();
-        model.clip_text.layers = 1;
+        model.clip_text.num_hidden_layers = 1;
         Self {
             preset: "synth-teacher".into(),
             epochs: 5,
@@ -213,7 +213,7 @@ impl TrainConfig {
     /// [`Self::synth_teacher`]'s schedule with the VadCLIP-XD architecture (the visual-only baseline).
     pub fn synth_vadclip() -> Self {
         let mut model = ModelConfig::vadclip_xd();
-        model.clip_text.layers = 1;
+        model.clip_text.num_hidden_layers = 1;
         Self {
             preset: "synth-vadclip".into(),
             model,
@@ -252,7 +252,7 @@ impl TrainConfig {
     /// (override with `--ukd-weight`; docs/results.md compares weights).
     pub fn synth_student() -> Self {
         let mut model = ModelConfig::avadclip_student_xd();
-        model.clip_text.layers = 1;
+        model.clip_text.num_hidden_layers = 1;
         Self {
             preset: "synth-student".into(),
             model,
@@ -302,16 +302,12 @@ impl TrainConfig {
     pub fn set_feature_width(&mut self, width: usize) {
         self.model.visual_width = width;
         self.model.embed_dim = width;
-        self.model.clip_text.width = width;
-        self.model.clip_text.embed_dim = width;
+        avad_model::text_tower::set_text_width(&mut self.model.clip_text, width);
         if let Some(a) = self.model.audio.as_mut() {
             a.input_width = width;
             for c in a.channels.iter_mut() {
                 *c = width;
             }
-        }
-        if self.model.clip_text.heads > 0 && !width.is_multiple_of(self.model.clip_text.heads) {
-            self.model.clip_text.heads = 1;
         }
     }
 

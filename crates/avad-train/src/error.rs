@@ -54,6 +54,13 @@ pub enum TrainError {
     },
 }
 
+/// A weight-file error becomes a model error (the weights are the model's).
+impl From<avad_nn::NnError> for TrainError {
+    fn from(e: avad_nn::NnError) -> Self {
+        Self::Model(e.into())
+    }
+}
+
 impl TrainError {
     /// Reading or writing `path` failed ([`InferError::Io`]).
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

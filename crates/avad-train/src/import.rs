@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use avad_infer::{write_model_checkpoint, CheckpointMeta};
 use avad_model::text_tower::CLIP_PREFIX;
-use avad_model::{AvadClip, StateDict};
+use avad_model::AvadClip;
+use avad_nn::WeightMap;
 use burn::prelude::*;
 
 use crate::config::TrainConfig;
@@ -95,7 +96,7 @@ pub fn import_official<B: Backend>(
     opts: &ImportOptions,
     device: &B::Device,
 ) -> Result<ImportSummary> {
-    let sd = StateDict::load(pth).map_err(avad_model::ModelError::from)?;
+    let sd = WeightMap::load(pth)?;
     let mut cfg = TrainConfig::preset(&opts.preset)?;
     if let Some(h) = sd.get("temporal.resblocks.0.attn.in_proj_weight") {
         cfg.set_feature_width(h.shape[1]);
@@ -148,9 +149,9 @@ pub fn import_official<B: Backend>(
     m.clip_text = infer_text_config(&clip_sd)
         .map_err(|e| TrainError::ckpt(pth, format!("clipmodel.*: {e}")))?;
     if let Some(h) = opts.clip_heads {
-        m.clip_text.heads = h;
+        m.clip_text.num_attention_heads = h;
     }
-    let (model, report) = AvadClip::<B>::from_state_dict(&cfg.model, &sd, device)?;
+    let (model, report) = AvadClip::<B>::from_weights(&cfg.model, &sd, device)?;
     let names = class_names(cfg.labels);
     if names.len() != cfg.model.num_class {
         return Err(TrainError::ckpt(
@@ -171,7 +172,7 @@ pub fn import_official<B: Backend>(
         opts.kind,
         opts.preset
     ));
-    let model_json = write_model_checkpoint(out, meta, &model.to_state_dict())?;
+    let model_json = write_model_checkpoint(out, meta, &model.to_weights())?;
     Ok(ImportSummary {
         model_json,
         tensors_read: sd.len(),

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use avad_model::StateDict;
+use avad_nn::WeightMap;
 use burn::module::{AutodiffModule, ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -110,8 +110,8 @@ impl<B: Backend> AdamW<B> {
 
     /// The state as named tensors: `exp_avg.<path>`, `exp_avg_sq.<path>` (f32, flattened) and `step.<path>`
     /// (i64 [1]).
-    pub fn to_state_dict(&self) -> StateDict {
-        let mut sd = StateDict::new();
+    pub fn save_state(&self) -> WeightMap {
+        let mut sd = WeightMap::new();
         for (path, s) in &self.state {
             sd.insert(
                 format!("exp_avg.{path}"),
@@ -129,8 +129,8 @@ impl<B: Backend> AdamW<B> {
         sd
     }
 
-    /// Restores a state written by [`AdamW::to_state_dict`] (replacing the current state).
-    pub fn load_state_dict(&mut self, sd: &StateDict, device: &B::Device) -> Result<()> {
+    /// Restores a state written by [`AdamW::save_state`] (replacing the current state).
+    pub fn load_state(&mut self, sd: &WeightMap, device: &B::Device) -> Result<()> {
         let mut state = BTreeMap::new();
         for key in sd.keys() {
             let Some(path) = key.strip_prefix("step.") else {

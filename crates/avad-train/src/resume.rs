@@ -100,10 +100,10 @@ fn resume<B: AutodiffBackend>(
         );
     }
     let weights = ck.load_weights()?;
-    let (model, _) = AvadClip::<B>::from_state_dict(&saved.model, &weights, device)?;
+    let (model, _) = AvadClip::<B>::from_weights(&saved.model, &weights, device)?;
     let mut optimizer = AdamW::<B::InnerBackend>::new(saved.adamw());
     if let Some(sd) = ck.load_optimizer()? {
-        optimizer.load_state_dict(&sd, device)?;
+        optimizer.load_state(&sd, device)?;
     }
     let progress = ck.meta.progress.clone().unwrap_or_default();
     tracing::info!(

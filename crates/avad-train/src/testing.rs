@@ -32,12 +32,12 @@ pub fn write_tiny_checkpoint<B: Backend>(
         a.input_width = width;
     }
     cfg.model.visual_length = 32;
-    cfg.model.clip_text.layers = 1;
+    cfg.model.clip_text.num_hidden_layers = 1;
     let (model, cfg) = build_model::<B>(&cfg, &ClipSource::Random, device)?;
     let meta: CheckpointMeta = CheckpointMeta::new(
         cfg.model.clone(),
         class_names(LabelSet::Xd),
         "model.safetensors",
     );
-    Ok(write_model_checkpoint(dir, meta, &model.to_state_dict())?)
+    Ok(write_model_checkpoint(dir, meta, &model.to_weights())?)
 }

@@ -6,9 +6,8 @@ use std::path::Path;
 
 use avad_clip::layout::{detect_layout, hf_text_to_openai, WeightLayout};
 use avad_clip::model::infer_openai_text_config;
-use avad_clip::ClipTextModel;
+use avad_clip::{ClipTextConfig, ClipTextModel};
 use avad_model::text_tower::random_text_tower;
-use avad_model::ClipTextConfig;
 use avad_nn::WeightMap;
 use burn::prelude::*;
 
@@ -28,19 +27,17 @@ pub fn class_names(labels: LabelSet) -> Vec<String> {
     label_map(labels).names
 }
 
-/// `clip.tokenize(names)` rows `[SOT, …, EOT]` (unpadded): defined with prediction, in avad-infer.
-pub use avad_infer::class_token_ids;
-
-/// A CLIP text tower of shape `cfg` with **random weights** drawn after seeding the backend with `seed`
+/// A CLIP text tower of shape `cfg` (projection to `embed_dim`) with **random weights** drawn after seeding the backend with `seed`
 /// (CLIP's own init scheme). For the synthetic benchmark and tests only: its text features carry no language
 /// knowledge, so class prompts start as arbitrary but fixed vectors that the learnable prompt can still move.
 pub fn random_clip_text<B: Backend>(
     cfg: &ClipTextConfig,
+    embed_dim: usize,
     seed: u64,
     device: &B::Device,
 ) -> ClipTextModel<B> {
     B::seed(device, seed ^ 0xC11B_7E47);
-    random_text_tower(cfg, device)
+    random_text_tower(cfg, embed_dim, device)
 }
 
 /// Reads CLIP text weights from `path` (a folder with `model.safetensors`, a `.safetensors` file, or a PyTorch
@@ -61,7 +58,7 @@ pub fn load_clip_text_weights(path: &Path) -> Result<(WeightMap, ClipTextConfig)
         path.to_path_buf()
     };
     let clip_err = |m: String| TrainError::Clip(format!("{}: {m}", file.display()));
-    let w = WeightMap::load(&file).map_err(avad_model::ModelError::from)?;
+    let w = WeightMap::load(&file)?;
     let w = match detect_layout(&w, "") {
         Some(WeightLayout::HuggingFace) => {
             hf_text_to_openai(&w).map_err(|e| clip_err(e.to_string()))?
@@ -86,7 +83,7 @@ pub fn load_clip_text_weights(path: &Path) -> Result<(WeightMap, ClipTextConfig)
             .pointer("/text_config/num_attention_heads")
             .and_then(|h| h.as_u64())
         {
-            cfg.heads = h as usize;
+            cfg.num_attention_heads = h as usize;
         }
     }
     Ok((w, cfg))
@@ -94,18 +91,11 @@ pub fn load_clip_text_weights(path: &Path) -> Result<(WeightMap, ClipTextConfig)
 
 /// The text shape of OpenAI-named CLIP text weights (no prefix); heads = width / 64, OpenAI's rule.
 pub fn infer_text_config(w: &WeightMap) -> std::result::Result<ClipTextConfig, String> {
-    let (c, projection) = infer_openai_text_config(w, "").map_err(|e| e.to_string())?;
+    let (c, _projection) = infer_openai_text_config(w, "").map_err(|e| e.to_string())?;
     if c.num_hidden_layers == 0 {
         return Err("no CLIP text transformer blocks found".into());
     }
-    Ok(ClipTextConfig {
-        width: c.hidden_size,
-        layers: c.num_hidden_layers,
-        heads: c.num_attention_heads,
-        context_length: c.max_position_embeddings,
-        vocab_size: c.vocab_size,
-        embed_dim: projection,
-    })
+    Ok(c)
 }
 
 #[cfg(test)]
@@ -124,7 +114,7 @@ mod tests {
         let (hf, cfg_hf) = load_clip_text_weights(&fixture("clip/tiny_hf")).unwrap();
         let (oa, cfg_oa) = load_clip_text_weights(&fixture("clip/tiny_openai")).unwrap();
         assert_eq!(cfg_hf, cfg_oa);
-        assert_eq!((cfg_hf.width, cfg_hf.layers, cfg_hf.embed_dim), (32, 2, 24));
+        assert_eq!((cfg_hf.hidden_size, cfg_hf.num_hidden_layers), (32, 2));
         let mut n = 0;
         for k in hf.keys() {
             assert!(oa.contains(k), "OpenAI fixture lacks {k}");
@@ -137,7 +127,7 @@ mod tests {
 
     #[test]
     fn class_tokens_are_sot_words_eot() {
-        let ids = class_token_ids(&class_names(LabelSet::Xd));
+        let ids = avad_infer::class_token_ids(&class_names(LabelSet::Xd));
         assert_eq!(ids.len(), 7);
         for row in &ids {
             assert_eq!(row[0], avad_clip::SOT_TOKEN);

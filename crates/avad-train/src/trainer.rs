@@ -339,7 +339,8 @@ impl<B: AutodiffBackend> Run<'_, B> {
         let pb = self.progress_bar(epoch, batches.len(), start);
         for (s, idx) in batches.iter().enumerate().skip(start) {
             let batch = self.train_set.batch::<B>(idx, device)?;
-            B::seed(device, step_seed(cfg.seed, progress.global_step));
+            // The step's dropout masks come from this seed alone, even with other seeded work on other threads.
+            let rng = avad_nn::init::seeded::<B>(device, step_seed(cfg.seed, progress.global_step));
             let (next, losses) =
                 match train_step(cfg, model, optimizer, lr, &self.text, batch, self.teacher) {
                     Err(TrainError::NonFiniteLoss { loss }) => {
@@ -349,6 +350,7 @@ impl<B: AutodiffBackend> Run<'_, B> {
                     }
                     r => r?,
                 };
+            drop(rng);
             model = next;
             progress.record_step(epoch, s, &losses);
             pb.inc(1);
@@ -370,7 +372,7 @@ impl<B: AutodiffBackend> Run<'_, B> {
                     .is_multiple_of(cfg.save_every_steps as u64);
             if (stop || periodic) && s + 1 < batches.len() {
                 self.writer
-                    .save_last(&model.to_state_dict(), optimizer, progress)?;
+                    .save_last(&model.to_weights(), optimizer, progress)?;
             }
             if stop && s + 1 < batches.len() {
                 pb.finish_and_clear();
@@ -435,7 +437,7 @@ impl<B: AutodiffBackend> Run<'_, B> {
         progress: &mut Progress,
     ) -> Result<AvadClip<B>> {
         let (cfg, epoch) = (self.cfg, record.epoch);
-        let mut model_sd = model.to_state_dict();
+        let mut model_sd = model.to_weights();
         if record.is_best {
             progress.best_metric = record.selection_metric;
             progress.best_epoch = Some(epoch);
@@ -444,9 +446,9 @@ impl<B: AutodiffBackend> Run<'_, B> {
             // Official loop: continue from the best weights (optimiser state kept).
             let best = TrainCheckpoint::open(&self.opts.out_dir.join("best.json"))?;
             let (best, _) =
-                AvadClip::<B>::from_state_dict(&cfg.model, &best.load_weights()?, self.device)?;
+                AvadClip::<B>::from_weights(&cfg.model, &best.load_weights()?, self.device)?;
             model = best.freeze_clip();
-            model_sd = model.to_state_dict();
+            model_sd = model.to_weights();
             tracing::info!(
                 "reloaded the best weights (epoch {})",
                 progress.best_epoch.unwrap_or(0) + 1

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use avad_infer::StudentInput;
-use avad_model::StateDict;
+use avad_nn::WeightMap;
 use avad_train::{
     build_model, distill, train, ClipSource, Selection, Teacher, TrainCheckpoint, TrainConfig,
     TrainOptions,
@@ -24,16 +24,12 @@ fn student_config(weight: f64) -> TrainConfig {
     cfg
 }
 
-fn weights(json: &Path) -> StateDict {
+fn weights(json: &Path) -> WeightMap {
     TrainCheckpoint::open(json).unwrap().load_weights().unwrap()
 }
 
-fn max_abs_diff(a: &StateDict, b: &StateDict, key: &str) -> f32 {
-    common::values(a, key)
-        .iter()
-        .zip(&common::values(b, key))
-        .map(|(p, q)| (p - q).abs())
-        .fold(0.0, f32::max)
+fn max_abs_diff(a: &WeightMap, b: &WeightMap, key: &str) -> f32 {
+    avad_core::testing::max_abs_diff(&common::values(a, key), &common::values(b, key))
 }
 
 fn file_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -78,14 +74,7 @@ fn train_teacher_one_epoch(
     out
 }
 
-/// One test function: model init draws from the backend's global RNG, so the two parts must not run in parallel
-/// threads (the "θ keeps its initial weights" check rebuilds the initial model from the seed).
 #[test]
-fn distillation() {
-    ukd_gradient_flows_and_teacher_stays_frozen();
-    audio_student_trains_on_audio_and_checks_shapes();
-}
-
 fn ukd_gradient_flows_and_teacher_stays_frozen() {
     let data = common::toy_dataset(12, 5);
     let dev = Default::default();
@@ -135,7 +124,7 @@ fn ukd_gradient_flows_and_teacher_stays_frozen() {
     );
     // θ enters the loss only through UKD: without it the log-variance head keeps its initial weights.
     let (fresh, _) = build_model::<I>(&student_config(0.0), &ClipSource::Random, &dev).unwrap();
-    let init = fresh.to_state_dict();
+    let init = fresh.to_weights();
     assert_eq!(max_abs_diff(&w0, &init, theta), 0.0, "θ moved without UKD");
     assert!(
         max_abs_diff(&w1, &init, theta) > 1e-5,
@@ -165,6 +154,7 @@ fn ukd_gradient_flows_and_teacher_stays_frozen() {
     assert!(e.contains("avad distill"), "{e}");
 }
 
+#[test]
 fn audio_student_trains_on_audio_and_checks_shapes() {
     let data = common::toy_dataset(10, 8);
     let dev = Default::default();

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use avad_infer::Predictor;
-use avad_model::StateDict;
+use avad_nn::WeightMap;
 use avad_train::{import_official, ImportKind, ImportOptions};
 use burn::prelude::*;
 
@@ -18,7 +18,7 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn t<const D: usize>(sd: &StateDict, name: &str) -> Tensor<B, D> {
+fn t<const D: usize>(sd: &WeightMap, name: &str) -> Tensor<B, D> {
     Tensor::from_data(
         sd.get(name).unwrap().clone().convert::<f32>(),
         &Default::default(),
@@ -26,14 +26,15 @@ fn t<const D: usize>(sd: &StateDict, name: &str) -> Tensor<B, D> {
 }
 
 fn max_diff<const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
-    (a - b).abs().max().into_scalar()
+    let v = |t: Tensor<B, D>| t.into_data().to_vec::<f32>().unwrap();
+    avad_core::testing::max_abs_diff(&v(a), &v(b))
 }
 
 /// The fixture state dict with the full CLIP token table rebuilt from the stored rows (the fixture keeps only the
 /// rows of the class-name tokens), written to `dir` as an "official" checkpoint file.
 fn official_file(dir: &Path, weights: &str) -> PathBuf {
-    let mut sd = StateDict::load(fixture(weights)).unwrap();
-    common::expand_token_table(&mut sd);
+    let mut sd = WeightMap::load(fixture(weights)).unwrap();
+    avad_model::testing::expand_token_table(&mut sd);
     let path = dir.join("official.safetensors");
     sd.save_safetensors(&path).unwrap();
     path
@@ -51,7 +52,7 @@ fn check(kind: ImportKind, weights: &str, io: &str, visual_head: usize, attn_win
     let s = import_official::<B>(&official, dir.path(), &opts, &Default::default()).unwrap();
     assert!(s.unused_keys.is_empty(), "{:?}", s.unused_keys);
     let p = Predictor::<B>::from_checkpoint(dir.path(), &Default::default()).unwrap();
-    let io = StateDict::load_safetensors(fixture(io)).unwrap();
+    let io = WeightMap::load_safetensors(fixture(io)).unwrap();
     let dt = max_diff(p.text_features.clone(), t(&io, "text_features"));
     assert!(dt <= 1e-4, "text features differ by {dt:e}");
     let lengths = common::lengths(&io);

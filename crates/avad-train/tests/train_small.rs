@@ -4,7 +4,7 @@
 mod common;
 
 use avad_infer::Predictor;
-use avad_model::StateDict;
+use avad_nn::WeightMap;
 use avad_train::{train, ClipSource, TrainCheckpoint, TrainOptions};
 
 type B = burn::backend::Autodiff<burn_flex::Flex>;
@@ -52,7 +52,7 @@ fn teacher_loss_decreases_and_model_predicts() {
     let ck = TrainCheckpoint::open(dir.path()).unwrap();
     let clip_file = ck.meta.clip_weights.as_deref().expect("a shared CLIP file");
     let keys = |rel: &str| -> Vec<String> {
-        let sd = StateDict::load_safetensors(dir.path().join(rel)).unwrap();
+        let sd = WeightMap::load_safetensors(dir.path().join(rel)).unwrap();
         sd.iter().map(|(k, _)| k.to_string()).collect()
     };
     let clip_keys = keys(clip_file);

@@ -6,15 +6,16 @@ mod common;
 
 use std::path::Path;
 
-use avad_model::{compute_losses, AvadClip, LossConfig, ModelConfig, StateDict};
+use avad_model::{compute_losses, AvadClip, LossConfig, ModelConfig};
+use avad_nn::WeightMap;
 use avad_train::{AdamW, AdamWConfig};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 type B = burn::backend::Autodiff<burn_flex::Flex>;
 
-fn load(p: &str) -> StateDict {
-    StateDict::load_safetensors(
+fn load(p: &str) -> WeightMap {
+    WeightMap::load_safetensors(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../fixtures")
             .join(p),
@@ -23,9 +24,9 @@ fn load(p: &str) -> StateDict {
 }
 
 /// `fixtures/model/vadclip.safetensors` with the full CLIP token table rebuilt from its stored rows.
-fn official_weights() -> StateDict {
+fn official_weights() -> WeightMap {
     let mut sd = load("model/vadclip.safetensors");
-    common::expand_token_table(&mut sd);
+    avad_model::testing::expand_token_table(&mut sd);
     sd
 }
 
@@ -37,10 +38,9 @@ fn config() -> ModelConfig {
     c.visual_layers = 2;
     c.visual_head = 2;
     c.attn_window = 16;
-    c.clip_text.width = 32;
-    c.clip_text.embed_dim = 32;
-    c.clip_text.layers = 2;
-    c.clip_text.heads = 2;
+    c.clip_text.num_hidden_layers = 2;
+    c.clip_text.num_attention_heads = 2;
+    avad_model::text_tower::set_text_width(&mut c.clip_text, 32);
     c
 }
 
@@ -49,12 +49,12 @@ fn run(setting: &str, lr: f64, adam: AdamWConfig) {
     let io = load("model/vadclip_io.safetensors");
     let want = load("train/vadclip_step.safetensors");
     let (model, report) =
-        AvadClip::<B>::from_state_dict(&config(), &official_weights(), &dev).unwrap();
+        AvadClip::<B>::from_weights(&config(), &official_weights(), &dev).unwrap();
     assert!(report.unused_keys.is_empty(), "{:?}", report.unused_keys);
     let model = model.freeze_clip();
     let names = avad_train::text::class_names(avad_train::LabelSet::Xd);
     let text = model
-        .class_text(&avad_train::text::class_token_ids(&names))
+        .class_text(&avad_infer::class_token_ids(&names))
         .unwrap();
     let visual: Tensor<B, 3> =
         Tensor::from_data(io.get("visual").unwrap().clone().convert::<f32>(), &dev);
@@ -71,9 +71,9 @@ fn run(setting: &str, lr: f64, adam: AdamWConfig) {
     );
     let grads = GradientsParams::from_grads(losses.total.backward(), &model);
     let mut opt = AdamW::<burn_flex::Flex>::new(adam);
-    let before = model.to_state_dict();
+    let before = model.to_weights();
     let model = opt.step(lr, model, grads);
-    let after = model.to_state_dict();
+    let after = model.to_weights();
     let prefix = format!("{setting}.");
     let (mut n, mut worst, mut moved) = (0, 0f32, 0f32);
     for (k, w) in want.iter() {

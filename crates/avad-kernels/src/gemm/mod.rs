@@ -112,7 +112,7 @@ impl PackedB {
 
 /// Element-wise function applied after the bias in an [`Epilogue`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Activation {
+pub enum EpilogueActivation {
     /// Identity.
     #[default]
     None,
@@ -139,7 +139,7 @@ pub struct Epilogue<'a> {
     /// Per-column bias `[N]`, added first.
     pub bias: Option<&'a [f32]>,
     /// Applied after the bias.
-    pub activation: Activation,
+    pub activation: EpilogueActivation,
     /// Added last.
     pub residual: Option<Residual<'a>>,
 }
@@ -148,7 +148,7 @@ impl<'a> Epilogue<'a> {
     /// No epilogue: `C = A·B`.
     pub const NONE: Epilogue<'static> = Epilogue {
         bias: None,
-        activation: Activation::None,
+        activation: EpilogueActivation::None,
         residual: None,
     };
 
@@ -164,7 +164,7 @@ impl<'a> Epilogue<'a> {
     pub fn bias_quick_gelu(bias: &'a [f32]) -> Self {
         Self {
             bias: Some(bias),
-            activation: Activation::QuickGelu,
+            activation: EpilogueActivation::QuickGelu,
             residual: None,
         }
     }
@@ -173,7 +173,7 @@ impl<'a> Epilogue<'a> {
     pub fn bias_residual(bias: &'a [f32], residual: &'a [f32], ld: usize) -> Self {
         Self {
             bias: Some(bias),
-            activation: Activation::None,
+            activation: EpilogueActivation::None,
             residual: Some(Residual { data: residual, ld }),
         }
     }
@@ -304,7 +304,7 @@ pub fn gemm(
     let kernel = opts.kernel.resolve();
     let epi = TileEpi {
         bias: epilogue.bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
-        gelu: epilogue.activation == Activation::QuickGelu,
+        gelu: epilogue.activation == EpilogueActivation::QuickGelu,
         res: epilogue
             .residual
             .map_or(std::ptr::null(), |r| r.data.as_ptr()),

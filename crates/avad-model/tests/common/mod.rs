@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use avad_model::{AudioTcnConfig, ClipTextConfig, ModelConfig, StateDict};
+use avad_model::text_tower::deserialize_text_config;
+use avad_model::{AudioTcnConfig, ModelConfig};
+use avad_nn::WeightMap;
 use burn::prelude::*;
 
 #[cfg(not(feature = "cuda"))]
@@ -69,55 +71,29 @@ pub fn fixture_config(name: &str) -> ModelConfig {
         prompt: base.prompt,
         fe_net: base.fe_net,
         learnable_alpha: base.learnable_alpha,
-        clip_text: ClipTextConfig {
-            width: u(&ct["width"]),
-            layers: u(&ct["layers"]),
-            heads: u(&ct["heads"]),
-            context_length: u(&ct["context_length"]),
-            vocab_size: u(&ct["vocab_size"]),
-            embed_dim: u(&ct["embed_dim"]),
-        },
+        // The fixture script writes the tower's shape in the model files' first spelling (width, layers, …).
+        clip_text: deserialize_text_config(ct.clone()).expect("clip_text of config.json"),
     }
 }
 
 /// The official state dict of fixture `name`, with the full CLIP token table rebuilt from the stored rows
 /// (rows of unused tokens are zero; the model never reads them).
-pub fn fixture_state_dict(name: &str) -> StateDict {
-    let mut sd = StateDict::load(fixture_dir().join(format!("{name}.safetensors")))
+pub fn fixture_state_dict(name: &str) -> WeightMap {
+    let mut sd = WeightMap::load(fixture_dir().join(format!("{name}.safetensors")))
         .expect("fixture state dict");
-    rebuild_token_table(&mut sd);
+    avad_model::testing::expand_token_table(&mut sd);
     sd
-}
-
-pub fn rebuild_token_table(sd: &mut StateDict) {
-    let ids = sd.remove("fixture.token_embedding.ids").expect("ids");
-    let rows = sd.remove("fixture.token_embedding.rows").expect("rows");
-    let vocab = sd
-        .remove("fixture.token_embedding.vocab_size")
-        .expect("vocab");
-    let ids: Vec<i64> = ids.convert::<i64>().to_vec().unwrap();
-    let vocab = vocab.convert::<i64>().to_vec::<i64>().unwrap()[0] as usize;
-    let w = rows.shape[1];
-    let rows: Vec<f32> = rows.convert::<f32>().to_vec().unwrap();
-    let mut table = vec![0f32; vocab * w];
-    for (r, &id) in ids.iter().enumerate() {
-        table[id as usize * w..(id as usize + 1) * w].copy_from_slice(&rows[r * w..(r + 1) * w]);
-    }
-    sd.insert(
-        "clipmodel.token_embedding.weight",
-        TensorData::new(table, [vocab, w]),
-    );
 }
 
 /// Inputs and outputs of fixture `name`.
 pub struct Io {
-    pub sd: StateDict,
+    pub sd: WeightMap,
 }
 
 impl Io {
     pub fn load(name: &str) -> Self {
         Self {
-            sd: StateDict::load(fixture_dir().join(format!("{name}_io.safetensors")))
+            sd: WeightMap::load(fixture_dir().join(format!("{name}_io.safetensors")))
                 .expect("fixture io"),
         }
     }

@@ -76,7 +76,7 @@ pub fn small_config() -> TrainConfig {
 pub fn shrink(mut cfg: TrainConfig) -> TrainConfig {
     cfg.set_feature_width(D);
     cfg.model.visual_length = T;
-    cfg.model.clip_text.heads = 4;
+    cfg.model.clip_text.num_attention_heads = 4;
     cfg.batch_size = 8;
     cfg.lr = 1e-3;
     cfg.epochs = 6;
@@ -86,17 +86,13 @@ pub fn shrink(mut cfg: TrainConfig) -> TrainConfig {
 }
 
 /// The values of tensor `key` of `sd` as f32.
-pub fn values(sd: &avad_model::StateDict, key: &str) -> Vec<f32> {
-    sd.get(key)
-        .unwrap_or_else(|| panic!("no tensor `{key}`"))
-        .clone()
-        .convert::<f32>()
-        .to_vec()
-        .unwrap()
+pub fn values(sd: &avad_nn::WeightMap, key: &str) -> Vec<f32> {
+    sd.f32_values(key)
+        .unwrap_or_else(|e| panic!("tensor `{key}`: {e}"))
 }
 
 /// The valid lengths a fixture stores as its `lengths` tensor.
-pub fn lengths(sd: &avad_model::StateDict) -> Vec<usize> {
+pub fn lengths(sd: &avad_nn::WeightMap) -> Vec<usize> {
     sd.get("lengths")
         .unwrap()
         .clone()
@@ -106,33 +102,4 @@ pub fn lengths(sd: &avad_model::StateDict) -> Vec<usize> {
         .into_iter()
         .map(|l| l as usize)
         .collect()
-}
-
-/// Rebuilds the full CLIP token table `clipmodel.token_embedding.weight` of a `fixtures/model` state dict from the
-/// rows it stores for the class-name tokens (`fixture.token_embedding.{ids,rows,vocab_size}`; other rows are zero).
-pub fn expand_token_table(sd: &mut avad_model::StateDict) {
-    use burn::tensor::TensorData;
-    let ids: Vec<i64> = sd
-        .remove("fixture.token_embedding.ids")
-        .unwrap()
-        .convert::<i64>()
-        .to_vec()
-        .unwrap();
-    let rows = sd.remove("fixture.token_embedding.rows").unwrap();
-    let vocab = sd
-        .remove("fixture.token_embedding.vocab_size")
-        .unwrap()
-        .convert::<i64>()
-        .to_vec::<i64>()
-        .unwrap()[0] as usize;
-    let w = rows.shape[1];
-    let rows: Vec<f32> = rows.convert::<f32>().to_vec().unwrap();
-    let mut table = vec![0f32; vocab * w];
-    for (r, &id) in ids.iter().enumerate() {
-        table[id as usize * w..(id as usize + 1) * w].copy_from_slice(&rows[r * w..(r + 1) * w]);
-    }
-    sd.insert(
-        "clipmodel.token_embedding.weight",
-        TensorData::new(table, [vocab, w]),
-    );
 }
