@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod error;
+pub mod fast_vision;
 pub mod layers;
 pub mod layout;
 pub mod model;
@@ -29,6 +30,7 @@ pub mod vision;
 
 pub use config::{Activation, ClipConfig, ClipTextConfig, ClipVisionConfig};
 pub use error::ClipError;
+pub use fast_vision::{FastVisionEncoder, FastVisionOptions};
 pub use layout::{detect_layout, WeightLayout};
 pub use model::ClipModel;
 pub use text::ClipTextModel;
