@@ -25,24 +25,6 @@ fn arg(i: usize, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -61,8 +43,15 @@ fn main() {
         .build_global();
     let cfg = vit_b16_config();
     let dev = Default::default();
-    println!("CPU: {} ({} logical)", cpu_model(), num_cpus());
-    println!("load average at start: {}", load_average());
+    println!(
+        "CPU: {} ({} logical)",
+        avad_kernels::machine::cpu_model(),
+        num_cpus()
+    );
+    println!(
+        "load average at start: {}",
+        avad_kernels::machine::load_average()
+    );
     println!(
         "model: CLIP ViT-B/16 sizes, random weights; batch {batch}, {iters} timed batches after 1 warm-up, {} threads",
         rayon::current_num_threads()
@@ -128,7 +117,10 @@ fn main() {
             gflop / m
         );
     }
-    println!("load average at end: {}", load_average());
+    println!(
+        "load average at end: {}",
+        avad_kernels::machine::load_average()
+    );
 }
 
 fn num_cpus() -> usize {

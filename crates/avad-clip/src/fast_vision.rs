@@ -21,7 +21,7 @@
 //! All weights are copied to host `f32` and packed once by [`FastVisionEncoder::new`]. Only the `quick_gelu` MLP
 //! (every OpenAI CLIP) is supported.
 
-use avad_kernels::{gemm, Epilogue, GemmOptions, PackedB};
+use avad_kernels::{exp_approx, gemm, Epilogue, GemmOptions, PackedB};
 use burn::tensor::{backend::Backend, Tensor};
 use rayon::prelude::*;
 
@@ -538,48 +538,9 @@ fn softmax_scaled(row: &mut [f32], scale: f32) {
     }
 }
 
-/// `exp(x)` to about 2e-7 relative error (the same scheme as avad-kernels' quick_gelu epilogue): `2^n · p(r)` with
-/// `x = n·ln 2 + r`, `|r| ≤ ln2/2`, `p` Cephes' degree-6 polynomial; branch-free so loops vectorise. Clamped to
-/// `[-87, 88]`.
-#[inline]
-fn exp_approx(x: f32) -> f32 {
-    const SHIFT: f32 = 12_582_912.0; // 1.5·2^23: round to nearest by addition
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    const P: [f32; 6] = [
-        1.987_569_1e-4,
-        1.398_2e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        0.5,
-    ];
-    let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let mut q = P[0];
-    for &c in &P[1..] {
-        q = q * r + c;
-    }
-    let e = q * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exp_approx_is_accurate() {
-        let mut worst = 0.0f64;
-        let mut x = -80.0f32;
-        while x < 80.0 {
-            let e = (x as f64).exp();
-            worst = worst.max(((exp_approx(x) as f64 - e) / e).abs());
-            x += 0.0173;
-        }
-        assert!(worst < 1e-6, "{worst}");
-    }
 
     #[test]
     fn softmax_rows_sum_to_one_and_match_the_definition() {

@@ -61,23 +61,6 @@ fn parse_args() -> Args {
     args
 }
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed;
     (0..n)
@@ -219,9 +202,9 @@ fn main() {
     let gemm_v4 = cfg!(feature = "bench-gemm-x86-v4");
     println!(
         "CPU: {} ({} logical CPUs), load average at start: {}",
-        cpu_model(),
+        avad_kernels::machine::cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        loadavg()
+        avad_kernels::machine::load_average()
     );
     println!(
         "threads {}, M = {} (batch {} x 197 tokens), {} warm-up + {} timed repeats, median [min-max]",
@@ -339,5 +322,8 @@ fn main() {
         println!("{r}");
     }
     println!();
-    println!("load average at end: {}", loadavg());
+    println!(
+        "load average at end: {}",
+        avad_kernels::machine::load_average()
+    );
 }

@@ -28,7 +28,9 @@
 
 mod aligned;
 pub mod gemm;
+pub mod machine;
 
 pub use gemm::{
-    gemm, Epilogue, EpilogueActivation, GemmOptions, Kernel, KernelChoice, PackedB, Residual,
+    exp_approx, gemm, Epilogue, EpilogueActivation, GemmOptions, Kernel, KernelChoice, PackedB,
+    Residual,
 };

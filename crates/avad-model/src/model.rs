@@ -296,9 +296,16 @@ impl<B: Backend> AvadClip<B> {
     /// The CLIP text tower is random too (drawn last): replace it with real CLIP weights through
     /// [`AvadClip::load_clip_text`].
     pub fn new(cfg: &ModelConfig, device: &B::Device) -> Result<Self> {
-        let mut model = Self::build(cfg, Init::Random, device)?;
+        let mut model = Self::new_without_text(cfg, device)?;
         model.clipmodel = random_text_tower(&cfg.clip_text, cfg.embed_dim, device);
         Ok(model)
+    }
+
+    /// Like [`AvadClip::new`] (the same draws for the model's own parameters), with a placeholder CLIP text tower
+    /// that allocates nothing: for callers that set the tower next (loaded weights or their own seeded random
+    /// tower), so no random tower is drawn only to be thrown away.
+    pub fn new_without_text(cfg: &ModelConfig, device: &B::Device) -> Result<Self> {
+        Self::build(cfg, Init::Random, device)
     }
 
     /// The model's own modules (random or placeholders, drawn in upstream's order: the audio TCN first) and a

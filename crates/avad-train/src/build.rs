@@ -46,7 +46,7 @@ pub fn build_model<B: Backend>(
     };
     cfg.validate()?;
     let _rng = avad_nn::init::seeded::<B>(device, cfg.seed);
-    let mut model = AvadClip::<B>::new(&cfg.model, device)?;
+    let mut model = AvadClip::<B>::new_without_text(&cfg.model, device)?;
     model = match tower_sd {
         Some(sd) => model.load_clip_text(&cfg.model.clip_text, &sd, "")?,
         None => {

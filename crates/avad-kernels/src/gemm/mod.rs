@@ -408,10 +408,8 @@ struct Problem<'b> {
     ldc: usize,
     accumulate: bool,
     epi: TileEpi,
-    /// Micro-kernels.
+    /// Micro-kernels (`micro.mr` rows per tile).
     micro: Micro,
-    /// Micro-kernel rows.
-    mr: usize,
     /// Depth of a block of K (the last one may be shorter).
     kcb: usize,
     /// Most rows of a row block (a multiple of `mr`).
@@ -488,7 +486,6 @@ impl<'b> Problem<'b> {
             accumulate,
             epi,
             micro,
-            mr,
             kcb,
             mc,
             spb,
@@ -532,8 +529,9 @@ impl<'b> Problem<'b> {
     fn rows(&self, ib: usize) -> (usize, usize) {
         let first = ib * self.spb + ib.min(self.spb_rem);
         let count = self.spb + usize::from(ib < self.spb_rem);
-        let i0 = first * self.mr;
-        (i0, (count * self.mr).min(self.m - i0))
+        let mr = self.micro.mr;
+        let i0 = first * mr;
+        (i0, (count * mr).min(self.m - i0))
     }
 
     /// Computes one block of rows × columns of C over all of K.
@@ -542,7 +540,7 @@ impl<'b> Problem<'b> {
         let (i0, mcur) = self.rows(ib);
         let panels = self.n.div_ceil(NR);
         let (p_lo, p_hi) = (jb * self.ppb, ((jb + 1) * self.ppb).min(panels));
-        let mr = self.mr;
+        let mr = self.micro.mr;
         let mut pc = 0;
         loop {
             let kc = self.kcb.min(self.k - pc);
@@ -710,7 +708,7 @@ pub(crate) fn quick_gelu(x: f32) -> f32 {
 /// `exp(x)` to about 2e-7 relative error: `2^n · p(r)` with `x = n·ln 2 + r`, `|r| ≤ ln2/2`, `p` Cephes' degree-6
 /// polynomial; branch-free plain arithmetic so loops over it vectorise. Clamped to `[-87, 88]` (outputs ≥ 1.6e-38).
 #[inline]
-pub(crate) fn exp_approx(x: f32) -> f32 {
+pub fn exp_approx(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // Round to nearest via the 1.5·2^23 trick (valid for |x·log2 e| < 2^22), as `round` is a libm call on baseline
     // x86-64.
