@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system packages avad needs to build and test on Debian 12 (run as root, or with sudo available).
 # FFmpeg 5.1 development libraries (ffmpeg-next), clang/libclang for bindgen, pkg-config, the ffmpeg CLI used by tests,
-# and python3 for tools/module_graph.py.
+# python3 for tools/module_graph.py, and for scripts/rtsp_server.py (the RTSP server of the live-input tests,
+# crates/avad-media/tests/live_rtsp.rs): python3-gi, GStreamer's RTSP server and the plugins it re-encodes with
+# (base: decodebin, audio conversion, Vorbis/Opus; good: RTP payloaders, VP8, Matroska/MP4 demuxers; bad: h264parse;
+# ugly: x264enc; libav: AAC encoder, H.264 decoder), and the MQTT broker and clients of the `avad watch` tests
+# (crates/avad-cli/tests/watch_cli.rs: mosquitto, mosquitto_sub).
 set -euo pipefail
 packages=(pkg-config clang libclang-dev python3 ffmpeg libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev
-          libavdevice-dev libswscale-dev libswresample-dev)
+          libavdevice-dev libswscale-dev libswresample-dev
+          python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+          gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+          mosquitto mosquitto-clients)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

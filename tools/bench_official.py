@@ -3,7 +3,7 @@ r"""PyTorch side of `avad bench`: times the official VadCLIP / AVadCLIP code and
 workloads, so the two can be compared as ratios on one machine (docs/benchmarks.md).
 
     /work/venv/bin/python tools/bench_official.py --vadclip PATH --avadclip PATH \
-        [--device cpu|cuda] [--threads N] [--workload NAME]... [--batch 96] [--clip-batch 256] \
+        [--device cpu|cuda] [--threads N] [--workload NAME]... [--batch 96] [--clip-batch 256] [--wav2clip-batch 32] \
         [--iters 10] [--warmup 2] [--clip-dtypes fp32,fp16,bf16] [--json [FILE]] [--out FILE] \
         [--compare AVAD_JSON]
 
@@ -25,6 +25,18 @@ Workloads (names as in `avad bench`; inputs are created on the device once, befo
   clip-image      HF `CLIPVisionModelWithProjection`, ViT-B/16 sizes, random weights, on --clip-batch 224² images
                   under torch.inference_mode(); one entry per dtype of --clip-dtypes (fp16 / bf16 need --device cuda).
   gemm            torch.matmul [N·197, 768] × [768, 3072] (that encoder's largest product), fp32.
+  wav2clip        the Wav2CLIP audio encoder on --wav2clip-batch (32) one-second 16 kHz windows under
+                  torch.inference_mode(), fp32: the `wav2clip` package's utterance forward (torchaudio Spectrogram
+                  n_fft 512 / hop 353, log(x + 1e-7), standardisation over the whole batch, ResNet-18 on one channel,
+                  MLP head), random weights of the released sizes (`wav2clip.get_model()` would download
+                  Wav2CLIP.pt). The package (PyPI `wav2clip` 0.1.0, with torchaudio and librosa) is used when it
+                  imports: `ResNetExtractor(scenario="supervise")` plus its `MLPLayers([512, 512, 512])` head. When it
+                  does not (the package, torchaudio or librosa not installed), an equivalent model runs instead and
+                  the report says so: torchvision's `resnet18` with a 1-channel 7×7 stem and no `fc` (the package's
+                  `resnet.py` is torchvision's ResNet with that stem and the spectrogram in front), the spectrogram
+                  by `torch.stft` (center, reflect padding, periodic Hann 512, |X|², what torchaudio's `Spectrogram`
+                  calls), and Linear(512, 512) → ReLU → Linear(512, 512). Same shapes and operations: 257 × 46
+                  spectrogram per window, ~0.97 GFLOP per window.
 
 Deviations needed to run without weights (as tools/make_model_fixtures.py): `clip.load("ViT-B/16")` returns the
 upstream `clip.model.CLIP` class built with the real text-tower sizes (width 512, 12 layers, 8 heads, vocabulary
@@ -55,8 +67,8 @@ T = 256
 D = 512
 LABEL_MAP = mmf.LABEL_MAP
 ANOMALY_CODES = ["B1", "B2", "B4", "B5", "B6", "G"]
-WORKLOADS = ["train-teacher", "train-vadclip", "predict-chunk", "clip-image", "gemm"]
-DEFAULT_WORKLOADS = WORKLOADS[:4]
+WORKLOADS = ["train-teacher", "train-vadclip", "predict-chunk", "clip-image", "gemm", "wav2clip"]
+DEFAULT_WORKLOADS = ["train-teacher", "train-vadclip", "predict-chunk", "clip-image", "wav2clip"]
 
 
 def src_dir(path):
@@ -295,6 +307,67 @@ def gemm(args):
                    "GFLOP", "F32", args, seconds, setup_s)]
 
 
+def wav2clip_model():
+    """(model, what): the package's model with random weights, or the equivalent one (see the module docstring)."""
+    try:
+        if sys.modules.get("torchaudio", 0) is None:
+            del sys.modules["torchaudio"]  # the guard at the top of this script
+        cuda = torch.version.cuda
+        torch.version.cuda = None  # torchaudio's CUDA-version check of its unused extension (make_wav2clip_fixtures)
+        try:
+            import torchaudio  # noqa: F401
+        finally:
+            torch.version.cuda = cuda
+        from wav2clip.model.encoder import MLPLayers, ResNetExtractor
+
+        model = ResNetExtractor(scenario="supervise")
+        model.transform = MLPLayers([512, 512, 512], dropout=0.1)
+        return model.eval(), "wav2clip package ResNetExtractor + MLPLayers"
+    except ImportError as e:
+        sys.modules.setdefault("torchaudio", None)  # restore the guard when torchaudio did not import
+        reason = f"{type(e).__name__}: {e}"
+    import torchvision
+
+    class Equivalent(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = torchvision.models.resnet18()
+            self.encoder.conv1 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            self.encoder.fc = torch.nn.Identity()
+            self.register_buffer("window", torch.hann_window(512))
+            self.transform = torch.nn.Sequential(torch.nn.Linear(512, 512), torch.nn.ReLU(),
+                                                 torch.nn.Linear(512, 512))
+
+        def forward(self, x):  # [N, L] → [N, 512]
+            spec = torch.stft(x, 512, hop_length=353, window=self.window, center=True, pad_mode="reflect",
+                              return_complex=True).abs().pow(2)  # [N, 257, T]
+            spec = torch.log(spec + 1e-7)
+            spec = (spec - spec.mean()) / (spec.std() + 1e-9)
+            return self.transform(self.encoder(spec.unsqueeze(1)))
+
+    return Equivalent().eval(), f"equivalent torchvision ResNet-18 model (package not importable: {reason})"
+
+
+def wav2clip(args):
+    t0 = time.perf_counter()
+    torch.manual_seed(args.seed)
+    model, what = wav2clip_model()
+    model = model.to(args.device)
+    n = args.wav2clip_batch
+    x = 0.1 * torch.randn(n, 16000, generator=torch.Generator().manual_seed(args.seed))
+    x = x.to(args.device)  # [N, 16000]
+    setup_s = time.perf_counter() - t0
+
+    def step(_):
+        with torch.inference_mode():
+            y = model(x).cpu()
+        assert y.shape == (n, 512), y.shape
+
+    seconds = time_iters(args, step)
+    return [report("wav2clip", f"Wav2CLIP utterance forward (spectrogram, ResNet-18, MLP; {what}) on {n} one-second "
+                   "16 kHz windows", n, n, "windows", "F32", args, seconds, setup_s)]
+
+
 def machine(device):
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
@@ -341,6 +414,7 @@ def main():
     ap.add_argument("--workload", action="append", choices=WORKLOADS, dest="workloads")
     ap.add_argument("--batch", type=int, default=96, help="videos per training step (official 96)")
     ap.add_argument("--clip-batch", type=int, default=256, help="images per CLIP batch")
+    ap.add_argument("--wav2clip-batch", type=int, default=32, help="one-second windows per Wav2CLIP batch")
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seed", type=int, default=234)
@@ -387,11 +461,14 @@ def main():
             results += clip_image(args)
         elif w == "gemm":
             results += gemm(args)
+        elif w == "wav2clip":
+            results += wav2clip(args)
     import transformers
 
     rep = dict(tool=f"PyTorch {torch.__version__} (official code; transformers {transformers.__version__})",
                backend=f"torch {args.device}", machine=machine(args.device), threads=torch.get_num_threads(),
                config=dict(workloads=args.workloads, batch=args.batch, clip_batch=args.clip_batch,
+                           wav2clip_batch=args.wav2clip_batch,
                            iters=args.iters, warmup=args.warmup, seed=args.seed, clip_dtypes=args.clip_dtypes),
                workloads=results)
     text = json.dumps(rep, indent=2)

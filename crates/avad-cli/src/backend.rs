@@ -87,6 +87,10 @@ pub struct DeviceArgs {
     /// loaded, results are returned as f32).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub dtype: Precision,
+    /// CPU threads for the computation (the encoders, the model, training); default: one per core, or
+    /// `RAYON_NUM_THREADS` when set. Decoding runs on FFmpeg's own threads besides.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 impl Default for DeviceArgs {
@@ -94,11 +98,28 @@ impl Default for DeviceArgs {
         Self {
             device: DeviceKind::Cpu,
             dtype: Precision::F32,
+            threads: None,
         }
     }
 }
 
 impl DeviceArgs {
+    /// Sizes the global rayon pool (every CPU kernel's threads) to `--threads`; a no-op without it. Must run
+    /// before anything computes.
+    pub fn apply_threads(&self) -> anyhow::Result<()> {
+        let Some(n) = self.threads else {
+            return Ok(());
+        };
+        let built = rayon::ThreadPoolBuilder::new()
+            .num_threads(n.into())
+            .build_global();
+        match built {
+            Ok(()) => Ok(()),
+            Err(_) if rayon::current_num_threads() == usize::from(n) => Ok(()),
+            Err(e) => anyhow::bail!("--threads {n}: the CPU thread pool was already started: {e}"),
+        }
+    }
+
     /// Fails with a clear message for combinations the binary cannot run.
     pub fn check(&self, training: bool) -> anyhow::Result<()> {
         if training && self.dtype != Precision::F32 {
@@ -181,7 +202,7 @@ pub type Training<B> = burn::backend::Autodiff<B>;
 macro_rules! with_backend {
     ($args:expr, $Kind:ident, $training:expr, |$B:ident, $dev:ident| $body:expr) => {{
         let args: &$crate::backend::DeviceArgs = &$args;
-        match args.check($training) {
+        match args.check($training).and_then(|()| args.apply_threads()) {
             Err(e) => Err(e),
             Ok(()) => match args.device {
                 $crate::backend::DeviceKind::Cpu => {
@@ -252,17 +273,20 @@ mod tests {
         let half_on_cpu = DeviceArgs {
             device: DeviceKind::Cpu,
             dtype: Precision::Bf16,
+            threads: None,
         };
         assert!(half_on_cpu.check(false).is_err());
         let half_training = DeviceArgs {
             device: DeviceKind::Cuda(0),
             dtype: Precision::F16,
+            threads: None,
         };
         assert!(half_training.check(true).is_err());
         assert!(DeviceArgs::default().check(true).is_ok());
         let cuda = DeviceArgs {
             device: DeviceKind::Cuda(0),
             dtype: Precision::F32,
+            threads: None,
         };
         assert_eq!(cuda.check(false).is_ok(), cfg!(feature = "cuda"));
     }

@@ -2,7 +2,7 @@
 //!
 //! This binary only parses arguments and wires the library crates together; every computation
 //! lives in `avad-core`, `avad-clip`, `avad-wav2clip`, `avad-model`, `avad-infer`, `avad-train` and
-//! `avad-pipeline`.
+//! `avad-pipeline` and `avad-watch`.
 
 mod backend;
 mod commands;
@@ -47,6 +47,8 @@ enum Command {
     Extract(commands::extract::Args),
     /// Detect anomalous events in one video: per-snippet scores, classes, events (JSON, CSV, HTML report).
     Detect(commands::detect::Args),
+    /// Score camera streams live (RTSP, HTTP, V4L2, files) and send events to JSON lines, MQTT and webhooks.
+    Watch(commands::watch::Args),
     /// Join the list CSVs of several `avad extract --shard` runs.
     MergeLists(commands::merge_lists::Args),
     /// Time training steps, prediction and the CLIP image encoder (to compare with the official PyTorch code).
@@ -68,6 +70,7 @@ fn main() {
         Command::Import(args) => commands::import::run(args),
         Command::Extract(args) => commands::extract::run(args),
         Command::Detect(args) => commands::detect::run(args),
+        Command::Watch(args) => commands::watch::run(args),
         Command::MergeLists(args) => commands::merge_lists::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

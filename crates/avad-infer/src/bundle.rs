@@ -34,6 +34,7 @@ use crate::checkpoint::Checkpoint;
 use crate::error::{InferError, Result};
 use crate::inputs::{AudioStatus, StoredFeatures, StudentInput};
 use crate::json::{read_json, write_json};
+use crate::online::{replay_live, LiveWindow};
 use crate::predict::{Predictor, VideoScores};
 
 /// Value of [`BundleSpec::format`].
@@ -375,12 +376,28 @@ impl<B: Backend> ModelBundle<B> {
     /// Scores one video (features from [`crate::inputs::read_stored_features`]) with the member [`Self::choose`]
     /// picks.
     pub fn score(&self, f: &StoredFeatures) -> Result<BundleScores> {
+        self.score_by(f, |p, v, a| p.predict(v, a))
+    }
+
+    /// Like [`ModelBundle::score`], with the live rule `rule` ([`crate::online`]) instead of the offline chunking:
+    /// the scores `avad watch` would report for this video.
+    pub fn score_live(&self, f: &StoredFeatures, rule: LiveWindow) -> Result<BundleScores> {
+        self.score_by(f, |p, v, a| replay_live(p, rule, v, a))
+    }
+
+    /// Chooses the member for `f` and scores its inputs with `predict` (predictor, visual-slot, audio-slot).
+    fn score_by(
+        &self,
+        f: &StoredFeatures,
+        predict: impl Fn(&Predictor<B>, &[f32], Option<&[f32]>) -> Result<VideoScores>,
+    ) -> Result<BundleScores> {
         let (m, reason) = self.choose(f.audio_status)?;
         let audio = f.audio.as_ref().map(|a| a.data.as_slice());
         let scores = match m.role {
-            Role::Teacher => m.predictor.predict(&f.visual.data, audio)?,
-            Role::VisualStudent | Role::Visual => m.predictor.predict(&f.visual.data, None)?,
-            Role::AudioStudent => m.predictor.predict(
+            Role::Teacher => predict(&m.predictor, &f.visual.data, audio)?,
+            Role::VisualStudent | Role::Visual => predict(&m.predictor, &f.visual.data, None)?,
+            Role::AudioStudent => predict(
+                &m.predictor,
                 audio.ok_or_else(|| InferError::Data("no audio features".into()))?,
                 None,
             )?,

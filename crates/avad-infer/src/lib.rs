@@ -6,6 +6,8 @@
 //!   and their feature files ([`VideoInput`], [`read_videos`], [`read_stored_features`]), the audio's
 //!   [`AudioStatus`] and the silence rule.
 //! - [`predict`]: [`Predictor`] scores whole videos with the official test-time chunking; [`VideoScores`].
+//! - [`online`]: [`LiveScorer`] scores snippets as they arrive (trailing window, lookahead), the rule of
+//!   `avad watch`; [`replay_live`] applies it to a whole video.
 //! - [`bundle`]: a teacher and its students in one [`ModelBundle`] that picks the model per video (audio present →
 //!   teacher, else the visual student).
 //!
@@ -18,6 +20,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod inputs;
 mod json;
+pub mod online;
 pub mod predict;
 
 pub use bundle::{BundleMember, BundleScores, BundleSpec, ModelBundle, Role};
@@ -27,4 +30,5 @@ pub use inputs::{
     is_silent, read_features, read_stored_features, read_video_features, read_videos, AudioStatus,
     StoredFeatures, StudentInput, VideoInput,
 };
+pub use online::{replay_live, LiveScore, LiveScorer, LiveWindow};
 pub use predict::{class_token_ids, Predictor, VideoScores};

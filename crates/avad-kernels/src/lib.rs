@@ -3,8 +3,8 @@
 //! The first kernel is an fp32 GEMM for the CLIP encoders' linear layers ([`gemm()`], module [`mod@gemm`]): the
 //! weight is packed once ([`PackedB`]), the product is cache-blocked and computed by an AVX-512 register-tile
 //! micro-kernel (chosen at run time; a plain-Rust fallback runs everywhere else), split over threads with rayon, and
-//! the bias, quick_gelu and residual add of a transformer block can be fused into the store of each output tile
-//! ([`Epilogue`]).
+//! the bias, quick_gelu and residual add of a transformer block (or the bias and ReLU of a convolution with folded
+//! batch norm) can be fused into the store of each output tile ([`Epilogue`]).
 //!
 //! Setting the environment variable `AVAD_KERNELS=portable` forces the plain-Rust kernels in every call that leaves
 //! the choice to the library ([`KernelChoice::Auto`]); `AVAD_KERNELS=avx512` asks for the AVX-512 kernels where the

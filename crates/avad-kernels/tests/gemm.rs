@@ -113,6 +113,9 @@ impl Case {
                 if epi.activation == EpilogueActivation::QuickGelu {
                     s /= 1.0 + (-1.702 * s).exp();
                 }
+                if epi.activation == EpilogueActivation::Relu {
+                    s = s.max(0.0);
+                }
                 if let Some(r) = epi.residual {
                     let v = r.data[i * r.ld + j] as f64;
                     s += v;
@@ -252,6 +255,9 @@ fn every_epilogue_with_and_without_accumulation() {
                     (true, EpilogueActivation::None, true),
                     (false, EpilogueActivation::QuickGelu, true),
                     (true, EpilogueActivation::QuickGelu, true),
+                    (true, EpilogueActivation::Relu, false),
+                    (false, EpilogueActivation::Relu, false),
+                    (true, EpilogueActivation::Relu, true),
                 ] {
                     let opts = GemmOptions {
                         kernel,
@@ -302,6 +308,16 @@ fn convenience_constructors() {
         Epilogue::bias_quick_gelu(&case.bias).activation,
         EpilogueActivation::QuickGelu
     );
+    let c = case.check(&packed, &Epilogue::bias_relu(&case.bias), &opts, TOL);
+    assert_eq!(
+        Epilogue::bias_relu(&case.bias).activation,
+        EpilogueActivation::Relu
+    );
+    // Some outputs are clamped to exactly zero, the others are positive.
+    let row = |i: usize| &c[i * case.ldc..i * case.ldc + case.n];
+    let vals: Vec<f32> = (0..case.m).flat_map(|i| row(i).to_vec()).collect();
+    assert!(vals.iter().all(|&v| v >= 0.0));
+    assert!(vals.contains(&0.0) && vals.iter().any(|&v| v > 0.0));
 }
 
 #[test]

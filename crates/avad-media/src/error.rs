@@ -64,6 +64,15 @@ pub enum MediaError {
         /// Details.
         reason: String,
     },
+    /// A live source stopped delivering data (no packet within `DecodeOptions::read_timeout`) or its connection
+    /// failed while reading; the snippets completed before come first.
+    #[error("{path}: live stream lost: {reason}")]
+    StreamLost {
+        /// The source.
+        path: PathBuf,
+        /// What happened.
+        reason: String,
+    },
     /// Invalid decode options (e.g. stride 0).
     #[error("invalid decode options: {0}")]
     Options(String),

@@ -6,7 +6,9 @@
 use std::ffi::{c_void, CStr, CString};
 use std::os::raw::c_char;
 use std::path::Path;
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Once, OnceLock};
+use std::time::{Duration, Instant};
 
 use ff::ffi;
 use ff::media::Type;
@@ -45,6 +47,135 @@ pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
+}
+
+/// Default bound on opening a live source (connect, handshake, stream analysis).
+pub const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default bound on waiting for the next packet of a live source.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// URL schemes treated as live sources (see `is_live_source`).
+pub(crate) const LIVE_SCHEMES: [&str; 9] = [
+    "rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt", "rtp",
+];
+
+/// True for inputs `open` decodes in live mode by default: URLs with a scheme of [`LIVE_SCHEMES`], `/dev/video*`
+/// (V4L2 capture devices), `-` (standard input, e.g. an MPEG-TS pipe) and `pipe:`.
+pub fn is_live_source(path: &Path) -> bool {
+    let s = path.to_string_lossy();
+    if s == "-" || s.starts_with("pipe:") || s.starts_with("/dev/video") {
+        return true;
+    }
+    s.split_once("://")
+        .is_some_and(|(scheme, _)| LIVE_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()))
+}
+
+/// Milliseconds since a process-wide epoch (for the interrupt deadline, which must be an atomic).
+fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// The interrupt callback of a live input: FFmpeg polls it while it waits for the network (connect, read), and
+/// gives up with `AVERROR_EXIT` once the armed deadline has passed or the reader was dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveIo {
+    deadline_ms: Arc<AtomicU64>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl LiveIo {
+    fn new() -> Self {
+        LiveIo {
+            deadline_ms: Arc::new(AtomicU64::new(u64::MAX)),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Allows the next blocking FFmpeg call `timeout` before it is interrupted.
+    pub(crate) fn arm(&self, timeout: Duration) {
+        let ms = now_ms().saturating_add(timeout.as_millis() as u64);
+        self.deadline_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// No deadline until the next `arm`.
+    pub(crate) fn disarm(&self) {
+        self.deadline_ms.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    /// Interrupts every blocking call from now on (the reader is gone).
+    pub(crate) fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// True once `cancel` was called.
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn interrupted(&self) -> bool {
+        self.cancelled() || now_ms() > self.deadline_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// Opens a live input: `-` becomes `pipe:0`; RTSP runs over TCP (`rtsp_transport=tcp`) with a socket I/O timeout
+/// (`timeout`, microseconds in FFmpeg 5.1); other protocols get `rw_timeout` (microseconds); and an interrupt
+/// callback bounds the open (connect + stream analysis) by `open_timeout`. Reads are bounded by re-arming the
+/// returned `LiveIo` before each one.
+pub(crate) fn open_input_live(
+    path: &Path,
+    open_timeout: Duration,
+    read_timeout: Duration,
+) -> Result<(ff::format::context::Input, LiveIo)> {
+    ensure_init();
+    let s = path.to_string_lossy();
+    let url = if s == "-" {
+        "pipe:0".to_string()
+    } else {
+        s.into_owned()
+    };
+    if url.starts_with("/dev/video") {
+        if let Err(e) = std::fs::metadata(&url) {
+            return Err(MediaError::NotFound {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            });
+        }
+    }
+    let us = read_timeout
+        .as_micros()
+        .clamp(1, i64::MAX as u128)
+        .to_string();
+    let mut dict = ff::Dictionary::new();
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("rtsp://") || lower.starts_with("rtsps://") {
+        dict.set("rtsp_transport", "tcp");
+        dict.set("timeout", &us);
+    } else if !url.starts_with("/dev/video") && !url.starts_with("pipe:") {
+        dict.set("rw_timeout", &us);
+    }
+    let io = LiveIo::new();
+    io.arm(open_timeout);
+    let cb = io.clone();
+    let r = ff::format::input_with_interrupt_and_dictionary(&url, move || cb.interrupted(), dict);
+    match r {
+        Ok(ictx) => {
+            io.disarm();
+            Ok((ictx, io))
+        }
+        Err(ff::Error::Exit) => Err(MediaError::NotMedia {
+            path: path.to_path_buf(),
+            reason: format!(
+                "live source did not answer within the open timeout of {:.1} s",
+                open_timeout.as_secs_f64()
+            ),
+        }),
+        Err(e) => Err(MediaError::NotMedia {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
+    }
 }
 
 /// Converts a rational to f64, `None` when the numerator or denominator is not positive.
@@ -122,6 +253,20 @@ pub(crate) fn discard_other_streams(ictx: &mut ff::format::context::Input, keep:
             let st = *(*fc).streams.add(i);
             if !st.is_null() && i != keep {
                 (*st).discard = ffi::AVDiscard::AVDISCARD_ALL;
+            }
+        }
+    }
+}
+
+/// Lets the demuxer deliver the packets of stream `index` again (undoes `discard_other_streams` for it).
+pub(crate) fn keep_stream(ictx: &mut ff::format::context::Input, index: usize) {
+    // SAFETY: writes a field of one of the format context's own streams, bounds-checked.
+    unsafe {
+        let fc = ictx.as_mut_ptr();
+        if index < (*fc).nb_streams as usize {
+            let st = *(*fc).streams.add(index);
+            if !st.is_null() {
+                (*st).discard = ffi::AVDiscard::AVDISCARD_DEFAULT;
             }
         }
     }

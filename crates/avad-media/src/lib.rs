@@ -15,6 +15,32 @@
 //! - **Threads**: `open` returns at once; a video thread (demux, decode, convert, assemble) and an audio thread
 //!   (own demuxer, decode, resample) fill a bounded queue of `DecodeOptions::queue` snippets.
 //!
+//! # Live sources
+//! `rtsp`/`rtsps`/`rtmp`/`http(s)`/`udp`/`tcp`/`srt`/`rtp` URLs, `/dev/video*` and `-` (standard input, e.g. an
+//! MPEG-TS pipe) are decoded in **live mode** (`is_live_source`; `DecodeOptions::live` forces it on or off).
+//! File input is unchanged by all of this. In live mode:
+//! - **One connection**: a single thread demuxes both streams and decodes video and audio (a second connection
+//!   for the audio, as files use, would be another RTSP session with another clock).
+//! - **Transport and timeouts**: RTSP over TCP (`rtsp_transport=tcp`) with FFmpeg 5.1's socket I/O `timeout`
+//!   (microseconds), other protocols with `rw_timeout`; an interrupt callback bounds the open by
+//!   `DecodeOptions::open_timeout` (10 s) and every packet read by `read_timeout` (5 s). A source that stalls
+//!   for longer ends the reader with `MediaError::StreamLost` (after the snippets already complete), as does one
+//!   that ends (FFmpeg reports a server's orderly end and a dropped connection alike); only `-`/`pipe:` end
+//!   normally. Dropping the reader interrupts a blocked read at once.
+//! - **Live clock** (`live.rs`, constants `LIVE_MAX_JUMP_S`, `LIVE_AUDIO_WAIT_S`): the first decoded video frame
+//!   is time 0; video pts continue from it, a jump backwards or forwards by more than 2 s is a discontinuity
+//!   that is stitched (the next frame one frame interval on; `DecodeSummary::discontinuities` counts them);
+//!   frames without pts are placed by arrival time. Audio is placed by its pts relation to the video (the
+//!   video's current source-to-live offset): contiguous within 0.1 s, re-anchored within 2 s (silence for a
+//!   hole, overlap dropped), contiguous beyond that. So snippet 0 starts at 0.0, times are strictly increasing,
+//!   `end_s` of snippet `i` is `start_s` of snippet `i + 1`, and each snippet's audio is the 16 kHz grid of
+//!   exactly its span. A finished snippet waits for its audio until the video is 1 s past its end.
+//! - **Mapping to the source and the wall clock**: `MediaReader::live_start` (after the first snippet) gives the
+//!   source pts of live time 0 (video and audio) and the wall-clock time of the first frame; every snippet
+//!   carries the wall-clock time its frame was decoded (`Snippet::wall_clock`).
+//! - `/dev/video*` needs FFmpeg's device library, which this crate does not link yet (`ffmpeg-next` feature
+//!   `device`): such inputs are recognised as live but fail to open.
+//!
 //! ```no_run
 //! let mut reader = avad_media::open("clip.mp4", &avad_media::DecodeOptions::default())?;
 //! println!("{:?}", reader.info().video);
@@ -29,13 +55,14 @@
 //! # Modules
 //! Each module imports only modules above it in this list (no cycles):
 //! - `error`: `MediaError` and `Result`; imports nothing of the crate.
-//! - `ffmpeg`: FFmpeg glue (init, opening inputs, timestamp conversion, demuxing one stream, codec contexts, display
-//!   matrix); imports `error`.
+//! - `ffmpeg`: FFmpeg glue (init, opening inputs, live inputs with options and an interrupt, timestamp
+//!   conversion, demuxing one stream, codec contexts, display matrix); imports `error`.
 //! - `probe`: `probe` and the header types; imports `error`, `ffmpeg`.
 //! - `video`: video decoding, RGB conversion, `RgbImage`, autorotation; imports `error`, `ffmpeg`.
 //! - `audio`: audio decoding, mono downmix, 16 kHz resampling and grid (`grid_index`); imports `error`, `ffmpeg`.
+//! - `live`: the live clock (`VideoClock`, `AudioClock`) turning source pts into live time; imports `audio`.
 //! - `snippet`: `Snippet`, `AudioState`, `peak`; imports `video`.
-//! - `reader`: `open`, `MediaReader` and the snippet assembly; imports all of the above.
+//! - `reader`: `open`, `MediaReader`, the snippet assembly and the live decoding loop; imports all of the above.
 
 #![warn(missing_docs)]
 
@@ -46,15 +73,19 @@ mod audio;
 mod probe;
 mod video;
 
+mod live;
 mod snippet;
 
 mod reader;
 
 pub use audio::{grid_index, AUDIO_RATE, GAP_TOLERANCE_S};
 pub use error::{MediaError, Result};
+pub use ffmpeg::{is_live_source, DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT};
+pub use live::LIVE_MAX_JUMP_S;
 pub use probe::{probe, AudioStreamInfo, MediaInfo, StreamSummary, VideoStreamInfo};
 pub use reader::{
-    open, DecodeOptions, DecodeSummary, MediaReader, DEFAULT_SILENCE_THRESHOLD, MAX_SNIPPET_SAMPLES,
+    open, DecodeOptions, DecodeSummary, LiveStart, MediaReader, DEFAULT_SILENCE_THRESHOLD,
+    LIVE_AUDIO_WAIT_S, MAX_SNIPPET_SAMPLES,
 };
 pub use snippet::{peak, AudioState, Snippet};
 pub use video::RgbImage;

@@ -8,7 +8,10 @@ use ff::media::Type;
 use ffmpeg_next as ff;
 
 use crate::error::Result;
-use crate::ffmpeg::{cstr_opt, display_matrix, dur2s, media_type_name, open_input, q2f, ts2s};
+use crate::ffmpeg::{
+    cstr_opt, display_matrix, dur2s, is_live_source, media_type_name, open_input, open_input_live,
+    q2f, ts2s, DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT,
+};
 
 /// Summary of one stream of a container.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +94,9 @@ pub struct MediaInfo {
     pub video: Option<VideoStreamInfo>,
     /// The audio stream `open` would decode (FFmpeg's best audio stream, related to the video one).
     pub audio: Option<AudioStreamInfo>,
+    /// True when the input was opened as a live source (`DecodeOptions::live`; see the `live` rules in the crate
+    /// docs): snippet times are then live time from 0, and `MediaReader::live_start` maps them to the source.
+    pub live: bool,
 }
 
 impl MediaInfo {
@@ -218,14 +224,22 @@ pub(crate) fn info_from_input(path: &Path, ictx: &ff::format::context::Input) ->
         streams,
         video: v.and_then(|i| ictx.stream(i)).map(|s| video_info(&s)),
         audio: a.and_then(|i| ictx.stream(i)).map(|s| audio_info(&s)),
+        live: false,
     }
 }
 
 /// Reads the header of `path` and describes its streams, without decoding any frame.
 ///
-/// Fails with `NotFound` or `NotMedia`; an audio-only file probes fine (`video` is `None`).
+/// Fails with `NotFound` or `NotMedia`; an audio-only file probes fine (`video` is `None`). A live source (see
+/// `DecodeOptions::live`) is opened with the live options and the default timeouts, and `live` is set.
 pub fn probe(path: impl AsRef<Path>) -> Result<MediaInfo> {
     let path = path.as_ref();
+    if is_live_source(path) {
+        let (ictx, _io) = open_input_live(path, DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT)?;
+        let mut info = info_from_input(path, &ictx);
+        info.live = true;
+        return Ok(info);
+    }
     let ictx = open_input(path)?;
     Ok(info_from_input(path, &ictx))
 }

@@ -6,10 +6,17 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, RecvError, SyncSender};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::audio::{grid_index, run_audio_thread, AudioMsg};
+use ffmpeg_next as ff;
+
+use crate::audio::{frame_to_mono, grid_index, run_audio_thread, AudioMsg, Resampler};
 use crate::error::{MediaError, Result};
-use crate::ffmpeg::open_input;
+use crate::ffmpeg::{
+    codec_context, is_live_source, keep_stream, open_input, open_input_live, ts2s, LiveIo,
+    DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT,
+};
+use crate::live::{AudioClock, AudioPlace, VideoClock};
 use crate::probe::{info_from_input, MediaInfo};
 use crate::snippet::{peak, AudioState, Snippet};
 use crate::video::{FrameTime, RgbConverter, RgbImage, VideoDecoder};
@@ -39,6 +46,16 @@ pub struct DecodeOptions {
     pub threads: usize,
     /// Turn frames upright by the stream's display matrix (90/180/270 degrees, flips), as the ffmpeg CLI does.
     pub autorotate: bool,
+    /// Live mode (see the crate docs, "Live sources"): `None` decides from the input (`rtsp`, `rtsps`, `rtmp`,
+    /// `http`, `https`, `udp`, `tcp`, `srt`, `rtp` URLs, `/dev/video*`, `-` for standard input, `pipe:`);
+    /// `Some(true)` forces it (e.g. a growing file), `Some(false)` decodes a URL like a file (e.g. a finished
+    /// recording over HTTP, keeping its own timestamps).
+    pub live: Option<bool>,
+    /// Live mode: longest wait for the source to open (connect and stream analysis).
+    pub open_timeout: Duration,
+    /// Live mode: longest wait for the next packet; a stalled or vanished source then ends the reader with
+    /// `MediaError::StreamLost`.
+    pub read_timeout: Duration,
 }
 
 impl Default for DecodeOptions {
@@ -51,6 +68,9 @@ impl Default for DecodeOptions {
             audio: true,
             threads: 0,
             autorotate: true,
+            live: None,
+            open_timeout: DEFAULT_OPEN_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 }
@@ -86,10 +106,28 @@ pub struct DecodeSummary {
     pub audio_state: AudioState,
     /// Peak |sample| over all snippets' audio.
     pub audio_peak: f32,
+    /// Live mode: video timestamp discontinuities stitched (see the crate docs); always 0 for files.
+    pub discontinuities: u64,
+}
+
+/// Where live time 0 lies in the source: the first decoded video frame. `MediaReader::live_start`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveStart {
+    /// Source pts (seconds, as FFmpeg reports them) at live time 0: the first decoded video frame's, or, when
+    /// that frame had none (the first RTP frame often has none), the one implied by the first frame with a pts
+    /// (its pts minus its live time). `None` only when no frame had a pts.
+    pub video_start_pts_s: Option<f64>,
+    /// Source pts of the first decoded audio frame, `None` without audio (or none by the first snippet).
+    pub audio_start_pts_s: Option<f64>,
+    /// Wall-clock time at which the first video frame was decoded: live time `t` happened at about
+    /// `wall_clock + t` (the source's own clock may drift from the wall clock; each snippet carries its own
+    /// `Snippet::wall_clock` too).
+    pub wall_clock: SystemTime,
 }
 
 /// Messages from the video thread to the reader.
 enum Msg {
+    Live(LiveStart),
     Snippet(Box<Snippet>),
     Done(DecodeSummary),
     Failed(MediaError),
@@ -101,6 +139,8 @@ enum Msg {
 /// one `Err` item before that. `summary()` is available once iteration has ended normally.
 pub struct MediaReader {
     info: MediaInfo,
+    live_start: Option<LiveStart>,
+    io: Option<LiveIo>,
     rx: Receiver<Msg>,
     summary: Option<DecodeSummary>,
     finished: bool,
@@ -112,6 +152,12 @@ impl MediaReader {
     /// Header information of the file (from `probe`).
     pub fn info(&self) -> &MediaInfo {
         &self.info
+    }
+
+    /// Live mode: where live time 0 lies in the source and on the wall clock; `Some` once the first snippet has
+    /// been returned (always `None` for files).
+    pub fn live_start(&self) -> Option<&LiveStart> {
+        self.live_start.as_ref()
     }
 
     /// Per-file results; `Some` only after the iterator has returned `None` following a successful decode.
@@ -151,7 +197,13 @@ impl Iterator for MediaReader {
         if self.finished {
             return None;
         }
-        match self.rx.recv() {
+        let mut msg = self.rx.recv();
+        while let Ok(Msg::Live(start)) = msg {
+            self.live_start = Some(start);
+            msg = self.rx.recv();
+        }
+        match msg {
+            Ok(Msg::Live(_)) => unreachable!("handled above"),
             Ok(Msg::Snippet(s)) => Some(Ok(*s)),
             Ok(Msg::Done(summary)) => {
                 self.finished = true;
@@ -178,6 +230,15 @@ impl Iterator for MediaReader {
     }
 }
 
+impl Drop for MediaReader {
+    fn drop(&mut self) {
+        // A live decoding thread may be waiting for the network: interrupt it (it then sees the reader is gone).
+        if let Some(io) = &self.io {
+            io.cancel();
+        }
+    }
+}
+
 /// Opens `path`, checks it has a video stream and a working video decoder, and starts decoding in the background.
 ///
 /// Errors here: `NotFound`, `NotMedia`, `NoVideoStream` (audio-only files, WAV), `Decoder` (no decoder for the
@@ -192,6 +253,9 @@ pub fn open(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<MediaReader>
     }
     if opts.silence_threshold.is_nan() || opts.silence_threshold < 0.0 {
         return Err(MediaError::Options("silence_threshold must be >= 0".into()));
+    }
+    if opts.live.unwrap_or_else(|| is_live_source(path)) {
+        return open_live(path, opts);
     }
     let ictx = open_input(path)?;
     let info = info_from_input(path, &ictx);
@@ -229,6 +293,8 @@ pub fn open(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<MediaReader>
 
     Ok(MediaReader {
         info,
+        live_start: None,
+        io: None,
         rx,
         summary: None,
         finished: false,
@@ -311,6 +377,13 @@ impl AudioBuffer {
         }
     }
 
+    /// A buffer fed directly with `handle` (live mode: audio decoded in the same thread as the video).
+    fn live(has_audio: bool) -> Self {
+        let mut b = AudioBuffer::new(None);
+        b.ended = !has_audio;
+        b
+    }
+
     /// True when the audio stream failed before delivering any sample (its snippets then have state `None`).
     fn failed(&self) -> bool {
         self.received == 0 && self.fatal.is_some()
@@ -370,6 +443,8 @@ struct Pending {
     frame_index: u64,
     start_s: f64,
     image: RgbImage,
+    /// Live mode: when the frame was decoded.
+    wall_clock: Option<SystemTime>,
 }
 
 struct Assembler {
@@ -381,6 +456,8 @@ struct Assembler {
     emitted: usize,
     any_present: bool,
     peak: f32,
+    /// Live mode: the audio is fed in the same thread, so `emit` must not wait for it.
+    live: bool,
 }
 
 impl Assembler {
@@ -394,7 +471,9 @@ impl Assembler {
         let s = grid_index(p.start_s);
         let e = grid_index(end_s).clamp(s, s.saturating_add(MAX_SNIPPET_SAMPLES as i64));
         let (audio, state) = if self.has_audio {
-            self.audio.wait_until(e);
+            if !self.live {
+                self.audio.wait_until(e);
+            }
             let a = self.audio.take(s, e);
             if self.audio.failed() {
                 (a, AudioState::None)
@@ -416,6 +495,7 @@ impl Assembler {
             frame: p.image,
             audio,
             audio_state: state,
+            wall_clock: p.wall_clock,
         };
         self.emitted += 1;
         self.tx.send(Msg::Snippet(Box::new(snippet))).is_ok()
@@ -444,6 +524,7 @@ fn run_video_thread(
         emitted: 0,
         any_present: false,
         peak: 0.0,
+        live: false,
     };
     let mut conv = RgbConverter::new();
     let stride = o.stride as u64;
@@ -475,6 +556,7 @@ fn run_video_thread(
                         frame_index: n,
                         start_s: t.pts_s,
                         image,
+                        wall_clock: None,
                     })
                 }
                 Err(reason) => {
@@ -532,8 +614,472 @@ fn run_video_thread(
         audio_error: asm.audio.fatal.clone(),
         audio_state,
         audio_peak: asm.peak,
+        discontinuities: 0,
     };
     let _ = asm.tx.send(Msg::Done(summary));
+}
+
+/// How long (live time) a finished snippet waits for its audio once the video has moved past its end: audio that
+/// arrives later than this is not waited for (its part of the snippet stays zero).
+pub const LIVE_AUDIO_WAIT_S: f64 = 1.0;
+
+/// Longest stretch of decoded audio kept while no video frame has been decoded yet (its place is unknown).
+const LIVE_EARLY_AUDIO_S: f64 = 10.0;
+
+/// `open` for a live source: one demuxer for both streams (a second connection would be another session with
+/// another clock), live options and timeouts, and the live clock (`live.rs`).
+fn open_live(path: &Path, opts: &DecodeOptions) -> Result<MediaReader> {
+    let (ictx, io) = open_input_live(path, opts.open_timeout, opts.read_timeout)?;
+    let mut info = info_from_input(path, &ictx);
+    info.live = true;
+    let Some(video) = info.video.as_ref() else {
+        return Err(MediaError::NoVideoStream {
+            path: path.to_path_buf(),
+            streams: info.stream_list(),
+        });
+    };
+    let mut decoder = VideoDecoder::new(path, ictx, video.index, opts.threads, opts.autorotate)?;
+    let audio = match (&info.audio, opts.audio) {
+        (Some(a), true) => {
+            keep_stream(decoder.input_mut(), a.index);
+            Some(LiveAudio::new(decoder.input_mut(), a.index))
+        }
+        _ => None,
+    };
+    let (tx, rx) = sync_channel::<Msg>(opts.queue.max(1));
+    let o = opts.clone();
+    let thread_io = io.clone();
+    let video_handle = spawn("avad-media-live", path, move || {
+        run_live_thread(decoder, audio, thread_io, o, tx)
+    })?;
+    Ok(MediaReader {
+        info,
+        live_start: None,
+        io: Some(io),
+        rx,
+        summary: None,
+        finished: false,
+        video: Some(video_handle),
+        audio: None,
+    })
+}
+
+/// The audio decoder of a live source, fed packet by packet by the live thread, placing its samples on the live
+/// clock (`AudioClock`) into the assembler's `AudioBuffer`.
+struct LiveAudio {
+    index: usize,
+    /// `Err`: the decoder could not be opened (the snippets then have audio state `None`).
+    dec: std::result::Result<ff::decoder::Audio, String>,
+    tb: ff::Rational,
+    stream_rate: u32,
+    frame: ff::frame::Audio,
+    clock: AudioClock,
+    resampler: Option<Resampler>,
+    first_pts: Option<f64>,
+    /// Decoded before the first video frame: (pts, mono samples, rate).
+    early: VecDeque<(Option<f64>, Vec<f32>, u32)>,
+    early_s: f64,
+    errors: u64,
+}
+
+impl LiveAudio {
+    fn new(ictx: &ff::format::context::Input, index: usize) -> Self {
+        let (tb, dec) = match ictx.stream(index) {
+            Some(st) => {
+                let tb = st.time_base();
+                let dec = codec_context(st.parameters(), tb)
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| {
+                        c.decoder()
+                            .audio()
+                            .map_err(|e| format!("cannot open audio decoder: {e}"))
+                    });
+                (tb, dec)
+            }
+            None => (
+                ff::Rational::new(1, 1),
+                Err(format!("audio stream {index} disappeared")),
+            ),
+        };
+        let stream_rate = dec.as_ref().map_or(0, |d| d.rate());
+        LiveAudio {
+            index,
+            dec,
+            tb,
+            stream_rate,
+            frame: ff::frame::Audio::empty(),
+            clock: AudioClock::default(),
+            resampler: None,
+            first_pts: None,
+            early: VecDeque::new(),
+            early_s: 0.0,
+            errors: 0,
+        }
+    }
+
+    /// Reports a decoder that could not be opened to the buffer (once, at the start).
+    fn start(&self, buf: &mut AudioBuffer) {
+        if let Err(msg) = &self.dec {
+            buf.handle(AudioMsg::End {
+                errors: 0,
+                fatal: Some(msg.clone()),
+            });
+        }
+    }
+
+    /// Decodes one packet (`None`: the input ended, drain) and places what comes out.
+    fn packet(&mut self, packet: Option<&ff::Packet>, offset: Option<f64>, buf: &mut AudioBuffer) {
+        let Ok(dec) = self.dec.as_mut() else {
+            return;
+        };
+        let sent = match packet {
+            Some(p) => dec.send_packet(p),
+            None => dec.send_eof(),
+        };
+        if sent.is_err() {
+            self.errors += 1;
+            return;
+        }
+        loop {
+            let Ok(dec) = self.dec.as_mut() else {
+                return;
+            };
+            if dec.receive_frame(&mut self.frame).is_err() {
+                // EAGAIN, EOF or a broken frame (not counted: the next packet goes on).
+                return;
+            }
+            self.decoded(offset, buf);
+        }
+    }
+
+    fn decoded(&mut self, offset: Option<f64>, buf: &mut AudioBuffer) {
+        let rate = if self.frame.rate() > 0 {
+            self.frame.rate()
+        } else {
+            self.stream_rate
+        };
+        let Some(mono) = frame_to_mono(&self.frame).filter(|_| rate > 0) else {
+            self.errors += 1;
+            return;
+        };
+        if mono.is_empty() {
+            return;
+        }
+        let pts = self
+            .frame
+            .timestamp()
+            .or(self.frame.pts())
+            .and_then(|t| ts2s(t, self.tb));
+        if self.first_pts.is_none() {
+            self.first_pts = pts;
+        }
+        match offset {
+            Some(off) => self.place(pts, &mono, rate, off, buf),
+            None => {
+                self.early_s += mono.len() as f64 / f64::from(rate);
+                self.early.push_back((pts, mono, rate));
+                while self.early_s > LIVE_EARLY_AUDIO_S {
+                    let Some((_, m, r)) = self.early.pop_front() else {
+                        break;
+                    };
+                    self.early_s -= m.len() as f64 / f64::from(r);
+                }
+            }
+        }
+    }
+
+    /// Places the audio decoded before the first video frame, once the video clock has an offset.
+    fn flush_early(&mut self, offset: f64, buf: &mut AudioBuffer) {
+        while let Some((pts, mono, rate)) = self.early.pop_front() {
+            self.place(pts, &mono, rate, offset, buf);
+        }
+        self.early_s = 0.0;
+    }
+
+    fn place(
+        &mut self,
+        pts: Option<f64>,
+        mono: &[f32],
+        rate: u32,
+        offset: f64,
+        buf: &mut AudioBuffer,
+    ) {
+        let dur = mono.len() as f64 / f64::from(rate);
+        let (place, start) = self.clock.place(pts, dur, offset);
+        let rate_changed = self.resampler.as_ref().is_some_and(|r| r.in_rate() != rate);
+        if matches!(place, AudioPlace::Anchor(_)) || self.resampler.is_none() || rate_changed {
+            self.flush_resampler(buf);
+            buf.handle(AudioMsg::Anchor(grid_index(start)));
+            match Resampler::new(rate) {
+                Ok(r) => self.resampler = Some(r),
+                Err(_) => {
+                    self.errors += 1;
+                    return;
+                }
+            }
+        }
+        if let Some(r) = self.resampler.as_mut() {
+            match r.push(mono) {
+                Ok(out) if !out.is_empty() => buf.handle(AudioMsg::Samples(out)),
+                Ok(_) => {}
+                Err(_) => self.errors += 1,
+            }
+        }
+    }
+
+    fn flush_resampler(&mut self, buf: &mut AudioBuffer) {
+        if let Some(mut r) = self.resampler.take() {
+            match r.flush() {
+                Ok(tail) if !tail.is_empty() => buf.handle(AudioMsg::Samples(tail)),
+                Ok(_) => {}
+                Err(_) => self.errors += 1,
+            }
+        }
+    }
+
+    /// The input ended: drain the decoder and the resampler and close the buffer.
+    fn finish(&mut self, offset: Option<f64>, buf: &mut AudioBuffer) {
+        self.packet(None, offset, buf);
+        if let Some(off) = offset {
+            self.flush_early(off, buf);
+        }
+        self.flush_resampler(buf);
+        if !buf.ended {
+            buf.handle(AudioMsg::End {
+                errors: self.errors,
+                fatal: None,
+            });
+        }
+    }
+}
+
+/// The decoding loop of a live source: one demuxer, video and audio decoded in this thread, snippets on the live
+/// clock. Ends with `Done`, or with the completed snippets followed by `Failed(StreamLost)` when the source stalls
+/// (no packet within `read_timeout`) or its connection fails.
+fn run_live_thread(
+    mut dec: VideoDecoder,
+    mut audio: Option<LiveAudio>,
+    io: LiveIo,
+    o: DecodeOptions,
+    tx: SyncSender<Msg>,
+) {
+    let path = dec.path().to_path_buf();
+    let has_audio = audio.is_some();
+    let mut asm = Assembler {
+        path: path.clone(),
+        tx,
+        audio: AudioBuffer::live(has_audio),
+        has_audio,
+        threshold: o.silence_threshold,
+        emitted: 0,
+        any_present: false,
+        peak: 0.0,
+        live: true,
+    };
+    if let Some(a) = &audio {
+        a.start(&mut asm.audio);
+    }
+    let video_index = dec.stream_index();
+    let audio_index = audio.as_ref().map(|a| a.index);
+    let mut conv = RgbConverter::new();
+    let mut clock = VideoClock::new(dec.nominal_frame_s());
+    let stride = o.stride as u64;
+    let mut n: u64 = 0;
+    let mut start: Option<(Instant, SystemTime)> = None;
+    let mut pending: Option<Pending> = None;
+    let mut ready: VecDeque<(Pending, f64)> = VecDeque::new();
+    let mut packet = ff::Packet::empty();
+    let mut lost: Option<String> = None;
+    let mut stopping = false;
+    let mut sent_start = false;
+    // The audio offset: the video's, or (video without pts) the audio's own start at live 0.
+    let audio_offset = |clock: &VideoClock, audio: &Option<LiveAudio>| {
+        clock.last()?;
+        clock
+            .offset()
+            .or_else(|| audio.as_ref().and_then(|a| a.first_pts).map(|p| -p))
+    };
+    loop {
+        io.arm(o.read_timeout);
+        let r = packet.read(dec.input_mut());
+        io.disarm();
+        let mut eof = false;
+        match r {
+            Ok(()) if packet.stream() == video_index => dec.send_packet(&packet),
+            Ok(()) if Some(packet.stream()) == audio_index => {
+                let off = audio_offset(&clock, &audio);
+                if let Some(a) = audio.as_mut() {
+                    a.packet(Some(&packet), off, &mut asm.audio);
+                }
+            }
+            Ok(()) => {}
+            Err(ff::Error::InvalidData) => dec.errors += 1,
+            Err(ff::Error::Eof) => {
+                // A pipe ends when its writer is done; a network source or device that ends was closed or lost
+                // (FFmpeg reports a server's orderly end and a dropped connection alike as end of file).
+                if !ends_normally(&path) {
+                    lost = Some(
+                        "the source closed the stream (end of stream or connection lost)".into(),
+                    );
+                }
+                eof = true;
+            }
+            Err(ff::Error::Exit) if io.cancelled() => return,
+            Err(ff::Error::Exit) => {
+                lost = Some(format!(
+                    "no data for {:.1} s (read timeout)",
+                    o.read_timeout.as_secs_f64()
+                ));
+                eof = true;
+            }
+            Err(e) => {
+                lost = Some(format!("read error: {e}"));
+                eof = true;
+            }
+        }
+        if eof {
+            dec.send_eof();
+        }
+        while let Some((frame, t)) = dec.receive() {
+            let now = Instant::now();
+            let (i0, _) = *start.get_or_insert_with(|| (now, SystemTime::now()));
+            let first = clock.last().is_none();
+            let live_t = clock.place(t.src_pts_s, (now - i0).as_secs_f64());
+            if first {
+                if let (Some(off), Some(a)) = (audio_offset(&clock, &audio), audio.as_mut()) {
+                    a.flush_early(off, &mut asm.audio);
+                }
+            }
+            if !stopping && n.is_multiple_of(stride) {
+                if let Some(p) = pending.take() {
+                    ready.push_back((p, live_t));
+                }
+                if o.max_snippets
+                    .is_some_and(|m| asm.emitted + ready.len() >= m)
+                {
+                    stopping = true;
+                } else {
+                    match conv.convert(frame) {
+                        Ok(image) => {
+                            pending = Some(Pending {
+                                frame_index: n,
+                                start_s: live_t,
+                                image: dec.orientation().apply(image),
+                                wall_clock: Some(SystemTime::now()),
+                            })
+                        }
+                        Err(reason) => {
+                            return asm.fail(MediaError::Convert {
+                                path: asm.path.clone(),
+                                what: "swscale",
+                                reason: format!("frame {n}: {reason}"),
+                            })
+                        }
+                    }
+                }
+            }
+            if !stopping {
+                n += 1;
+            }
+        }
+        if eof {
+            break;
+        }
+        // Emit the finished snippets whose audio has arrived (or will not be waited for any longer).
+        while let Some(end) = ready.front().map(|r| r.1) {
+            let covered = !has_audio
+                || asm.audio.ended
+                || asm.audio.write.is_some_and(|w| w >= grid_index(end));
+            let waited = clock.last().is_some_and(|l| l - end >= LIVE_AUDIO_WAIT_S);
+            if !(covered || waited) {
+                break;
+            }
+            let Some((p, end)) = ready.pop_front() else {
+                break;
+            };
+            if !sent_start && !send_live_start(&asm, &clock, &audio, start, &mut sent_start) {
+                return;
+            }
+            if !asm.emit(p, end) {
+                return;
+            }
+        }
+        if stopping && ready.is_empty() {
+            break;
+        }
+    }
+    let truncated = stopping;
+    if !truncated {
+        if let (Some(p), Some(l)) = (pending.take(), clock.last()) {
+            // The last sampled frame lasts until one frame interval after the last frame.
+            ready.push_back((p, l + clock.step()));
+        }
+    }
+    let off = audio_offset(&clock, &audio);
+    if let Some(a) = audio.as_mut() {
+        a.finish(off, &mut asm.audio);
+    }
+    while let Some((p, end)) = ready.pop_front() {
+        if !sent_start && !send_live_start(&asm, &clock, &audio, start, &mut sent_start) {
+            return;
+        }
+        if !asm.emit(p, end) {
+            return;
+        }
+    }
+    if let Some(reason) = lost {
+        return asm.fail(MediaError::StreamLost { path, reason });
+    }
+    if clock.last().is_none() {
+        return asm.fail(MediaError::NoDecodableFrames {
+            path,
+            packets: dec.packets,
+            errors: dec.errors,
+        });
+    }
+    let audio_state = if !has_audio || asm.audio.failed() {
+        AudioState::None
+    } else if asm.any_present {
+        AudioState::Present
+    } else {
+        AudioState::Silent
+    };
+    let summary = DecodeSummary {
+        decoded_frames: n,
+        snippets: asm.emitted,
+        truncated,
+        video_packets: dec.packets,
+        video_errors: dec.errors,
+        audio_errors: asm.audio.errors,
+        audio_error: asm.audio.fatal.clone(),
+        audio_state,
+        audio_peak: asm.peak,
+        discontinuities: clock.discontinuities,
+    };
+    let _ = asm.tx.send(Msg::Done(summary));
+}
+
+/// True for live inputs whose end of file is a normal end: standard input (`-`) and `pipe:`.
+fn ends_normally(path: &Path) -> bool {
+    let s = path.to_string_lossy();
+    s == "-" || s.starts_with("pipe:") || !is_live_source(path)
+}
+
+/// Sends `LiveStart` before the first snippet; `false` when the reader is gone.
+fn send_live_start(
+    asm: &Assembler,
+    clock: &VideoClock,
+    audio: &Option<LiveAudio>,
+    start: Option<(Instant, SystemTime)>,
+    sent: &mut bool,
+) -> bool {
+    *sent = true;
+    let msg = LiveStart {
+        video_start_pts_s: clock.first_pts(),
+        audio_start_pts_s: audio.as_ref().and_then(|a| a.first_pts),
+        wall_clock: start.map_or_else(SystemTime::now, |s| s.1),
+    };
+    asm.tx.send(Msg::Live(msg)).is_ok()
 }
 
 #[cfg(test)]

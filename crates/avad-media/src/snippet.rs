@@ -77,4 +77,6 @@ pub struct Snippet {
     pub audio: Vec<f32>,
     /// Audio state of this snippet.
     pub audio_state: AudioState,
+    /// Live input only: the wall-clock time at which the sampled frame was decoded (`None` for files).
+    pub wall_clock: Option<std::time::SystemTime>,
 }

@@ -42,6 +42,8 @@ pub(crate) struct FrameTime {
     pub pts_s: f64,
     /// Duration in seconds when known (> 0).
     pub duration_s: Option<f64>,
+    /// The frame's own timestamp in seconds (`None` when it had none and `pts_s` was synthesised).
+    pub src_pts_s: Option<f64>,
 }
 
 /// Maps FFmpeg's colour-space tag to the swscale coefficient table, exactly as the 5.1 `scale` filter's default
@@ -338,6 +340,50 @@ impl VideoDecoder {
         }
     }
 
+    /// Index of the decoded stream in the container.
+    pub(crate) fn stream_index(&self) -> usize {
+        self.index
+    }
+
+    /// The demuxer, for a caller that reads the packets itself (live mode: one demuxer for video and audio).
+    pub(crate) fn input_mut(&mut self) -> &mut ff::format::context::Input {
+        &mut self.ictx
+    }
+
+    /// Live mode: sends one packet of this stream to the decoder (a rejected packet counts in `errors`).
+    pub(crate) fn send_packet(&mut self, packet: &ff::Packet) {
+        self.packets += 1;
+        if self.dec.send_packet(packet).is_err() {
+            self.errors += 1;
+        }
+    }
+
+    /// Live mode: the input ended; the decoder drains what it holds.
+    pub(crate) fn send_eof(&mut self) {
+        if !self.eof_sent {
+            let _ = self.dec.send_eof();
+            self.eof_sent = true;
+        }
+    }
+
+    /// Live mode: the next frame the decoder can output without more input (`None`: it needs a packet, or it is
+    /// drained after `send_eof`). The frame stays valid until the next call.
+    pub(crate) fn receive(&mut self) -> Option<(&ff::frame::Video, FrameTime)> {
+        match self.dec.receive_frame(&mut self.frame) {
+            Ok(()) => {
+                let t = self.frame_time();
+                Some((&self.frame, t))
+            }
+            Err(ff::Error::Eof) => None,
+            Err(e) if is_eagain(&e) => None,
+            Err(_) => {
+                // A broken frame: count it; the caller feeds the next packet.
+                self.errors += 1;
+                None
+            }
+        }
+    }
+
     /// Reads packets until one of our stream is sent to the decoder, or sends EOF.
     fn feed(&mut self) {
         while read_packet_of(
@@ -360,7 +406,8 @@ impl VideoDecoder {
         let ts = self.frame.timestamp().or(self.frame.pts());
         let dur = self.frame.packet().duration;
         let duration_s = if dur > 0 { dur2s(dur, self.tb) } else { None };
-        let pts_s = match ts.and_then(|t| ts2s(t, self.tb)) {
+        let src_pts_s = ts.and_then(|t| ts2s(t, self.tb));
+        let pts_s = match src_pts_s {
             Some(p) => p,
             // No timestamp: continue from the previous frame by its duration (or the nominal rate), else 0.
             None => match self.last_pts {
@@ -369,7 +416,11 @@ impl VideoDecoder {
             },
         };
         self.last_pts = Some(pts_s);
-        FrameTime { pts_s, duration_s }
+        FrameTime {
+            pts_s,
+            duration_s,
+            src_pts_s,
+        }
     }
 }
 

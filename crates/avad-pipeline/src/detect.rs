@@ -11,15 +11,18 @@
 //!   for models without a gate.
 
 use std::path::Path;
+use std::time::Instant;
 
 use avad_core::features::Features;
-use avad_infer::{is_silent, AudioStatus, ModelBundle, Predictor};
+use avad_infer::{
+    is_silent, replay_live, AudioStatus, LiveWindow, ModelBundle, Predictor, VideoScores,
+};
 use avad_media::AudioState;
 use burn::prelude::*;
 use serde::Serialize;
 
 use crate::error::{PipelineError, Result};
-use crate::features::{extract_video, Encoders, ExtractedVideo, FeatureOptions};
+use crate::features::{extract_video, Encoders, ExtractedVideo, FeatureOptions, StageTimes};
 
 /// One snippet's row of the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,6 +90,9 @@ pub struct DetectReport {
     /// Snippet thumbnails (PNG-encodable), not serialised.
     #[serde(skip)]
     pub thumbnails: Vec<image::RgbImage>,
+    /// Where the time went (logged by the CLI; not serialised, so reports of the same video compare equal).
+    #[serde(skip)]
+    pub timing: StageTimes,
 }
 
 /// Which model a predictor holds: `teacher`, `student` or `vadclip`.
@@ -100,16 +106,48 @@ pub fn model_kind<B: Backend>(p: &Predictor<B>) -> &'static str {
     }
 }
 
+/// How the features of a video become scores and events.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreOptions {
+    /// Anomaly-score threshold for events.
+    pub threshold: f32,
+    /// `None`: the offline chunking ([`Predictor::predict`]); `Some`: the live rule of `avad watch`
+    /// ([`avad_infer::online`]).
+    pub live: Option<LiveWindow>,
+}
+
+impl ScoreOptions {
+    /// Offline scoring with events at `threshold`.
+    pub fn offline(threshold: f32) -> Self {
+        Self {
+            threshold,
+            live: None,
+        }
+    }
+
+    fn predict<B: Backend>(
+        &self,
+        p: &Predictor<B>,
+        visual: &[f32],
+        audio: Option<&[f32]>,
+    ) -> Result<VideoScores> {
+        Ok(match self.live {
+            None => p.predict(visual, audio)?,
+            Some(rule) => replay_live(p, rule, visual, audio)?,
+        })
+    }
+}
+
 /// Runs the whole detection on `video` (centre crop, `opts.crops` must be 1).
 pub fn detect_video<B: Backend>(
     enc: &Encoders<B>,
     predictor: &Predictor<B>,
     video: &Path,
     opts: &FeatureOptions,
-    threshold: f32,
+    scoring: &ScoreOptions,
 ) -> Result<DetectReport> {
     let f = extract_video(enc, video, opts, &mut |_| {})?;
-    report(f, predictor, video, threshold)
+    report(f, predictor, video, scoring)
 }
 
 /// [`detect_video`] with a model bundle (or a single checkpoint loaded as one, [`ModelBundle`]): the teacher when
@@ -121,7 +159,7 @@ pub fn detect_video_bundle<B: Backend>(
     bundle: &ModelBundle<B>,
     video: &Path,
     opts: &FeatureOptions,
-    threshold: f32,
+    scoring: &ScoreOptions,
 ) -> Result<DetectReport> {
     let f = extract_video(enc, video, opts, &mut |_| {})?;
     let status = match (f.audio_state, &f.audio) {
@@ -138,15 +176,16 @@ pub fn detect_video_bundle<B: Backend>(
         video.display(),
         member.role.as_str()
     );
-    report(f, &member.predictor, video, threshold)
+    report(f, &member.predictor, video, scoring)
 }
 
 fn report<B: Backend>(
     f: ExtractedVideo,
     predictor: &Predictor<B>,
     video: &Path,
-    threshold: f32,
+    scoring: &ScoreOptions,
 ) -> Result<DetectReport> {
+    let threshold = scoring.threshold;
     if f.width != predictor.visual_width {
         return Err(PipelineError::Invalid(format!(
             "{}: CLIP gives {}-d features but the model expects {}-d",
@@ -166,7 +205,11 @@ fn report<B: Backend>(
         }
         (Some(da), None) => (Some(vec![0.0; f.t * da]), "zeros"),
     };
-    let scores = predictor.predict(&f.visual[0], audio.as_deref())?;
+    let model_started = Instant::now();
+    let scores = scoring.predict(predictor, &f.visual[0], audio.as_deref())?;
+    let mut timing = f.timing;
+    timing.model_s = model_started.elapsed().as_secs_f64();
+    timing.total_s += timing.model_s;
     let c = scores.num_class;
     let names = &predictor.class_names;
     let snippets: Vec<SnippetRow> = (0..f.t)
@@ -200,6 +243,7 @@ fn report<B: Backend>(
         snippets,
         events,
         thumbnails: f.thumbnails,
+        timing,
     })
 }
 

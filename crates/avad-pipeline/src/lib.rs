@@ -14,13 +14,16 @@ pub mod extract;
 pub mod features;
 pub mod html;
 
-pub use detect::{detect_video, find_events, model_kind, DetectReport, Event, SnippetRow};
+pub use detect::{
+    detect_video, find_events, model_kind, DetectReport, Event, ScoreOptions, SnippetRow,
+};
 pub use error::{PipelineError, Result};
 pub use extract::{
     list_videos, merge_lists, run_extract, shard_videos, verify_done, video_name, DoneMarker,
     ExtractEvent, ExtractSummary, Shard,
 };
 pub use features::{
-    audio_windows, extract_video, Encoders, ExtractedVideo, FeatureOptions, AUDIO_WINDOW,
+    audio_windows, extract_video, EncoderEngine, Encoders, ExtractedVideo, FeatureOptions,
+    StageTimes, AUDIO_WINDOW,
 };
 pub use html::render_html;

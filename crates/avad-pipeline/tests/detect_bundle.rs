@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use avad_infer::{write_model_checkpoint, BundleSpec, ModelBundle, Role};
-use avad_pipeline::{Encoders, FeatureOptions};
+use avad_pipeline::{EncoderEngine, Encoders, FeatureOptions, ScoreOptions};
 use avad_train::testing::write_tiny_checkpoint;
 use avad_train::{build_model, ClipSource, LabelSet, TrainCheckpointMeta, TrainConfig};
 use avad_wav2clip::testing::save_formula_weights;
@@ -42,6 +42,7 @@ fn bundle_scores_clips_without_sound_with_the_student() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/clip/tiny_hf"),
         &w,
         &dev,
+        EncoderEngine::FastCpu,
     )
     .unwrap();
     let teacher = write_tiny_checkpoint::<B>(
@@ -62,7 +63,14 @@ fn bundle_scores_clips_without_sound_with_the_student() {
         ..FeatureOptions::default()
     };
     let detect = |clip: &str| {
-        avad_pipeline::detect::detect_video_bundle(&enc, &bundle, &media(clip), &opts, 0.5).unwrap()
+        avad_pipeline::detect::detect_video_bundle(
+            &enc,
+            &bundle,
+            &media(clip),
+            &opts,
+            &ScoreOptions::offline(0.5),
+        )
+        .unwrap()
     };
     let r = detect("moviepy_fire2.mp4");
     assert_eq!(

@@ -20,13 +20,19 @@ fn media(name: &str) -> PathBuf {
     root().join("fixtures/media").join(name)
 }
 
+/// The encoders `avad detect` uses on the CPU (fast engine) on the tiny CLIP fixture and formula Wav2CLIP weights.
 fn encoders(tmp: &Path) -> Encoders<B> {
+    encoders_for(tmp, EncoderEngine::FastCpu)
+}
+
+fn encoders_for(tmp: &Path, engine: EncoderEngine) -> Encoders<B> {
     let w = tmp.join("wav2clip.safetensors");
     save_formula_weights::<burn_flex::Flex>(&w, &burn_flex::FlexDevice).unwrap();
     Encoders::<B>::load(
         &root().join("fixtures/clip/tiny_hf"),
         &w,
         &Default::default(),
+        engine,
     )
     .unwrap()
 }
@@ -84,6 +90,52 @@ fn features_of_real_clips_have_one_row_per_snippet() {
         if audio == "present" {
             assert_eq!(f.audio_state, avad_media::AudioState::Present, "{name}");
         }
+    }
+}
+
+#[test]
+fn fast_and_reference_engines_give_the_same_features() {
+    // the image and the audio features, 1 and 10 crops
+    let tmp = tempfile::tempdir().unwrap();
+    let fast = encoders_for(tmp.path(), EncoderEngine::FastCpu);
+    let reference = encoders_for(tmp.path(), EncoderEngine::Reference);
+    assert_eq!(fast.engine(), EncoderEngine::FastCpu);
+    assert_eq!(reference.engine(), EncoderEngine::Reference);
+    // batch 3 does not divide the snippet counts: the last, partial batch goes through both paths too. Both clips
+    // have an audio track (fire2: sound; car: a silent AAC track).
+    for (name, crops) in [("moviepy_fire2.mp4", 1), ("intel_car-detection.mp4", 10)] {
+        let opts = FeatureOptions {
+            crops,
+            batch: 3,
+            max_snippets: Some(7),
+            ..FeatureOptions::default()
+        };
+        let a = extract_video(&fast, &media(name), &opts, &mut |_| {}).unwrap();
+        let b = extract_video(&reference, &media(name), &opts, &mut |_| {}).unwrap();
+        assert_eq!(
+            (a.t, a.width, a.snippets.clone()),
+            (b.t, b.width, b.snippets.clone())
+        );
+        assert_eq!(a.visual.len(), crops);
+        for (x, y) in a.visual.iter().zip(&b.visual) {
+            assert_eq!(x.len(), a.t * a.width);
+            let diff = avad_core::testing::max_abs_diff(x, y);
+            assert!(
+                diff < 1e-4,
+                "{name}: fast vs reference image features differ by {diff}"
+            );
+        }
+        assert!(
+            a.visual[0].iter().any(|v| v.abs() > 1e-3),
+            "{name}: features are all ~0"
+        );
+        let (x, y) = (a.audio.unwrap(), b.audio.unwrap());
+        assert_eq!(x.len(), a.t * avad_wav2clip::EMBED_DIM);
+        let diff = avad_core::testing::max_abs_diff(&x, &y);
+        assert!(
+            diff < 1e-4,
+            "{name}: fast vs reference audio features differ by {diff}"
+        );
     }
 }
 
@@ -206,7 +258,7 @@ fn detect_scores_every_snippet_and_falls_back_to_zero_audio() {
         &pred,
         &media("moviepy_video_with_failing_audio.mp4"),
         &opts,
-        0.0,
+        &ScoreOptions::offline(0.0),
     )
     .unwrap();
     assert_eq!(r.snippets.len(), 6);
@@ -236,7 +288,7 @@ fn detect_scores_every_snippet_and_falls_back_to_zero_audio() {
         &pred,
         &media("moviepy_test_video_1x1.mp4"),
         &opts,
-        0.5,
+        &ScoreOptions::offline(0.5),
     )
     .unwrap();
     assert_eq!(r.audio, "none");
@@ -246,7 +298,14 @@ fn detect_scores_every_snippet_and_falls_back_to_zero_audio() {
     let ck512 = write_tiny_checkpoint::<B>(&tmp.path().join("ck512"), 32, None, 1, &dev).unwrap();
     let p512 = Predictor::<B>::from_checkpoint(&ck512, &dev).unwrap();
     assert_eq!(model_kind(&p512), "vadclip");
-    let e = detect_video(&enc, &p512, &media("moviepy_fire2.mp4"), &opts, 0.5).unwrap_err();
+    let e = detect_video(
+        &enc,
+        &p512,
+        &media("moviepy_fire2.mp4"),
+        &opts,
+        &ScoreOptions::offline(0.5),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("expects 32-d"), "{e}");
 }
 
@@ -311,7 +370,7 @@ fn detect_reports_the_audio_fusion_gate_for_teachers_only() {
     )
     .unwrap();
     let pred = Predictor::<B>::from_checkpoint(&ck, &dev).unwrap();
-    let r = detect_video(&enc, &pred, &video, &opts, 0.5).unwrap();
+    let r = detect_video(&enc, &pred, &video, &opts, &ScoreOptions::offline(0.5)).unwrap();
     assert_eq!(r.audio_features, "wav2clip");
     let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
     let rows = json["snippets"].as_array().unwrap();
@@ -375,7 +434,7 @@ fn detect_reports_the_audio_fusion_gate_for_teachers_only() {
     // VadCLIP: no gate anywhere
     let ck = write_tiny_checkpoint::<B>(&tmp.path().join("v"), 24, None, 3, &dev).unwrap();
     let pred = Predictor::<B>::from_checkpoint(&ck, &dev).unwrap();
-    let r = detect_video(&enc, &pred, &video, &opts, 0.5).unwrap();
+    let r = detect_video(&enc, &pred, &video, &opts, &ScoreOptions::offline(0.5)).unwrap();
     let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
     for s in json["snippets"].as_array().unwrap() {
         assert!(

@@ -8,8 +8,21 @@
 //!   batch `[B, 256, 512]` (+ audio `[B, 256, 512]` for the teacher) with valid lengths `256 − (37·i mod 128)`.
 //! - `predict-chunk`: [`Predictor::predict`] of the AVadCLIP teacher on one video of 256 snippets (one chunk),
 //!   class text features precomputed once as avad does.
-//! - `clip-image`: the CLIP ViT-B/16 image tower (HF `CLIPVisionModelWithProjection`) on a batch of 224² images.
+//! - `clip-image`: the CLIP ViT-B/16 image tower (HF `CLIPVisionModelWithProjection`) on a batch of 224² images,
+//!   through the path `avad detect` takes: on the CPU backend ([`BenchConfig::cpu`]) the fast host encoder
+//!   [`avad_clip::FastVisionEncoder`] (prepacked avad-kernels GEMMs; pixels copied to the host once, before the
+//!   clock), elsewhere the burn model.
+//! - `clip-image-burn`: the same on the burn model ([`avad_clip::ClipVisionModel::forward`]) on any backend: the
+//!   reference path, to compare with `clip-image` on the CPU.
 //! - `gemm`: that tower's largest matrix product alone, `[N·197, 768] × [768, 3072]`.
+//! - `wav2clip`: Wav2CLIP embeddings ([`avad_wav2clip::Wav2Clip::embed_batch`]: spectrogram front end, ResNet-18,
+//!   projection head; shared normalisation) of a batch of one-second 16 kHz windows (default 32), full-size formula
+//!   weights ([`avad_wav2clip::testing::formula_weights`]); on the CPU backend through the fast path
+//!   [`avad_wav2clip::FastWav2Clip`] (folded batch norm, im2col + avad-kernels GEMM), elsewhere the burn model.
+//! - `wav2clip-burn`: the same on the burn model on any backend (the reference path).
+//!
+//! The fast CPU paths compute the same functions as the burn models (their tests hold them within 1e-4); the
+//! `-burn` entries exist so one run shows both sides on the same machine and load.
 //!
 //! Every timed iteration ends with a read-back of a result and [`Backend::sync`], so asynchronous (GPU) backends
 //! are timed to completion.
@@ -49,23 +62,33 @@ pub enum Workload {
     ClipImage,
     /// The image encoder's largest matrix product alone.
     Gemm,
+    /// The CLIP image encoder through burn (the reference path of `clip-image`).
+    ClipImageBurn,
+    /// Wav2CLIP embeddings of a batch of one-second windows (the fast path on the CPU).
+    Wav2clip,
+    /// Wav2CLIP embeddings through burn (the reference path of `wav2clip`).
+    Wav2clipBurn,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 8] = [
         Self::TrainTeacher,
         Self::TrainVadclip,
         Self::PredictChunk,
         Self::ClipImage,
         Self::Gemm,
+        Self::ClipImageBurn,
+        Self::Wav2clip,
+        Self::Wav2clipBurn,
     ];
     /// The workloads run when none is named (those of the official-code comparison).
-    pub const DEFAULT: [Workload; 4] = [
+    pub const DEFAULT: [Workload; 5] = [
         Self::TrainTeacher,
         Self::TrainVadclip,
         Self::PredictChunk,
         Self::ClipImage,
+        Self::Wav2clip,
     ];
 
     /// The name used on the command line and in reports.
@@ -76,6 +99,9 @@ impl Workload {
             Self::PredictChunk => "predict-chunk",
             Self::ClipImage => "clip-image",
             Self::Gemm => "gemm",
+            Self::ClipImageBurn => "clip-image-burn",
+            Self::Wav2clip => "wav2clip",
+            Self::Wav2clipBurn => "wav2clip-burn",
         }
     }
 }
@@ -105,6 +131,13 @@ pub struct BenchConfig {
     pub batch: usize,
     /// Images per CLIP image-encoder batch (and the `gemm` rows, ×197).
     pub clip_batch: usize,
+    /// One-second windows per Wav2CLIP batch (`wav2clip`, `wav2clip-burn`).
+    #[serde(default = "default_wav2clip_batch")]
+    pub wav2clip_batch: usize,
+    /// The backend is the CPU one: `clip-image` and `wav2clip` then time the fast host paths
+    /// ([`avad_clip::FastVisionEncoder`], [`avad_wav2clip::FastWav2Clip`]) that avad uses there.
+    #[serde(default)]
+    pub cpu: bool,
     /// Timed iterations per workload.
     pub iters: usize,
     /// Untimed iterations before them.
@@ -116,18 +149,25 @@ pub struct BenchConfig {
 }
 
 impl Default for BenchConfig {
-    /// The official workloads: training batch 96, CLIP batch 256, 10 timed iterations after 2 warm-up ones.
+    /// The official workloads: training batch 96, CLIP batch 256, Wav2CLIP batch 32, 10 timed iterations after 2
+    /// warm-up ones; burn paths only (`cpu: false`).
     fn default() -> Self {
         Self {
             workloads: Workload::DEFAULT.to_vec(),
             batch: 96,
             clip_batch: 256,
+            wav2clip_batch: default_wav2clip_batch(),
+            cpu: false,
             iters: 10,
             warmup: 2,
             seed: 234,
             small: false,
         }
     }
+}
+
+fn default_wav2clip_batch() -> usize {
+    32
 }
 
 /// Timings of one workload.
@@ -222,7 +262,7 @@ pub fn run<B: AutodiffBackend>(cfg: &BenchConfig, device: &B::Device) -> Result<
     if cfg.iters == 0 {
         return Err(TrainError::Bench("--iters must be at least 1".into()));
     }
-    if cfg.batch == 0 || cfg.clip_batch == 0 {
+    if cfg.batch == 0 || cfg.clip_batch == 0 || cfg.wav2clip_batch == 0 {
         return Err(TrainError::Bench("batch sizes must be at least 1".into()));
     }
     let workloads = if cfg.workloads.is_empty() {
@@ -237,8 +277,13 @@ pub fn run<B: AutodiffBackend>(cfg: &BenchConfig, device: &B::Device) -> Result<
             Workload::TrainTeacher => time_train_step::<B>(cfg, true, device)?,
             Workload::TrainVadclip => time_train_step::<B>(cfg, false, device)?,
             Workload::PredictChunk => predict_chunk::<B::InnerBackend>(cfg, device)?,
-            Workload::ClipImage => clip_image::<B::InnerBackend>(cfg, device)?,
+            Workload::ClipImage | Workload::ClipImageBurn => {
+                clip_image::<B::InnerBackend>(cfg, *w, device)?
+            }
             Workload::Gemm => gemm::<B::InnerBackend>(cfg, device)?,
+            Workload::Wav2clip | Workload::Wav2clipBurn => {
+                wav2clip::<B::InnerBackend>(cfg, *w, device)?
+            }
         };
         tracing::info!(
             "bench {}: median {:.4} s, mean {:.4} s per iteration ({:.3} {}/s)",
@@ -475,7 +520,13 @@ fn clip_config(cfg: &BenchConfig) -> avad_clip::ClipConfig {
     }
 }
 
-fn clip_image<B: Backend>(cfg: &BenchConfig, device: &B::Device) -> Result<WorkloadReport> {
+/// `clip-image` (on the CPU: [`avad_clip::FastVisionEncoder`] on host pixels) or `clip-image-burn` (burn forward).
+fn clip_image<B: Backend>(
+    cfg: &BenchConfig,
+    w: Workload,
+    device: &B::Device,
+) -> Result<WorkloadReport> {
+    let fast = w == Workload::ClipImage && cfg.cpu;
     let started = Instant::now();
     let cc = clip_config(cfg);
     let clip_err = |e| TrainError::Clip(format!("random CLIP weights: {e}"));
@@ -484,18 +535,43 @@ fn clip_image<B: Backend>(cfg: &BenchConfig, device: &B::Device) -> Result<Workl
     let (n, s) = (cfg.clip_batch, cc.vision_config.image_size);
     B::seed(device, cfg.seed ^ 0x1A6E);
     let pixels = Tensor::<B, 4>::random([n, 3, s, s], Distribution::Normal(0.0, 1.0), device); // [N, 3, S, S]
-    let dtype = pixels.dtype();
-    let setup_s = started.elapsed().as_secs_f64();
-    let seconds = time_iters::<B>(cfg, device, |_| {
-        let emb = model.forward(pixels.clone()).map_err(clip_err)?; // [N, proj]
-        let _ = emb.into_data();
-        Ok(())
-    })?;
+    let (dtype, seconds, setup_s, path) = if fast {
+        let encoder =
+            avad_clip::FastVisionEncoder::new(&model, avad_clip::FastVisionOptions::default())
+                .map_err(|e| TrainError::Clip(format!("fast image encoder: {e}")))?;
+        let host: Vec<f32> = pixels
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .map_err(|e| TrainError::Bench(format!("{e:?}")))?; // [N, 3, S, S]
+        let setup_s = started.elapsed().as_secs_f64();
+        let seconds = time_iters::<B>(cfg, device, |_| {
+            let emb = encoder.encode(&host, n); // [N, proj]
+            if emb.len() != n * encoder.output_dim() {
+                return Err(TrainError::Bench(
+                    "fast image encoder: wrong output size".into(),
+                ));
+            }
+            Ok(())
+        })?;
+        let kernels = encoder.options().kernel.resolve().name();
+        let path = format!("avad_clip::FastVisionEncoder, {kernels} GEMM");
+        (burn::tensor::DType::F32, seconds, setup_s, path)
+    } else {
+        let dtype = pixels.dtype();
+        let setup_s = started.elapsed().as_secs_f64();
+        let seconds = time_iters::<B>(cfg, device, |_| {
+            let emb = model.forward(pixels.clone()).map_err(clip_err)?; // [N, proj]
+            let _ = emb.into_data();
+            Ok(())
+        })?;
+        (dtype, seconds, setup_s, "burn".to_string())
+    };
     let v = &cc.vision_config;
     Ok(report(
-        Workload::ClipImage,
+        w,
         format!(
-            "CLIP image tower (width {}, {} layers, patch {}, {s}², projection {}) on {n} images",
+            "CLIP image tower (width {}, {} layers, patch {}, {s}², projection {}) on {n} images ({path})",
             v.hidden_size, v.num_hidden_layers, v.patch_size, cc.projection_dim
         ),
         n,
@@ -506,6 +582,93 @@ fn clip_image<B: Backend>(cfg: &BenchConfig, device: &B::Device) -> Result<Workl
         seconds,
         setup_s,
     ))
+}
+
+/// `wav2clip` (on the CPU: [`avad_wav2clip::FastWav2Clip`]) or `wav2clip-burn` ([`avad_wav2clip::Wav2Clip`]):
+/// `embed_batch` of `wav2clip_batch` one-second 16 kHz windows, spectrogram included, shared normalisation.
+fn wav2clip<B: Backend>(
+    cfg: &BenchConfig,
+    w: Workload,
+    device: &B::Device,
+) -> Result<WorkloadReport> {
+    use avad_wav2clip::{FastWav2Clip, FastWav2ClipOptions, Normalisation, Wav2Clip, SAMPLE_RATE};
+    let fast = w == Workload::Wav2clip && cfg.cpu;
+    let started = Instant::now();
+    let w2c_err = |e: avad_wav2clip::Wav2ClipError| TrainError::Bench(format!("Wav2CLIP: {e}"));
+    let weights = avad_wav2clip::testing::formula_weights::<B>(device);
+    let model = Wav2Clip::<B>::from_weights(&weights, device).map_err(w2c_err)?;
+    drop(weights);
+    let n = cfg.wav2clip_batch;
+    let windows = audio_windows(n, SAMPLE_RATE as usize, cfg.seed); // n × [16000]
+    let segments: Vec<&[f32]> = windows.iter().map(Vec::as_slice).collect();
+    let check = |rows: usize| {
+        if rows == n * avad_wav2clip::EMBED_DIM {
+            Ok(())
+        } else {
+            Err(TrainError::Bench(format!(
+                "Wav2CLIP returned {rows} values for {n} windows"
+            )))
+        }
+    };
+    let (dtype, seconds, setup_s, path) = if fast {
+        let encoder = FastWav2Clip::new(&model, FastWav2ClipOptions::default());
+        let setup_s = started.elapsed().as_secs_f64();
+        let seconds = time_iters::<B>(cfg, device, |_| {
+            let emb = encoder
+                .embed_batch(&segments, Normalisation::Shared)
+                .map_err(w2c_err)?; // [N, 512]
+            check(emb.len())
+        })?;
+        let kernels = encoder.options().kernel.resolve().name();
+        let path = format!("avad_wav2clip::FastWav2Clip, {kernels} GEMM");
+        (burn::tensor::DType::F32, seconds, setup_s, path)
+    } else {
+        let setup_s = started.elapsed().as_secs_f64();
+        let mut dtype = burn::tensor::DType::F32;
+        let seconds = time_iters::<B>(cfg, device, |_| {
+            let emb = model
+                .embed_batch(&segments, Normalisation::Shared)
+                .map_err(w2c_err)?; // [N, 512]
+            dtype = emb.dtype();
+            check(emb.into_data().num_elements())
+        })?;
+        (dtype, seconds, setup_s, "burn".to_string())
+    };
+    Ok(report(
+        w,
+        format!(
+            "Wav2CLIP embed_batch (spectrogram, ResNet-18, projection; shared normalisation; formula weights) of \
+             {n} one-second 16 kHz windows ({path})"
+        ),
+        n,
+        n as f64,
+        "windows",
+        dtype,
+        cfg.warmup,
+        seconds,
+        setup_s,
+    ))
+}
+
+/// `n` seeded windows of `len` samples (|x| ≤ 0.4): a tone whose pitch depends on the window plus noise (the
+/// same rule as `tools/bench_official.py`; the timing does not depend on the values).
+fn audio_windows(n: usize, len: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|i| {
+            let f = 220.0 + 37.0 * i as f64;
+            (0..len)
+                .map(|t| {
+                    s = s
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    let noise = (s >> 40) as f64 / (1u64 << 24) as f64 - 0.5;
+                    let x = t as f64 / len as f64;
+                    (0.3 * (2.0 * std::f64::consts::PI * f * x).sin() + 0.2 * noise) as f32
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn gemm<B: Backend>(cfg: &BenchConfig, device: &B::Device) -> Result<WorkloadReport> {
@@ -574,6 +737,8 @@ mod tests {
             workloads: Workload::ALL.to_vec(),
             batch: 2,
             clip_batch: 2,
+            wav2clip_batch: 2,
+            cpu: true,
             iters: 3,
             warmup: 1,
             small: true,
@@ -593,6 +758,20 @@ mod tests {
             assert_eq!(w.dtype, "F32");
         }
         assert!(r.to_table().contains("predict-chunk"));
+        let desc = |name: &str| {
+            r.workloads
+                .iter()
+                .find(|w| w.name == name)
+                .map(|w| w.description.clone())
+                .unwrap()
+        };
+        // `cpu: true`: the plain names time the fast host paths, the `-burn` ones the burn models.
+        assert!(desc("clip-image").contains("FastVisionEncoder"));
+        assert!(desc("wav2clip").contains("FastWav2Clip"));
+        assert!(desc("clip-image-burn").ends_with("(burn)"));
+        assert!(desc("wav2clip-burn").ends_with("(burn)"));
+        let w2c = r.workloads.iter().find(|w| w.name == "wav2clip").unwrap();
+        assert_eq!((w2c.batch, w2c.unit.as_str()), (2, "windows"));
         let zero = BenchConfig {
             iters: 0,
             ..cfg.clone()

@@ -4,6 +4,7 @@
 //! [`resample`]) → torchaudio-style power spectrogram, `log(x + 1e-7)`, standardisation ([`spectrogram`]) →
 //! ResNet-18 on one channel in eval mode ([`resnet`]) → `audio_transform` MLP ([`transform`]) → 512-d embedding.
 //! Weights come from the original `Wav2CLIP.pt` or a safetensors file with the same keys ([`weights`]).
+//! [`fast`] is a faster fp32 CPU path for the same function (batch norm folded, prepacked `avad-kernels` GEMMs).
 //!
 //! **Batch-dependent normalisation.** The package standardises the log-spectrogram with the mean and unbiased std of
 //! the *whole batch tensor*; in frame mode every frame of one call shares them, so a frame's embedding depends on
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod fast;
 pub mod model;
 pub mod resample;
 pub mod resnet;
@@ -23,6 +25,7 @@ pub mod transform;
 pub mod wav;
 
 pub use error::{Result, Wav2ClipError};
+pub use fast::{FastWav2Clip, FastWav2ClipOptions};
 pub use model::{Wav2Clip, Wav2ClipConfig, EMBED_DIM, SAMPLE_RATE};
 pub use resample::resample;
 pub use spectrogram::{log_spectrogram_batch, Normalisation, HOP_LENGTH, N_BINS, N_FFT};

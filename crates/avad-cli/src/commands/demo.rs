@@ -261,7 +261,10 @@ fn detect_real_clip(out: &Path) -> anyhow::Result<()> {
         )?;
     }
     let enc = avad_pipeline::features::Encoders::<crate::backend::CpuBackend>::load(
-        &clip, &wav2clip, &device,
+        &clip,
+        &wav2clip,
+        &device,
+        avad_pipeline::EncoderEngine::FastCpu,
     )?;
     let model = avad_train::testing::write_tiny_checkpoint::<crate::backend::CpuBackend>(
         &dir.join("model-random"),
@@ -280,7 +283,13 @@ fn detect_real_clip(out: &Path) -> anyhow::Result<()> {
         "[5/5] detect on a real clip with random-weight models: {}",
         video.display()
     );
-    let report = avad_pipeline::detect::detect_video(&enc, &predictor, &video, &opts, 0.5)?;
+    let report = avad_pipeline::detect::detect_video(
+        &enc,
+        &predictor,
+        &video,
+        &opts,
+        &avad_pipeline::ScoreOptions::offline(0.5),
+    )?;
     let html = dir.join("moviepy_fire2.html");
     avad_core::files::write_atomic(&html, avad_pipeline::html::render_html(&report).as_bytes())?;
     println!(

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use avad_infer::ModelBundle;
-use avad_pipeline::{detect_video, render_html};
+use avad_pipeline::{detect_video, render_html, ScoreOptions};
 
 use super::extract::EncoderArgs;
+use super::predict::LiveArgs;
 use crate::backend::{run_inference, DeviceArgs, InferCommand};
 
 /// Printed after the options of `avad detect --help`: the per-snippet fields of the report.
@@ -51,6 +52,10 @@ pub struct Args {
     /// Anomaly-score threshold for events.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f32,
+    /// Replay the live rule of `avad watch` on this file (per-window audio standardisation, trailing-window
+    /// scores): what `avad watch` reports for the same video.
+    #[command(flatten)]
+    pub live: LiveArgs,
     /// Device and float type (`--device cuda --dtype bf16` on a GPU build).
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -68,25 +73,26 @@ impl InferCommand for Args {
         let t0 = Instant::now();
         let bundle = ModelBundle::<B>::load(&self.model, device)
             .with_context(|| format!("loading {}", self.model.display()))?;
-        let enc = self.encoders.load::<B>(device)?;
+        let enc = self.encoders.load::<B>(device, self.device.device)?;
         let load_s = t0.elapsed().as_secs_f64();
-        let opts = self.encoders.feature_options(1, self.html.is_some());
+        let mut opts = self.encoders.feature_options(1, self.html.is_some());
+        let scoring = ScoreOptions {
+            threshold: self.threshold,
+            live: self.live.rule()?,
+        };
+        if scoring.live.is_some() {
+            opts.audio_normalisation = avad_wav2clip::Normalisation::PerSegment;
+        }
         let t1 = Instant::now();
         let report = if bundle.is_bundle {
-            avad_pipeline::detect::detect_video_bundle(
-                &enc,
-                &bundle,
-                &self.video,
-                &opts,
-                self.threshold,
-            )?
+            avad_pipeline::detect::detect_video_bundle(&enc, &bundle, &self.video, &opts, &scoring)?
         } else {
             detect_video(
                 &enc,
                 &bundle.members[0].predictor,
                 &self.video,
                 &opts,
-                self.threshold,
+                &scoring,
             )?
         };
         let run_s = t1.elapsed().as_secs_f64();
@@ -96,6 +102,17 @@ impl InferCommand for Args {
             "{} snippets ({media_s:.1} s of video) in {run_s:.1} s (+{load_s:.1} s loading): real-time factor {:.3}",
             report.snippets.len(),
             run_s / media_s.max(1e-9)
+        );
+        let t = &report.timing;
+        tracing::info!(
+            "time by stage (overlapping): decode wait {:.2} s, preprocess {:.2} s, CLIP {:.2} s (waited {:.2} s), \
+             Wav2CLIP {:.2} s, model {:.2} s",
+            t.decode_wait_s,
+            t.preprocess_s,
+            t.clip_s,
+            t.clip_wait_s,
+            t.wav2clip_s,
+            t.model_s
         );
         if let Some(p) = &self.csv {
             avad_core::files::write_atomic(p, report.to_csv().as_bytes())?;

@@ -5,10 +5,23 @@ use std::time::Instant;
 
 use anyhow::Context;
 use avad_pipeline::{
-    list_videos, run_extract, shard_videos, Encoders, ExtractEvent, FeatureOptions, Shard,
+    list_videos, run_extract, shard_videos, EncoderEngine, Encoders, ExtractEvent, FeatureOptions,
+    Shard,
 };
 
-use crate::backend::{run_inference, DeviceArgs, InferCommand};
+use crate::backend::{run_inference, DeviceArgs, DeviceKind, InferCommand};
+
+/// `--engine`: how the encoders compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EngineArg {
+    /// `fast` on the CPU, `reference` on CUDA.
+    #[default]
+    Auto,
+    /// Prepacked fp32 CPU kernels for the CLIP image tower (AVX-512 where the CPU has it); CPU only.
+    Fast,
+    /// burn's generic tensor ops on the chosen device (the path the parity tests compare against).
+    Reference,
+}
 
 /// The encoders and the frame sampling, shared by `avad extract` and `avad detect`.
 #[derive(clap::Args, Debug)]
@@ -29,6 +42,10 @@ pub struct EncoderArgs {
     /// Snippets per CLIP forward pass.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
+    /// How the encoders compute: `fast` (prepacked fp32 CPU kernels; features within 1e-4 of `reference`), `reference`
+    /// (burn's generic ops), or `auto` (fast on the CPU, reference on CUDA).
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
+    pub engine: EngineArg,
 }
 
 impl EncoderArgs {
@@ -40,16 +57,27 @@ impl EncoderArgs {
         Ok(())
     }
 
-    /// Loads CLIP and Wav2CLIP onto `device`.
+    /// The engine `--engine` asks for on a device of kind `kind`; `fast` on CUDA is an error.
+    pub fn engine(&self, kind: DeviceKind) -> anyhow::Result<EncoderEngine> {
+        Ok(match (self.engine, kind) {
+            (EngineArg::Auto | EngineArg::Fast, DeviceKind::Cpu) => EncoderEngine::FastCpu,
+            (EngineArg::Auto | EngineArg::Reference, _) => EncoderEngine::Reference,
+            (EngineArg::Fast, DeviceKind::Cuda(_)) => anyhow::bail!(
+                "--engine fast runs on the CPU only: leave it out (or use --engine reference) with --device cuda"
+            ),
+        })
+    }
+
+    /// Loads CLIP's image tower and Wav2CLIP onto `device` (of kind `kind`) for the engine `--engine` selects.
     pub fn load<B: burn::tensor::backend::Backend>(
         &self,
         device: &B::Device,
+        kind: DeviceKind,
     ) -> anyhow::Result<Encoders<B>> {
-        Ok(Encoders::<B>::load(
-            &self.clip_model,
-            &self.wav2clip,
-            device,
-        )?)
+        let engine = self.engine(kind)?;
+        let enc = Encoders::<B>::load(&self.clip_model, &self.wav2clip, device, engine)?;
+        tracing::info!("encoders: {} engine", engine.as_str());
+        Ok(enc)
     }
 
     /// How to turn one video into features: these flags with `crops` crops, keeping thumbnails when `thumbnails`.
@@ -60,6 +88,7 @@ impl EncoderArgs {
             max_snippets: self.max_snippets,
             batch: self.batch,
             thumbnails,
+            ..FeatureOptions::default()
         }
     }
 }
@@ -116,7 +145,7 @@ impl InferCommand for Args {
                 all.len()
             );
         }
-        let enc = self.encoders.load::<B>(device)?;
+        let enc = self.encoders.load::<B>(device, self.device.device)?;
         let opts = self.encoders.feature_options(self.crops, false);
         let pb = indicatif::ProgressBar::new(videos.len() as u64);
         pb.set_style(

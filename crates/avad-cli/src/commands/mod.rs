@@ -12,4 +12,5 @@ pub mod merge_lists;
 pub mod predict;
 pub mod synth;
 pub mod train;
+pub mod watch;
 pub mod wav2clip;

@@ -29,9 +29,40 @@ pub struct Args {
     /// Also write the C-branch scores sigmoid(logits1) as `OUT/c_branch/<video>.npy` float32 [T].
     #[arg(long)]
     pub c_branch: bool,
+    /// Score with the live rule of `avad watch` instead of the offline chunking (see `--live-window`).
+    #[command(flatten)]
+    pub live: LiveArgs,
     /// Device and float type (`--device cuda` on a GPU build).
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+/// `--live-window` / `--lookahead`: the live scoring rule (`avad_infer::online`), shared by `predict`, `detect`
+/// and `watch`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LiveArgs {
+    /// Score each snippet as a live stream does: the model runs on the trailing window of the last W snippets
+    /// each time one arrives (W ≤ the model's chunk length, 256). Without it (predict, detect): offline chunking.
+    #[arg(long, value_name = "W")]
+    pub live_window: Option<usize>,
+    /// Live rule: a snippet's score is reported K snippets after it arrives, having seen K later snippets
+    /// (0 = causal; each step of K adds one snippet, 16 frames, of delay). predict / detect: 0; watch: 2.
+    #[arg(long, value_name = "K")]
+    pub lookahead: Option<usize>,
+}
+
+impl LiveArgs {
+    /// The live rule of `predict` / `detect`, when `--live-window` is given (lookahead 0 unless given).
+    pub fn rule(&self) -> anyhow::Result<Option<avad_infer::LiveWindow>> {
+        match (self.live_window, self.lookahead) {
+            (None, Some(_)) => anyhow::bail!("--lookahead needs --live-window (the live rule)"),
+            (None, None) => Ok(None),
+            (Some(window), k) => Ok(Some(avad_infer::LiveWindow {
+                window,
+                lookahead: k.unwrap_or(0),
+            })),
+        }
+    }
 }
 
 impl Args {
@@ -43,6 +74,7 @@ impl Args {
             features_dir: None,
             out,
             c_branch: false,
+            live: LiveArgs::default(),
             device: DeviceArgs::default(),
         }
     }
@@ -70,9 +102,11 @@ impl InferCommand for Args {
             Default::default();
         for v in &videos {
             let f = read_stored_features(v).with_context(|| format!("reading {}", v.name))?;
-            let r = bundle
-                .score(&f)
-                .with_context(|| format!("scoring {}", v.name))?;
+            let r = match self.live.rule()? {
+                None => bundle.score(&f),
+                Some(rule) => bundle.score_live(&f, rule),
+            }
+            .with_context(|| format!("scoring {}", v.name))?;
             let s = &r.scores;
             avad_core::npy::write_npy_f32(
                 &self.out.join(format!("{}.npy", v.name)),

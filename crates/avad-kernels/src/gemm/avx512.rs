@@ -1,6 +1,6 @@
 //! The AVX-512F micro-kernel: a 14 × 32 tile of C in 28 zmm accumulators. Each step of k loads two 16-float
 //! vectors of the packed B panel and broadcasts the 14 values of the packed A sliver (folded into the FMAs as
-//! `{1to16}` memory operands), i.e. 28 FMAs for 16 loads; the epilogue (bias, quick_gelu, residual) runs on the
+//! `{1to16}` memory operands), i.e. 28 FMAs for 16 loads; the epilogue (bias, quick_gelu or ReLU, residual) runs on the
 //! accumulators and column tails use masked loads and stores.
 
 use std::arch::x86_64::*;
@@ -222,6 +222,10 @@ unsafe fn store_row(
         if e.gelu {
             x0 = quick_gelu(x0);
             x1 = quick_gelu(x1);
+        }
+        if e.relu {
+            x0 = _mm512_max_ps(x0, _mm512_setzero_ps());
+            x1 = _mm512_max_ps(x1, _mm512_setzero_ps());
         }
         if !e.res.is_null() {
             let r = e.res.wrapping_add(i * e.ldr);

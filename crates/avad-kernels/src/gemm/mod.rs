@@ -1,5 +1,5 @@
 //! fp32 GEMM with a prepacked right-hand side and a fused epilogue: `C[M,N] (+)= A[M,K] · B[K,N]`, then
-//! optionally `+ bias`, `quick_gelu`, `+ R`.
+//! optionally `+ bias`, `quick_gelu` or ReLU, `+ R`.
 //!
 //! Layout: A and C (and the residual R) are row-major with arbitrary row strides (`lda`, `ldc`, `ld` ≥ the number of
 //! columns); B is packed once into a [`PackedB`] (from a row-major `[K, N]` matrix or from a PyTorch `nn.Linear`
@@ -119,6 +119,8 @@ pub enum EpilogueActivation {
     /// CLIP's `quick_gelu(x) = x · sigmoid(1.702 x)` (the exponential is a degree-6 polynomial approximation,
     /// relative error below 5e-7).
     QuickGelu,
+    /// `max(x, 0)` (a ResNet's ReLU; with [`GemmOptions::accumulate`] the old C, e.g. a shortcut, is inside it).
+    Relu,
 }
 
 /// A residual matrix R `[M, N]` (row-major, rows `ld ≥ N` floats apart) added at the end of an [`Epilogue`].
@@ -165,6 +167,16 @@ impl<'a> Epilogue<'a> {
         Self {
             bias: Some(bias),
             activation: EpilogueActivation::QuickGelu,
+            residual: None,
+        }
+    }
+
+    /// `C = max(A·B + bias, 0)` (a convolution with folded batch norm and ReLU; with [`GemmOptions::accumulate`],
+    /// `C = max(A·B + C + bias, 0)`: a ResNet block's second convolution on top of its shortcut).
+    pub fn bias_relu(bias: &'a [f32]) -> Self {
+        Self {
+            bias: Some(bias),
+            activation: EpilogueActivation::Relu,
             residual: None,
         }
     }
@@ -305,6 +317,7 @@ pub fn gemm(
     let epi = TileEpi {
         bias: epilogue.bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
         gelu: epilogue.activation == EpilogueActivation::QuickGelu,
+        relu: epilogue.activation == EpilogueActivation::Relu,
         res: epilogue
             .residual
             .map_or(std::ptr::null(), |r| r.data.as_ptr()),
@@ -349,6 +362,8 @@ pub(crate) struct TileEpi {
     pub bias: *const f32,
     /// Apply quick_gelu after the bias.
     pub gelu: bool,
+    /// Apply ReLU after the bias.
+    pub relu: bool,
     /// Residual at the tile's first element, or null.
     pub res: *const f32,
     /// Residual row stride.
@@ -596,6 +611,7 @@ impl<'b> Problem<'b> {
                             self.epi.bias.wrapping_add(j0)
                         },
                         gelu: self.epi.gelu,
+                        relu: self.epi.relu,
                         res: if self.epi.res.is_null() {
                             self.epi.res
                         } else {
@@ -801,6 +817,7 @@ mod tests {
                 TileEpi {
                     bias: std::ptr::null(),
                     gelu: false,
+                    relu: false,
                     res: std::ptr::null(),
                     ldr: 0,
                 },

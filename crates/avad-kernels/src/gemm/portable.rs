@@ -65,6 +65,9 @@ unsafe fn kernel(t: &Tile) {
                     if e.gelu {
                         x = quick_gelu(x);
                     }
+                    if e.relu {
+                        x = x.max(0.0);
+                    }
                     if !e.res.is_null() {
                         x += *e.res.add(i * e.ldr + j0 + j);
                     }

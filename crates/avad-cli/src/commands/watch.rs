@@ -1,0 +1,243 @@
+//! `avad watch`: score camera streams (or files played as streams) live and send events out.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use avad_pipeline::Encoders;
+use avad_watch::config::{CameraConfig, EventOverrides, OutputsConfig};
+use avad_watch::outputs::{MqttConfig, WebhookConfig};
+use avad_watch::WatchConfig;
+
+use super::extract::EngineArg;
+use super::predict::LiveArgs;
+use crate::backend::{run_inference, DeviceArgs, InferCommand};
+
+/// Printed after the options of `avad watch --help`.
+const WATCH_HELP: &str = "\
+Sources: rtsp:// (over TCP), http(s):// (HLS, MJPEG), /dev/videoN, - (MPEG-TS on stdin), or a file
+(scored as fast as possible, or at its own pace with --realtime). NAME=SOURCE names a camera (default cam1, cam2…).
+
+Each snippet (16 frames) is scored when K more have arrived (--lookahead K, default 2), by the model run on the
+last W snippets (--live-window W, default the model's 256). `avad detect VIDEO --live-window W --lookahead K`
+gives the same scores for a file. Events: score >= --on for --min-duration seconds starts one, >= --off keeps it,
+--max-quiet seconds below --off end it. Messages: JSON lines {\"type\": \"new\"|\"update\"|\"end\", \"before\", \"after\"}
+and, with --scores, {\"type\": \"score\", …} per snippet. MQTT topics: <prefix>/events, <prefix>/<camera>/<label>
+ON|OFF, <prefix>/<camera>/score, <prefix>/available (last will: offline). Webhooks are signed as Standard Webhooks
+specifies with the whsec_ secret in $AVAD_WEBHOOK_SECRET. SIGINT / SIGTERM end open events and exit.
+Many cameras, per-camera settings: --config cameras.toml. See docs/watch.md.";
+
+/// Arguments of `avad watch`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = WATCH_HELP)]
+pub struct Args {
+    /// Sources to watch, `NAME=SOURCE` or `SOURCE` (see below). Added to the cameras of --config.
+    pub sources: Vec<String>,
+    /// A cameras.toml (docs/watch.md); flags given here override its settings.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Checkpoint or model bundle (teacher + visual student: sources without sound use the student).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// CLIP weights: a Hugging Face CLIPModel folder or an OpenAI-named safetensors file.
+    #[arg(long)]
+    pub clip_model: Option<PathBuf>,
+    /// Wav2CLIP weights (`Wav2CLIP.pt` or safetensors with the same keys).
+    #[arg(long)]
+    pub wav2clip: Option<PathBuf>,
+    /// Keep every N-th frame: one snippet per N frames (the stride the model was trained on; default 16).
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// How the encoders compute (see `avad detect --help`).
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
+    pub engine: EngineArg,
+    /// The live rule.
+    #[command(flatten)]
+    pub live: LiveArgs,
+    /// Files given as sources: play them at their own pace, as a camera would deliver them.
+    #[arg(long)]
+    pub realtime: bool,
+    /// Files given as sources: start again at the end.
+    #[arg(long = "loop")]
+    pub loop_file: bool,
+    /// Write JSON lines here (`-` = stdout, the default when no other output is set).
+    #[arg(long, value_name = "FILE|-")]
+    pub jsonl: Option<String>,
+    /// Also write every snippet's score to the JSON lines.
+    #[arg(long)]
+    pub scores: bool,
+    /// Publish to an MQTT broker: mqtt://[user@]host[:port][/prefix] (password from $AVAD_MQTT_PASSWORD).
+    #[arg(long, value_name = "URL")]
+    pub mqtt: Option<String>,
+    /// POST signed event messages to this URL (repeatable); the secret is read from $AVAD_WEBHOOK_SECRET.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Vec<String>,
+    /// Score that starts an event (default 0.6).
+    #[arg(long)]
+    pub on: Option<f32>,
+    /// Score that keeps an event open (default 0.4).
+    #[arg(long)]
+    pub off: Option<f32>,
+    /// Seconds the score must stay >= --on before an event starts (default 1).
+    #[arg(long)]
+    pub min_duration: Option<f64>,
+    /// Seconds below --off that end an event (default 5).
+    #[arg(long)]
+    pub max_quiet: Option<f64>,
+    /// Seconds after an event during which no new one starts (default 0).
+    #[arg(long)]
+    pub cooldown: Option<f64>,
+    /// Device, float type and CPU threads.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+impl Args {
+    /// The watch configuration: --config's file (if any) with the flags applied and the sources added.
+    pub fn config(&self) -> anyhow::Result<WatchConfig> {
+        let mut cfg = match &self.config {
+            Some(p) => WatchConfig::from_file(p)?,
+            None => WatchConfig {
+                clip_model: self
+                    .clip_model
+                    .clone()
+                    .context("--clip-model is required (or give it in --config)")?,
+                wav2clip: self
+                    .wav2clip
+                    .clone()
+                    .context("--wav2clip is required (or give it in --config)")?,
+                model: None,
+                stride: 16,
+                live_window: None,
+                lookahead: 2,
+                events: Default::default(),
+                outputs: OutputsConfig::default(),
+                reconnect: Default::default(),
+                cameras: Vec::new(),
+            },
+        };
+        if let Some(p) = &self.clip_model {
+            cfg.clip_model = p.clone();
+        }
+        if let Some(p) = &self.wav2clip {
+            cfg.wav2clip = p.clone();
+        }
+        if let Some(m) = &self.model {
+            cfg.model = Some(m.clone());
+        }
+        if let Some(s) = self.stride {
+            cfg.stride = s;
+        }
+        if let Some(w) = self.live.live_window {
+            cfg.live_window = Some(w);
+        }
+        if let Some(k) = self.live.lookahead {
+            cfg.lookahead = k;
+        }
+        cfg.events = EventOverrides {
+            on: self.on,
+            off: self.off,
+            min_duration_s: self.min_duration,
+            max_quiet_s: self.max_quiet,
+            cooldown_s: self.cooldown,
+        }
+        .apply(cfg.events);
+        let o = &mut cfg.outputs;
+        if let Some(j) = &self.jsonl {
+            o.jsonl = Some(j.clone());
+        }
+        o.scores |= self.scores;
+        if let Some(url) = &self.mqtt {
+            let mut m = MqttConfig::from_url(url)?;
+            if m.username.is_some() {
+                m.password_env = Some("AVAD_MQTT_PASSWORD".into());
+            }
+            o.mqtt = Some(m);
+        }
+        o.webhooks
+            .extend(self.webhook.iter().map(|u| WebhookConfig::new(u)));
+        if o.jsonl.is_none() && o.mqtt.is_none() && o.webhooks.is_empty() {
+            o.jsonl = Some("-".into());
+        }
+        for s in &self.sources {
+            let (name, source) = match s.split_once('=') {
+                Some((n, src)) if !n.contains('/') && !n.contains(':') => {
+                    (n.to_string(), src.to_string())
+                }
+                _ => (format!("cam{}", cfg.cameras.len() + 1), s.clone()),
+            };
+            cfg.cameras.push(CameraConfig {
+                name,
+                source,
+                model: None,
+                realtime: self.realtime,
+                loop_file: self.loop_file,
+                events: EventOverrides::default(),
+            });
+        }
+        cfg.check()?;
+        Ok(cfg)
+    }
+}
+
+/// Runs `avad watch`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    args.config()?; // configuration errors before anything loads
+    run_inference(&args.device, &args)
+}
+
+impl InferCommand for Args {
+    fn run_on<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> anyhow::Result<()> {
+        let cfg = self.config()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let stop = Arc::clone(&stop);
+            ctrlc::set_handler(move || {
+                if stop.swap(true, Ordering::Relaxed) {
+                    std::process::exit(130); // a second signal: leave now
+                }
+                tracing::info!("stopping: ending open events and flushing outputs");
+            })
+            .context("installing the SIGINT/SIGTERM handler")?;
+        }
+        let models = avad_watch::load_models::<B>(&cfg, device)?;
+        let engine = match (self.engine, self.device.device) {
+            (EngineArg::Reference, _) | (_, crate::backend::DeviceKind::Cuda(_)) => {
+                avad_pipeline::EncoderEngine::Reference
+            }
+            _ => avad_pipeline::EncoderEngine::FastCpu,
+        };
+        let encoders = Encoders::<B>::load(&cfg.clip_model, &cfg.wav2clip, device, engine)?;
+        let outputs = avad_watch::build_outputs(&cfg)?;
+        let out_stats = outputs.stats();
+        tracing::info!(
+            "watching {} camera(s): {}",
+            cfg.cameras.len(),
+            cfg.cameras
+                .iter()
+                .map(|c| format!("{}={}", c.name, c.source))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let stats = avad_watch::run_watch::<B>(&cfg, &encoders, &models, outputs, &stop)?;
+        for (name, s) in stats {
+            tracing::info!(
+                "camera {name}: {} snippets scored, {} dropped, {} events, {} reconnects",
+                s.scored.load(Ordering::Relaxed),
+                s.dropped.load(Ordering::Relaxed),
+                s.events.load(Ordering::Relaxed),
+                s.reconnects.load(Ordering::Relaxed)
+            );
+        }
+        for (name, s) in out_stats {
+            tracing::info!(
+                "output {name}: {} delivered, {} dropped, {} failed",
+                s.delivered.load(Ordering::Relaxed),
+                s.dropped.load(Ordering::Relaxed),
+                s.failed.load(Ordering::Relaxed)
+            );
+        }
+        Ok(())
+    }
+}

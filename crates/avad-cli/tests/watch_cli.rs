@@ -1,0 +1,396 @@
+//! `avad watch` end to end with real components on loopback: the scores of a watched file equal `avad detect`'s
+//! replay of the live rule; a mosquitto broker receives new/update/end and ON/OFF, and the last will when avad is
+//! killed with SIGKILL; a webhook receiver (scripts/webhook_receiver.py, an independent Python verifier) checks
+//! every signature, sees retries under the same id after 500s, and a hanging receiver does not slow scoring.
+//! mosquitto and python3 come from scripts/install-deps.sh; the tests fail (not skip) without them.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{avad_command, avad_ok, root};
+
+/// A whsec_ secret for the tests (24 random-looking bytes).
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+struct Models {
+    _dir: tempfile::TempDir,
+    model: PathBuf,
+    wav2clip: PathBuf,
+    clip: PathBuf,
+}
+
+/// A tiny random teacher of the tiny CLIP fixture's width (24) and formula Wav2CLIP weights.
+fn models() -> Models {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = burn_flex::FlexDevice;
+    let wav2clip = dir.path().join("wav2clip.safetensors");
+    avad_wav2clip::testing::save_formula_weights::<burn_flex::Flex>(&wav2clip, &dev).unwrap();
+    let model = avad_train::testing::write_tiny_checkpoint::<burn_flex::Flex>(
+        &dir.path().join("teacher"),
+        24,
+        Some(avad_wav2clip::EMBED_DIM),
+        11,
+        &dev,
+    )
+    .unwrap();
+    Models {
+        _dir: dir,
+        model,
+        wav2clip,
+        clip: root().join("fixtures/clip/tiny_hf"),
+    }
+}
+
+fn model_args(m: &Models) -> Vec<String> {
+    vec![
+        "--model".into(),
+        m.model.display().to_string(),
+        "--clip-model".into(),
+        m.clip.display().to_string(),
+        "--wav2clip".into(),
+        m.wav2clip.display().to_string(),
+    ]
+}
+
+fn media(name: &str) -> String {
+    root()
+        .join("fixtures/media")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn json_lines(p: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A child process killed when dropped.
+struct Guard(Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd`, waits for a stdout line starting with `READY ` and returns the rest of it.
+fn start_ready(mut cmd: Command, what: &str) -> (Guard, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start ({e}); run scripts/install-deps.sh"));
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let ready = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{what} did not start"));
+    let addr = ready
+        .strip_prefix("READY ")
+        .unwrap_or_else(|| panic!("{what}: unexpected first line {ready:?}"))
+        .to_string();
+    (Guard(child), addr, rx)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn watched_file_scores_equal_detect_replaying_the_live_rule() {
+    let m = models();
+    let tmp = tempfile::tempdir().unwrap();
+    let video = media("moviepy_big_buck_bunny_0_30.webm");
+    let jsonl = tmp.path().join("out.jsonl");
+    let mut args: Vec<String> = vec!["watch".into(), format!("front={video}")];
+    args.extend(model_args(&m));
+    args.extend(
+        [
+            "--scores",
+            "--jsonl",
+            jsonl.to_str().unwrap(),
+            "--live-window",
+            "16",
+            "--lookahead",
+            "3",
+            "--on",
+            "0.35",
+            "--off",
+            "0.3",
+            "--min-duration",
+            "0",
+        ]
+        .map(String::from),
+    );
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    avad_ok(&refs);
+    let mut dargs: Vec<String> = vec!["detect".into(), video.clone(), "--json".into()];
+    dargs.extend(model_args(&m));
+    dargs.extend(["--live-window", "16", "--lookahead", "3"].map(String::from));
+    let drefs: Vec<&str> = dargs.iter().map(String::as_str).collect();
+    let detect: serde_json::Value = serde_json::from_slice(&avad_ok(&drefs).stdout).unwrap();
+    let lines = json_lines(&jsonl);
+    let scores: Vec<&serde_json::Value> = lines.iter().filter(|l| l["type"] == "score").collect();
+    let snippets = detect["snippets"].as_array().unwrap();
+    assert_eq!(scores.len(), snippets.len());
+    assert!(scores.len() > 20);
+    let mut prev_end = 0.0;
+    for (i, (w, d)) in scores.iter().zip(snippets).enumerate() {
+        assert_eq!(w["index"], i);
+        assert_eq!(w["camera"], "front");
+        let (a, b) = (
+            w["anomaly_score"].as_f64().unwrap(),
+            d["anomaly_score"].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-4, "snippet {i}: watch {a} vs detect {b}");
+        let (s, e) = (w["start_s"].as_f64().unwrap(), w["end_s"].as_f64().unwrap());
+        assert!(
+            (s - prev_end).abs() < 1e-6 && e > s,
+            "snippet {i}: times contiguous"
+        );
+        prev_end = e;
+        assert_eq!(w["model"], "teacher");
+    }
+    // events: every `new` has an `end` with the same id, in order
+    let events: Vec<&serde_json::Value> = lines.iter().filter(|l| l["type"] != "score").collect();
+    assert!(!events.is_empty(), "the low thresholds produce events");
+    let mut open: Option<String> = None;
+    for e in &events {
+        let id = e["after"]["id"].as_str().unwrap().to_string();
+        match e["type"].as_str().unwrap() {
+            "new" => {
+                assert!(open.is_none(), "one event at a time");
+                open = Some(id);
+            }
+            "update" => assert_eq!(open.as_ref(), Some(&id)),
+            "end" => {
+                assert_eq!(open.take(), Some(id));
+                assert_eq!(e["after"]["has_ended"], true);
+            }
+            t => panic!("unknown message type {t}"),
+        }
+    }
+    assert!(open.is_none(), "the end of the file ends the open event");
+}
+
+#[test]
+fn mqtt_broker_gets_events_states_and_the_last_will() {
+    let m = models();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = tmp.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
+    let broker = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto not found: run scripts/install-deps.sh");
+    let _broker = Guard(broker);
+    std::thread::sleep(Duration::from_millis(500));
+    let sub_out = tmp.path().join("sub.txt");
+    let sub = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-v",
+            "-t",
+            "site/#",
+        ])
+        .stdout(std::fs::File::create(&sub_out).unwrap())
+        .spawn()
+        .expect("mosquitto_sub not found: run scripts/install-deps.sh");
+    let _sub = Guard(sub);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut args: Vec<String> = vec![
+        "watch".into(),
+        format!("yard={}", media("moviepy_big_buck_bunny_0_30.webm")),
+        "--loop".into(),
+        "--mqtt".into(),
+        format!("mqtt://127.0.0.1:{port}/site"),
+        "--on".into(),
+        "0.35".into(),
+        "--off".into(),
+        "0.3".into(),
+        "--min-duration".into(),
+        "0".into(),
+        "--max-quiet".into(),
+        "1".into(),
+    ];
+    args.extend(model_args(&m));
+    let avad = avad_command()
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut avad = Guard(avad);
+    // wait for a complete event (new … end) and the OFF that follows it
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let text = loop {
+        let text = std::fs::read_to_string(&sub_out).unwrap_or_default();
+        if text.contains("\"type\":\"end\"") && text.contains(" OFF") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no event over MQTT in time:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(text.contains("site/available online"), "{text}");
+    assert!(text.contains("site/events {\"type\":\"new\""), "{text}");
+    assert!(text.contains("site/yard/score 0."), "{text}");
+    let on = text
+        .lines()
+        .find(|l| l.ends_with(" ON"))
+        .expect("an ON state");
+    assert!(on.starts_with("site/yard/"), "{on}");
+    // SIGKILL: no goodbye from avad, the broker publishes the last will
+    avad.0.kill().unwrap();
+    avad.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&sub_out).unwrap_or_default();
+        if text.contains("site/available offline") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no last will after SIGKILL:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn receiver(extra: &[&str]) -> (Guard, String, std::sync::mpsc::Receiver<String>) {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("scripts/webhook_receiver.py"))
+        .args(extra)
+        .env("AVAD_WEBHOOK_SECRET", SECRET);
+    start_ready(cmd, "scripts/webhook_receiver.py (python3)")
+}
+
+fn watch_with_webhook(m: &Models, url: &str, jsonl: &Path) -> Duration {
+    let mut args: Vec<String> = vec![
+        "watch".into(),
+        media("moviepy_big_buck_bunny_0_30.webm"),
+        "--webhook".into(),
+        url.into(),
+        "--jsonl".into(),
+        jsonl.display().to_string(),
+        "--scores".into(),
+        "--on".into(),
+        "0.35".into(),
+        "--off".into(),
+        "0.3".into(),
+        "--min-duration".into(),
+        "0".into(),
+        "--max-quiet".into(),
+        "1".into(),
+    ];
+    args.extend(model_args(m));
+    let t = Instant::now();
+    let out = avad_command()
+        .args(&args)
+        .env("AVAD_WEBHOOK_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.elapsed()
+}
+
+fn median_latency(jsonl: &Path) -> f64 {
+    let mut l: Vec<f64> = json_lines(jsonl)
+        .iter()
+        .filter(|l| l["type"] == "score")
+        .map(|l| l["latency_s"].as_f64().unwrap())
+        .collect();
+    l.sort_by(f64::total_cmp);
+    l[l.len() / 2]
+}
+
+#[test]
+fn webhooks_are_signed_retried_under_one_id_and_never_stall_scoring() {
+    let m = models();
+    let tmp = tempfile::tempdir().unwrap();
+    // a receiver that fails the first two attempts of every message
+    let (_r, url, lines) = receiver(&["--fail-first", "2"]);
+    let jsonl = tmp.path().join("a.jsonl");
+    watch_with_webhook(&m, &url, &jsonl);
+    let events = json_lines(&jsonl)
+        .iter()
+        .filter(|l| l["type"] != "score")
+        .count();
+    assert!(events >= 2, "the low thresholds produce events");
+    let mut got: Vec<serde_json::Value> = Vec::new();
+    while let Ok(l) = lines.recv_timeout(Duration::from_millis(500)) {
+        got.push(serde_json::from_str(&l).unwrap());
+    }
+    assert!(
+        got.iter().all(|g| g["verified"] == true),
+        "every signature verifies: {got:?}"
+    );
+    let mut ids: Vec<&str> = got.iter().map(|g| g["id"].as_str().unwrap()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), events, "one webhook id per event message");
+    for id in &ids {
+        let attempts: Vec<i64> = got
+            .iter()
+            .filter(|g| g["id"] == *id)
+            .map(|g| g["attempt"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            attempts,
+            [1, 2, 3],
+            "{id}: two 500s, then delivered under the same id"
+        );
+    }
+    // a receiver that never answers: scoring is not slowed, and avad still exits (within its shutdown deadline)
+    let (_h, hang_url, _) = receiver(&["--hang"]);
+    let base = tmp.path().join("base.jsonl");
+    let (_ok, ok_url, _) = receiver(&[]);
+    let t_ok = watch_with_webhook(&m, &ok_url, &base);
+    let hung = tmp.path().join("hung.jsonl");
+    let t_hung = watch_with_webhook(&m, &hang_url, &hung);
+    let (l_ok, l_hung) = (median_latency(&base), median_latency(&hung));
+    assert!(
+        l_hung <= l_ok * 1.1 + 0.05,
+        "median latency {l_hung:.3} s with a hanging receiver vs {l_ok:.3} s"
+    );
+    assert!(
+        t_hung < t_ok + Duration::from_secs(35),
+        "a hanging receiver delays exit by at most the drain deadline (30 s): {t_hung:?} vs {t_ok:?}"
+    );
+}

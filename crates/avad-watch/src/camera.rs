@@ -1,0 +1,469 @@
+//! One camera: connect, decode, encode each snippet, score it live, track events, send everything out; reconnect
+//! when the source fails.
+//!
+//! Per connection: avad-media decodes (live mode for live sources: times from 0, read timeouts), a feed thread
+//! takes its snippets as they come and, for live sources, drops a snippet that arrives while two are already
+//! waiting (scoring fell behind: counted, never queued without bound); this thread encodes the frame (CLIP) and, for audio models, the
+//! 1 s audio window once complete ([`crate::audio`]), then pushes both into [`LiveScorer`]. Camera time continues
+//! across reconnects: a new connection starts where the wall clock is (never before the previous snippet's end).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use avad_infer::{LiveScore, LiveScorer, LiveWindow, ModelBundle, Predictor};
+use avad_media::{AudioState, DecodeOptions, MediaError, Snippet};
+use avad_pipeline::Encoders;
+use burn::prelude::*;
+
+use crate::audio::LiveAudio;
+use crate::config::{CameraConfig, ReconnectConfig};
+use crate::error::{Result, WatchError};
+use crate::events::{EventRules, EventTracker, ScoredSnippet};
+use crate::outputs::{Dispatcher, Outgoing, ScoreLine};
+
+/// Counters of one camera (read by the metrics and the final summary).
+#[derive(Debug, Default)]
+pub struct CameraStats {
+    /// Snippets scored.
+    pub scored: AtomicU64,
+    /// Snippets dropped because scoring fell behind a live source.
+    pub dropped: AtomicU64,
+    /// Connections after the first (reconnects).
+    pub reconnects: AtomicU64,
+    /// Events started.
+    pub events: AtomicU64,
+    /// Unix time (ms) of the last decoded snippet.
+    pub last_frame_unix_ms: AtomicU64,
+    /// Latencies (seconds, frame arrival to score) not yet collected by the metrics.
+    pub latencies: Mutex<Vec<f64>>,
+    /// Why the camera stopped for good, when it was an error (a file that cannot be scored).
+    pub error: Mutex<Option<String>>,
+}
+
+/// Everything a camera thread shares with the others.
+pub struct Shared<'a, B: Backend> {
+    /// The encoders (one copy for all cameras).
+    pub encoders: &'a Encoders<B>,
+    /// Where scores and events go.
+    pub outputs: &'a Dispatcher,
+    /// Set on SIGINT / SIGTERM.
+    pub stop: &'a AtomicBool,
+    /// Frames per snippet.
+    pub stride: usize,
+    /// Trailing window (None: the model's chunk length) and lookahead.
+    pub live_window: Option<usize>,
+    /// Lookahead K.
+    pub lookahead: usize,
+    /// Reconnection settings.
+    pub reconnect: ReconnectConfig,
+}
+
+/// A camera's state kept between connections.
+pub struct Camera<'a, B: Backend> {
+    cfg: CameraConfig,
+    bundle: &'a ModelBundle<B>,
+    /// Events (behind a lock so that shutdown can end them even if this camera's thread is stuck).
+    pub tracker: Arc<Mutex<EventTracker>>,
+    /// Counters.
+    pub stats: Arc<CameraStats>,
+    /// Camera time at which the next connection may start (end of the last snippet).
+    next_start_s: f64,
+    /// Next snippet index on the camera's timeline.
+    next_index: usize,
+    /// When the camera started (wall clock).
+    started: (Instant, SystemTime),
+}
+
+/// Metadata of a snippet waiting for its score.
+struct Waiting {
+    index: usize,
+    start_s: f64,
+    end_s: f64,
+    audio: AudioState,
+    arrived: Instant,
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    let t: time::OffsetDateTime = t.into();
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn is_live(source: &str) -> bool {
+    avad_media::is_live_source(std::path::Path::new(source))
+}
+
+impl<'a, B: Backend> Camera<'a, B> {
+    /// A camera scored by `bundle` with events by `rules`.
+    pub fn new(cfg: CameraConfig, bundle: &'a ModelBundle<B>, rules: EventRules) -> Self {
+        let tracker = EventTracker::new(&cfg.name, rules, bundle.class_names().to_vec());
+        Self {
+            cfg,
+            bundle,
+            tracker: Arc::new(Mutex::new(tracker)),
+            stats: Arc::new(CameraStats::default()),
+            next_start_s: 0.0,
+            next_index: 0,
+            started: (Instant::now(), SystemTime::now()),
+        }
+    }
+
+    /// The camera's name.
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn send_end(&self, shared: &Shared<'_, B>) {
+        let end = self.tracker.lock().ok().and_then(|mut t| t.close());
+        if let Some(m) = end {
+            shared.outputs.send(&Outgoing::Event(Box::new(m)));
+        }
+    }
+
+    /// Runs until the source ends for good (a file without `loop`) or `shared.stop` is set.
+    pub fn run(&mut self, shared: &Shared<'_, B>) {
+        let live = is_live(&self.cfg.source);
+        let mut backoff = shared.reconnect.initial_s.max(0.05);
+        let mut first = true;
+        while !shared.stop.load(Ordering::Relaxed) {
+            if !first {
+                self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            }
+            first = false;
+            let scored_before = self.stats.scored.load(Ordering::Relaxed);
+            let result = self.connection(shared, live);
+            self.send_end(shared);
+            let scored_any = self.stats.scored.load(Ordering::Relaxed) > scored_before;
+            match result {
+                Ok(()) if !live && !self.cfg.loop_file => return,
+                Ok(()) if !live => continue, // loop the file
+                Ok(()) => {
+                    tracing::warn!("camera {}: the stream ended; reconnecting", self.cfg.name)
+                }
+                Err(e) if !live && !self.cfg.loop_file => {
+                    tracing::error!("camera {}: {e}", self.cfg.name);
+                    if let Ok(mut err) = self.stats.error.lock() {
+                        *err = Some(e.to_string());
+                    }
+                    return;
+                }
+                Err(e) => tracing::warn!("camera {}: {e}; reconnecting", self.cfg.name),
+            }
+            if scored_any {
+                backoff = shared.reconnect.initial_s.max(0.05);
+            }
+            let jitter = 0.8 + 0.4 * rand::random::<f64>();
+            let wait = Duration::from_secs_f64(backoff * jitter);
+            tracing::info!(
+                "camera {}: reconnecting in {:.1} s",
+                self.cfg.name,
+                wait.as_secs_f64()
+            );
+            let until = Instant::now() + wait;
+            while Instant::now() < until && !shared.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            backoff = (backoff * 2.0).min(shared.reconnect.max_s.max(backoff));
+        }
+    }
+
+    /// One connection: open, score until the stream ends, fails, stalls or the watch stops.
+    fn connection(&mut self, shared: &Shared<'_, B>, live: bool) -> Result<()> {
+        let opts = DecodeOptions {
+            stride: shared.stride,
+            ..DecodeOptions::default()
+        };
+        let reader = avad_media::open(&self.cfg.source, &opts)?;
+        let has_audio = reader.info().has_audio();
+        let status = if has_audio {
+            avad_infer::AudioStatus::Present
+        } else {
+            avad_infer::AudioStatus::Missing
+        };
+        let (member, reason) = self.bundle.choose(status)?;
+        let predictor: &Predictor<B> = &member.predictor;
+        let model_name = match member.role {
+            avad_infer::Role::Teacher => "teacher",
+            avad_infer::Role::VisualStudent => "student",
+            avad_infer::Role::Visual => "vadclip",
+            avad_infer::Role::AudioStudent => {
+                return Err(WatchError::Config(format!(
+                    "camera {}: an audio-only student cannot watch a camera",
+                    self.cfg.name
+                )))
+            }
+        };
+        let rule = LiveWindow {
+            window: shared.live_window.unwrap_or(predictor.visual_length),
+            lookahead: shared.lookahead,
+        };
+        let mut scorer = LiveScorer::new(predictor, rule)?;
+        tracing::info!(
+            "camera {}: connected to {} ({}); scored by the {model_name} ({reason}), window {} lookahead {}",
+            self.cfg.name,
+            self.cfg.source,
+            reader.info().stream_list(),
+            rule.window,
+            rule.lookahead
+        );
+        let needs_audio = predictor.needs_audio();
+        // camera time of this connection's time 0
+        let offset = if live {
+            self.started
+                .0
+                .elapsed()
+                .as_secs_f64()
+                .max(self.next_start_s)
+        } else {
+            self.next_start_s
+        };
+        let feed = Feed::start(reader, live, Arc::clone(&self.stats))?;
+        let mut audio = LiveAudio::new();
+        let mut waiting: VecDeque<Waiting> = VecDeque::new();
+        let mut visual_ready: VecDeque<Vec<f32>> = VecDeque::new(); // rows waiting for their audio window
+        let mut first_pts: Option<f64> = None;
+        let paced_start = Instant::now();
+        let watchdog = Duration::from_secs_f64(shared.reconnect.watchdog_s.max(0.5));
+        let mut last_snippet = Instant::now();
+        let end: Result<()> = loop {
+            if shared.stop.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            let snippet = match feed.rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => break Err(e.into()),
+                Err(RecvTimeoutError::Disconnected) => break Ok(()),
+                Err(RecvTimeoutError::Timeout) if live && last_snippet.elapsed() > watchdog => {
+                    break Err(WatchError::Stalled(format!(
+                        "{}: no snippet for {:.0} s (watchdog)",
+                        self.cfg.source,
+                        watchdog.as_secs_f64()
+                    )))
+                }
+                Err(RecvTimeoutError::Timeout) => continue,
+            };
+            last_snippet = Instant::now();
+            let (snippet, arrived) = snippet;
+            let t0 = *first_pts.get_or_insert(snippet.start_s);
+            if self.cfg.realtime && !live {
+                let due = Duration::from_secs_f64((snippet.end_s - t0).max(0.0));
+                let now = paced_start.elapsed();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+            }
+            let meta = Waiting {
+                index: self.next_index,
+                start_s: offset + snippet.start_s - t0,
+                end_s: offset + snippet.end_s - t0,
+                audio: snippet.audio_state,
+                arrived,
+            };
+            self.next_index += 1;
+            self.next_start_s = meta.end_s;
+            let size = shared.encoders.image_size() as u32;
+            let frame = match image::RgbImage::from_raw(
+                snippet.frame.width,
+                snippet.frame.height,
+                snippet.frame.data,
+            ) {
+                Some(f) => f,
+                None => {
+                    break Err(WatchError::Config(
+                        "decoded frame has the wrong size".into(),
+                    ))
+                }
+            };
+            let pixels = avad_clip::preprocess::clip_pixels(&frame, size);
+            let path = std::path::Path::new(&self.cfg.source);
+            let visual = match shared.encoders.encode_images(pixels, 1, path) {
+                Ok(v) => v,
+                Err(e) => break Err(e.into()),
+            };
+            waiting.push_back(meta);
+            if needs_audio {
+                audio.push_snippet(&snippet.audio);
+                visual_ready.push_back(visual);
+                let windows = audio.ready_windows(false);
+                if let Err(e) = self.score_with_audio(
+                    shared,
+                    &mut scorer,
+                    &mut visual_ready,
+                    windows,
+                    &mut waiting,
+                    model_name,
+                ) {
+                    break Err(e);
+                }
+            } else {
+                match scorer.push(&visual, None) {
+                    Ok(s) => self.emit(shared, s.into_iter().collect(), &mut waiting, model_name),
+                    Err(e) => break Err(e.into()),
+                }
+            }
+        };
+        // Whatever happened, score what has arrived: the remaining audio windows (zero-padded), then the last K.
+        if needs_audio {
+            let windows = audio.ready_windows(true);
+            self.score_with_audio(
+                shared,
+                &mut scorer,
+                &mut visual_ready,
+                windows,
+                &mut waiting,
+                model_name,
+            )?;
+        }
+        let rest = scorer.finish()?;
+        self.emit(shared, rest, &mut waiting, model_name);
+        end
+    }
+
+    fn score_with_audio(
+        &mut self,
+        shared: &Shared<'_, B>,
+        scorer: &mut LiveScorer<'_, B>,
+        visual_ready: &mut VecDeque<Vec<f32>>,
+        windows: Vec<Vec<f32>>,
+        waiting: &mut VecDeque<Waiting>,
+        model_name: &str,
+    ) -> Result<()> {
+        if windows.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<&[f32]> = windows.iter().map(Vec::as_slice).collect();
+        let path = std::path::Path::new(&self.cfg.source);
+        let emb =
+            shared
+                .encoders
+                .encode_audio(&refs, avad_wav2clip::Normalisation::PerSegment, path)?; // [n, 512]
+        let da = avad_wav2clip::EMBED_DIM;
+        for row in emb.chunks_exact(da) {
+            let visual = visual_ready
+                .pop_front()
+                .expect("one audio window per pushed snippet");
+            let s = scorer.push(&visual, Some(row))?;
+            self.emit(shared, s.into_iter().collect(), waiting, model_name);
+        }
+        Ok(())
+    }
+
+    /// Sends the scores out and feeds them to the event tracker.
+    fn emit(
+        &mut self,
+        shared: &Shared<'_, B>,
+        scores: Vec<LiveScore>,
+        waiting: &mut VecDeque<Waiting>,
+        model_name: &str,
+    ) {
+        let names = self.bundle.class_names();
+        for s in scores {
+            // the scorer counts from 0 per connection; `waiting` holds this connection's unscored snippets in order
+            let Some(meta) = waiting.pop_front() else {
+                continue;
+            };
+            let latency = meta.arrived.elapsed().as_secs_f64();
+            let at = |camera_s: f64| {
+                rfc3339(self.started.1 + Duration::from_secs_f64(camera_s.max(0.0)))
+            };
+            let top = s
+                .probs
+                .iter()
+                .enumerate()
+                .fold(0, |best, (i, p)| if *p > s.probs[best] { i } else { best });
+            let line = ScoreLine {
+                kind: "score".into(),
+                camera: self.cfg.name.clone(),
+                index: meta.index,
+                start_s: meta.start_s,
+                end_s: meta.end_s,
+                start_time: at(meta.start_s),
+                anomaly_score: s.anomaly_score,
+                top_class: names.get(top).cloned().unwrap_or_default(),
+                probs: s.probs.clone(),
+                audio: meta.audio.as_str().to_string(),
+                audio_gate: s.audio_gate,
+                audio_share: s.audio_share,
+                model: model_name.to_string(),
+                latency_s: latency,
+            };
+            let scored = ScoredSnippet {
+                index: meta.index,
+                start_s: meta.start_s,
+                end_s: meta.end_s,
+                start_utc: line.start_time.clone(),
+                end_utc: at(meta.end_s),
+                anomaly_score: s.anomaly_score,
+                probs: s.probs,
+                audio_share: s.audio_share,
+            };
+            shared.outputs.send(&Outgoing::Score(Box::new(line)));
+            self.stats.scored.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut l) = self.stats.latencies.lock() {
+                if l.len() < 100_000 {
+                    l.push(latency);
+                }
+            }
+            let msgs = match self.tracker.lock() {
+                Ok(mut t) => {
+                    let before = t.started();
+                    let m = t.observe(&scored);
+                    self.stats
+                        .events
+                        .fetch_add(t.started() - before, Ordering::Relaxed);
+                    m
+                }
+                Err(_) => Vec::new(),
+            };
+            for m in msgs {
+                shared.outputs.send(&Outgoing::Event(Box::new(m)));
+            }
+        }
+    }
+}
+
+/// The feed thread between avad-media and the scorer (module docs).
+struct Feed {
+    rx: Receiver<std::result::Result<(Snippet, Instant), MediaError>>,
+}
+
+impl Feed {
+    fn start(reader: avad_media::MediaReader, live: bool, stats: Arc<CameraStats>) -> Result<Self> {
+        // Live: a short queue, oldest-first drop when full. Files: a blocking queue (nothing is dropped).
+        let (tx, rx) = sync_channel(if live { 2 } else { 4 });
+        std::thread::Builder::new()
+            .name("avad-watch-feed".into())
+            .spawn(move || {
+                for item in reader {
+                    let item = item.map(|s| (s, Instant::now()));
+                    if let Ok((s, _)) = &item {
+                        let ms = s
+                            .wall_clock
+                            .unwrap_or_else(SystemTime::now)
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_millis() as u64)
+                            .unwrap_or(0);
+                        stats.last_frame_unix_ms.store(ms, Ordering::Relaxed);
+                    }
+                    if !live || item.is_err() {
+                        if tx.send(item).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    match tx.try_send(item) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => {
+                            stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(TrySendError::Disconnected(_)) => return,
+                    }
+                }
+            })
+            .map_err(|e| WatchError::Output(format!("cannot start a feed thread: {e}")))?;
+        Ok(Self { rx })
+    }
+}

@@ -1,0 +1,312 @@
+//! `cameras.toml`: the cameras, their models and thresholds, and the outputs. Every field is documented in
+//! docs/watch.md; the command-line flags of `avad watch` build the same structure for sources given on the command
+//! line.
+//!
+//! ```toml
+//! clip_model = "models/clip-vit-base-patch16"
+//! wav2clip = "models/Wav2CLIP.pt"
+//! model = "runs/bundle.json"      # default model of every camera
+//! lookahead = 2
+//!
+//! [events]                        # defaults of every camera
+//! on = 0.6
+//! off = 0.4
+//!
+//! [outputs]
+//! jsonl = "-"
+//! mqtt = { host = "127.0.0.1", prefix = "avad" }
+//! webhooks = [{ url = "http://127.0.0.1:8080/hook" }]
+//!
+//! [[camera]]
+//! name = "gate"
+//! source = "rtsp://10.0.0.5:554/stream1"
+//!
+//! [[camera]]
+//! name = "yard"
+//! source = "/dev/video0"
+//! events = { on = 0.7 }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, WatchError};
+use crate::events::EventRules;
+use crate::outputs::{MqttConfig, WebhookConfig};
+
+/// Per-camera event settings that override the file's `[events]` (missing fields keep those).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventOverrides {
+    /// See [`EventRules::on`].
+    pub on: Option<f32>,
+    /// See [`EventRules::off`].
+    pub off: Option<f32>,
+    /// See [`EventRules::min_duration_s`].
+    pub min_duration_s: Option<f64>,
+    /// See [`EventRules::max_quiet_s`].
+    pub max_quiet_s: Option<f64>,
+    /// See [`EventRules::cooldown_s`].
+    pub cooldown_s: Option<f64>,
+}
+
+impl EventOverrides {
+    /// `base` with these overrides applied.
+    pub fn apply(&self, base: EventRules) -> EventRules {
+        EventRules {
+            on: self.on.unwrap_or(base.on),
+            off: self.off.unwrap_or(base.off),
+            min_duration_s: self.min_duration_s.unwrap_or(base.min_duration_s),
+            max_quiet_s: self.max_quiet_s.unwrap_or(base.max_quiet_s),
+            cooldown_s: self.cooldown_s.unwrap_or(base.cooldown_s),
+            ..base
+        }
+    }
+}
+
+/// One camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Name in events, topics and metrics (letters, digits, `-`, `_`).
+    pub name: String,
+    /// Anything FFmpeg opens: `rtsp://` (over TCP), `http(s)://` (HLS, MJPEG), `/dev/videoN`, `-` (MPEG-TS on
+    /// standard input), or a file.
+    pub source: String,
+    /// Checkpoint or bundle (default: the file's `model`).
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// Files: play at the file's own pace (as a camera would deliver it) instead of as fast as possible.
+    #[serde(default)]
+    pub realtime: bool,
+    /// Files: start again at the end.
+    #[serde(default, rename = "loop")]
+    pub loop_file: bool,
+    /// Event settings for this camera.
+    #[serde(default)]
+    pub events: EventOverrides,
+}
+
+/// Reconnection after a source fails or ends (live sources).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconnectConfig {
+    /// First wait, seconds.
+    pub initial_s: f64,
+    /// Longest wait, seconds (the wait doubles after each failure, ±20 % jitter).
+    pub max_s: f64,
+    /// Seconds without a new snippet after which a live source is restarted (the watchdog).
+    pub watchdog_s: f64,
+}
+
+impl Default for ReconnectConfig {
+    fn default() -> Self {
+        Self {
+            initial_s: 1.0,
+            max_s: 30.0,
+            watchdog_s: 10.0,
+        }
+    }
+}
+
+/// Where events and scores go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsConfig {
+    /// JSON lines: `-` for stdout or a file to append to.
+    #[serde(default)]
+    pub jsonl: Option<String>,
+    /// Also write every snippet's score to the JSON lines.
+    #[serde(default)]
+    pub scores: bool,
+    /// An MQTT broker.
+    #[serde(default)]
+    pub mqtt: Option<MqttConfig>,
+    /// Webhooks.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+    /// Items each output may hold before new ones are dropped (counted).
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+}
+
+fn default_queue() -> usize {
+    1024
+}
+
+impl Default for OutputsConfig {
+    fn default() -> Self {
+        Self {
+            jsonl: None,
+            scores: false,
+            mqtt: None,
+            webhooks: Vec::new(),
+            queue: default_queue(),
+        }
+    }
+}
+
+/// The whole watch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// CLIP weights (Hugging Face folder or OpenAI-named safetensors).
+    pub clip_model: PathBuf,
+    /// Wav2CLIP weights.
+    pub wav2clip: PathBuf,
+    /// Default model of every camera: a checkpoint or a teacher/student bundle (sources without sound use the
+    /// bundle's visual student, as `avad detect` does).
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// Keep every N-th frame: one snippet per N frames (the stride the model was trained on).
+    #[serde(default = "default_stride")]
+    pub stride: usize,
+    /// Snippets the model sees per run, W (default: the model's chunk length, 256).
+    #[serde(default)]
+    pub live_window: Option<usize>,
+    /// Later snippets a score has seen, K: the delay in snippets (`avad_infer::online`).
+    #[serde(default = "default_lookahead")]
+    pub lookahead: usize,
+    /// Default event settings.
+    #[serde(default)]
+    pub events: EventRules,
+    /// Outputs.
+    #[serde(default)]
+    pub outputs: OutputsConfig,
+    /// Reconnection and watchdog.
+    #[serde(default)]
+    pub reconnect: ReconnectConfig,
+    /// The cameras.
+    #[serde(default, rename = "camera")]
+    pub cameras: Vec<CameraConfig>,
+}
+
+fn default_stride() -> usize {
+    16
+}
+fn default_lookahead() -> usize {
+    2
+}
+
+impl WatchConfig {
+    /// Reads and checks a TOML file; relative paths in it are taken from the file's folder.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| WatchError::Config(format!("{}: {e}", path.display())))?;
+        let mut cfg: WatchConfig = toml::from_str(&text)
+            .map_err(|e| WatchError::Config(format!("{}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        rebase(&mut cfg.clip_model);
+        rebase(&mut cfg.wav2clip);
+        if let Some(m) = cfg.model.as_mut() {
+            rebase(m);
+        }
+        for c in &mut cfg.cameras {
+            if let Some(m) = c.model.as_mut() {
+                rebase(m);
+            }
+        }
+        cfg.check()
+            .map_err(|e| WatchError::Config(format!("{}: {e}", path.display())))?;
+        Ok(cfg)
+    }
+
+    /// Checks what can be checked without loading anything.
+    pub fn check(&self) -> Result<()> {
+        if self.cameras.is_empty() {
+            return Err(WatchError::Config(
+                "no cameras: give a source or a [[camera]] table".into(),
+            ));
+        }
+        if self.stride == 0 {
+            return Err(WatchError::Config("stride must be at least 1".into()));
+        }
+        self.events.check().map_err(WatchError::Config)?;
+        let mut names = std::collections::BTreeSet::new();
+        for c in &self.cameras {
+            let ok = !c.name.is_empty()
+                && c.name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+            if !ok {
+                return Err(WatchError::Config(format!(
+                    "camera name `{}`: use letters, digits, `-` and `_` (it becomes an MQTT topic level)",
+                    c.name
+                )));
+            }
+            if !names.insert(&c.name) {
+                return Err(WatchError::Config(format!(
+                    "two cameras are named `{}`",
+                    c.name
+                )));
+            }
+            if c.model.is_none() && self.model.is_none() {
+                return Err(WatchError::Config(format!(
+                    "camera `{}` has no model: set `model` for it or for the whole file",
+                    c.name
+                )));
+            }
+            c.events
+                .apply(self.events)
+                .check()
+                .map_err(|e| WatchError::Config(format!("camera `{}`: {e}", c.name)))?;
+        }
+        Ok(())
+    }
+
+    /// The model of `camera`.
+    pub fn model_of<'a>(&'a self, camera: &'a CameraConfig) -> &'a Path {
+        camera
+            .model
+            .as_deref()
+            .or(self.model.as_deref())
+            .expect("checked by WatchConfig::check")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example_and_checks_it() {
+        let doc = include_str!("config.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").trim_start().to_string() + "\n")
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cameras.toml");
+        std::fs::write(&path, &example).unwrap();
+        let cfg = WatchConfig::from_file(&path).unwrap();
+        assert_eq!(cfg.cameras.len(), 2);
+        assert_eq!(cfg.lookahead, 2);
+        assert_eq!(
+            cfg.clip_model,
+            dir.path().join("models/clip-vit-base-patch16")
+        );
+        let yard = cfg.cameras[1].events.apply(cfg.events);
+        assert_eq!((yard.on, yard.off), (0.7, 0.4));
+        assert_eq!(cfg.outputs.webhooks.len(), 1);
+        assert_eq!(cfg.outputs.mqtt.as_ref().unwrap().port, 1883);
+        // errors name the file and the problem
+        std::fs::write(&path, example.replace("name = \"yard\"", "name = \"gate\"")).unwrap();
+        let e = WatchConfig::from_file(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("cameras.toml") && e.contains("two cameras are named `gate`"),
+            "{e}"
+        );
+        std::fs::write(&path, example.replace("lookahead", "look_ahead")).unwrap();
+        let e = WatchConfig::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("look_ahead"), "unknown keys are errors: {e}");
+    }
+}
