@@ -6,7 +6,7 @@ Usage:
 
 Each --mount NAME=FILE serves FILE at rtsp://127.0.0.1:PORT/NAME, re-encoded as H.264 (x264, zero latency, no
 B-frames) plus AAC audio (or Opus with --audio opus) when the file has sound, played at real time (the RTSP
-server's sinks sync to the pipeline clock). Every client gets its own pipeline from the start of the file, unless
+server's sinks sync to the pipeline clock); with --passthrough, an MP4's H.264 (+ AAC) is sent as it is. Every client gets its own pipeline from the start of the file, unless
 --shared: then all clients share one running pipeline, and a later client joins mid-stream (as with a camera).
 
 Once the server listens it prints one line `READY rtsp://127.0.0.1:<port>/<mount>` per mount on stdout (flushed),
@@ -75,6 +75,16 @@ def launch_line(path, audio, audio_codec):
     return "( " + " ".join(parts) + " )"
 
 
+def passthrough_line(path, audio):
+    """An MP4 with H.264 (+ AAC) served as it is (no re-encoding): a client decodes exactly the file's frames."""
+    loc = path.replace("\\", "\\\\").replace('"', '\\"')
+    parts = [f'filesrc location="{loc}" ! qtdemux name=d',
+             "d.video_0 ! queue ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1"]
+    if audio:
+        parts.append("d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97")
+    return "( " + " ".join(parts) + " )"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", type=int, default=8554, help="TCP port on 127.0.0.1 (0: a free one)")
@@ -83,6 +93,9 @@ def main():
     ap.add_argument("--shared", action="store_true",
                     help="one pipeline for all clients (a later client joins the running stream mid-way)")
     ap.add_argument("--audio", choices=sorted(AUDIO_ENCODERS), default="aac", help="audio codec (default aac)")
+    ap.add_argument("--passthrough", action="store_true",
+                    help="serve MP4 files with H.264 (+ AAC) as they are, without re-encoding (a client then "
+                         "decodes exactly the file's frames)")
     args = ap.parse_args()
 
     Gst.init(None)
@@ -105,7 +118,10 @@ def main():
         if not os.path.isfile(path):
             ap.error(f"no such file: {path}")
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch_line(path, has_audio(path), args.audio))
+        if args.passthrough:
+            factory.set_launch(passthrough_line(path, has_audio(path)))
+        else:
+            factory.set_launch(launch_line(path, has_audio(path), args.audio))
         factory.set_shared(args.shared)
         mounts.add_factory("/" + name, factory)
         names.append(name)

@@ -1,5 +1,6 @@
-//! `avad watch` end to end with real components on loopback: the scores of a watched file equal `avad detect`'s
-//! replay of the live rule; a mosquitto broker receives new/update/end and ON/OFF, and the last will when avad is
+//! `avad watch` end to end with real components on loopback: the scores of a watched file, and of the same file
+//! served by a real RTSP server (scripts/rtsp_server.py, GStreamer), equal `avad detect`'s replay of the live rule
+//! on the file; the camera survives a server restart and SIGTERM; a mosquitto broker receives new/update/end and ON/OFF, and the last will when avad is
 //! killed with SIGKILL; a webhook receiver (scripts/webhook_receiver.py, an independent Python verifier) checks
 //! every signature, sees retries under the same id after 500s, and a hanging receiver does not slow scoring.
 //! mosquitto and python3 come from scripts/install-deps.sh; the tests fail (not skip) without them.
@@ -393,4 +394,171 @@ fn webhooks_are_signed_retried_under_one_id_and_never_stall_scoring() {
         t_hung < t_ok + Duration::from_secs(35),
         "a hanging receiver delays exit by at most the drain deadline (30 s): {t_hung:?} vs {t_ok:?}"
     );
+}
+
+/// The RTSP server serving `intel_car-detection.mp4` (H.264 + a silent AAC track) as it is, so that a client
+/// decodes exactly the file's frames.
+fn rtsp_server(port: u16) -> (Guard, String) {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("scripts/rtsp_server.py"))
+        .args(["--passthrough", "--port", &port.to_string(), "--mount"])
+        .arg(format!("cam={}", media("intel_car-detection.mp4")));
+    let (g, url, _) = start_ready(
+        cmd,
+        "scripts/rtsp_server.py (python3-gi, GStreamer RTSP server)",
+    );
+    (g, url)
+}
+
+fn scores_in(p: &Path) -> Vec<serde_json::Value> {
+    json_lines(p)
+        .into_iter()
+        .filter(|l| l["type"] == "score")
+        .collect()
+}
+
+fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
+    let m = models();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (server, url) = rtsp_server(port);
+    // `avad detect` on the served file with the same live rule
+    let mut dargs: Vec<String> = vec![
+        "detect".into(),
+        media("intel_car-detection.mp4"),
+        "--json".into(),
+        "--max-snippets".into(),
+        "10".into(),
+        "--live-window".into(),
+        "16".into(),
+        "--lookahead".into(),
+        "2".into(),
+    ];
+    dargs.extend(model_args(&m));
+    let drefs: Vec<&str> = dargs.iter().map(String::as_str).collect();
+    let detect: serde_json::Value = serde_json::from_slice(&avad_ok(&drefs).stdout).unwrap();
+    let reference = detect["snippets"].as_array().unwrap().clone();
+    assert_eq!(reference.len(), 10);
+    // `avad watch` on it, with an event held open from the first snippet (thresholds 0)
+    let jsonl = tmp.path().join("watch.jsonl");
+    let log = tmp.path().join("watch.log");
+    let mut args: Vec<String> = vec![
+        "watch".into(),
+        format!("gate={url}"),
+        "--scores".into(),
+        "--jsonl".into(),
+        jsonl.display().to_string(),
+        "--live-window".into(),
+        "16".into(),
+        "--lookahead".into(),
+        "2".into(),
+        "--on".into(),
+        "0".into(),
+        "--off".into(),
+        "0".into(),
+        "--min-duration".into(),
+        "0".into(),
+    ];
+    args.extend(model_args(&m));
+    let watch = avad_command()
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut watch = Guard(watch);
+    wait_for("10 live scores", 60, || scores_in(&jsonl).len() >= 10);
+    let live = scores_in(&jsonl);
+    // snippets 0..8 have seen their full lookahead in both runs (detect's last two were scored at its end)
+    for i in 0..8 {
+        let (a, b) = (
+            live[i]["anomaly_score"].as_f64().unwrap(),
+            reference[i]["anomaly_score"].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-4, "snippet {i}: watch {a} vs detect {b}");
+        let (s, e) = (
+            live[i]["start_s"].as_f64().unwrap(),
+            live[i]["end_s"].as_f64().unwrap(),
+        );
+        // camera time starts when the camera connected; relative to snippet 0 it is the stream's own time
+        let t0 = live[0]["start_s"].as_f64().unwrap();
+        let r =
+            reference[i]["start_s"].as_f64().unwrap() - reference[0]["start_s"].as_f64().unwrap();
+        assert!((s - t0 - r).abs() < 1e-3, "snippet {i} start: {} vs {r}", s - t0);
+        assert!(
+            (e - s - 16.0 / 12.5).abs() < 0.02,
+            "snippet {i} lasts 16 frames at 12.5 fps"
+        );
+    }
+    // kill the server mid-stream, start it again on the same port: the open event ends, avad reconnects
+    drop(server);
+    wait_for("the end of the open event", 30, || {
+        json_lines(&jsonl).iter().any(|l| l["type"] == "end")
+    });
+    let before = scores_in(&jsonl).len();
+    let (_server2, _) = rtsp_server(port);
+    wait_for("scores after the reconnect", 90, || {
+        scores_in(&jsonl).len() >= before + 4
+    });
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("reconnecting"), "{log_text}");
+    assert!(!log_text.contains("panicked"), "{log_text}");
+    let all = scores_in(&jsonl);
+    for w in all.windows(2) {
+        assert_eq!(
+            w[1]["index"].as_u64(),
+            w[0]["index"].as_u64().map(|i| i + 1)
+        );
+        assert!(
+            w[1]["start_s"].as_f64().unwrap() >= w[0]["end_s"].as_f64().unwrap() - 1e-9,
+            "camera time is monotonic across the reconnect: {} then {}",
+            w[0],
+            w[1]
+        );
+    }
+    let news = json_lines(&jsonl)
+        .iter()
+        .filter(|l| l["type"] == "new")
+        .count();
+    assert!(news >= 2, "a new event after the reconnect");
+    // SIGTERM: the open event ends and avad exits within 5 s
+    let t = Instant::now();
+    let pid = watch.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = loop {
+        if let Some(s) = watch.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "avad watch did not exit within 5 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    let lines = json_lines(&jsonl);
+    assert_eq!(
+        lines.last().unwrap()["type"],
+        "end",
+        "SIGTERM ends the open event"
+    );
+    let ends = lines.iter().filter(|l| l["type"] == "end").count();
+    assert_eq!(ends, news, "every event ended");
 }
