@@ -493,7 +493,11 @@ fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
         let t0 = live[0]["start_s"].as_f64().unwrap();
         let r =
             reference[i]["start_s"].as_f64().unwrap() - reference[0]["start_s"].as_f64().unwrap();
-        assert!((s - t0 - r).abs() < 1e-3, "snippet {i} start: {} vs {r}", s - t0);
+        assert!(
+            (s - t0 - r).abs() < 1e-3,
+            "snippet {i} start: {} vs {r}",
+            s - t0
+        );
         assert!(
             (e - s - 16.0 / 12.5).abs() < 0.02,
             "snippet {i} lasts 16 frames at 12.5 fps"
