@@ -55,7 +55,25 @@ enum Command {
     Bench(commands::bench::Args),
 }
 
+/// glibc gives new threads their own malloc arenas (up to 8 per core) and keeps their 64 MB heaps: `avad watch`,
+/// whose reconnects and looped files start new decoding threads, grew from 289 to 386 MB over a 30-minute soak
+/// that way, and stayed flat (222 → 226 MB) with two arenas (docs/benchmarks.md, "avad watch soak").
+/// `MALLOC_ARENA_MAX` in the environment still takes precedence.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; it runs first thing in main, before other threads.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {

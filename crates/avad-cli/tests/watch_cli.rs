@@ -109,6 +109,39 @@ fn start_ready(mut cmd: Command, what: &str) -> (Guard, String, std::sync::mpsc:
     (Guard(child), addr, rx)
 }
 
+/// `GET path` on 127.0.0.1:`port` with an optional bearer token: (status, body).
+fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of the sample `name` (with its labels) in a Prometheus text exposition.
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -192,6 +225,55 @@ fn watched_file_scores_equal_detect_replaying_the_live_rule() {
         }
     }
     assert!(open.is_none(), "the end of the file ends the open event");
+}
+
+#[test]
+fn metrics_need_the_token_and_health_does_not() {
+    let m = models();
+    let port = free_port();
+    let mut args: Vec<String> = vec![
+        "watch".into(),
+        format!("lobby={}", media("moviepy_big_buck_bunny_0_30.webm")),
+        "--realtime".into(),
+        "--jsonl".into(),
+        "/dev/null".into(),
+        "--metrics".into(),
+        format!("127.0.0.1:{port}"),
+    ];
+    args.extend(model_args(&m));
+    // without a token configured, metrics refuse to start
+    let out = avad_command()
+        .args(&args)
+        .env_remove("AVAD_METRICS_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AVAD_METRICS_TOKEN"));
+    let avad = avad_command()
+        .args(&args)
+        .env("AVAD_METRICS_TOKEN", "tok-123")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _avad = Guard(avad);
+    wait_for("the metrics listener", 30, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert_eq!(http_get(port, "/healthz", None), (200, "ok\n".to_string()));
+    assert_eq!(http_get(port, "/metrics", None).0, 401);
+    assert_eq!(http_get(port, "/metrics", Some("tok-124")).0, 401);
+    assert_eq!(http_get(port, "/metrics", Some("tok-12")).0, 401);
+    wait_for("a scored snippet in the metrics", 60, || {
+        let (status, body) = http_get(port, "/metrics", Some("tok-123"));
+        status == 200
+            && metric(&body, "avad_snippets_total{camera=\"lobby\"}").unwrap_or(0.0) >= 1.0
+    });
+    let (_, body) = http_get(port, "/metrics", Some("tok-123"));
+    assert!(
+        metric(&body, "avad_last_frame_timestamp_seconds{camera=\"lobby\"}").unwrap() > 1.7e9,
+        "{body}"
+    );
 }
 
 #[test]
@@ -431,6 +513,7 @@ fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let (server, url) = rtsp_server(port);
+    let metrics_port = free_port();
     // `avad detect` on the served file with the same live rule
     let mut dargs: Vec<String> = vec![
         "detect".into(),
@@ -467,10 +550,13 @@ fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
         "0".into(),
         "--min-duration".into(),
         "0".into(),
+        "--metrics".into(),
+        format!("127.0.0.1:{metrics_port}"),
     ];
     args.extend(model_args(&m));
     let watch = avad_command()
         .args(&args)
+        .env("AVAD_METRICS_TOKEN", "s3cret-token")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -515,6 +601,16 @@ fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
     });
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains("reconnecting"), "{log_text}");
+    let (status, body) = http_get(metrics_port, "/metrics", Some("s3cret-token"));
+    assert_eq!(status, 200);
+    let reconnects = metric(&body, "avad_reconnects_total{camera=\"gate\"}").unwrap();
+    assert!(reconnects >= 1.0, "the reconnect metric counts it: {body}");
+    let scored = metric(&body, "avad_snippets_total{camera=\"gate\"}").unwrap();
+    assert!(scored >= (before + 4) as f64, "{body}");
+    assert!(
+        body.contains("avad_snippet_latency_seconds_bucket{"),
+        "{body}"
+    );
     assert!(!log_text.contains("panicked"), "{log_text}");
     let all = scores_in(&jsonl);
     for w in all.windows(2) {

@@ -92,7 +92,7 @@ impl<B: Backend> GraphConvolution<B> {
             .reshape([b, t, d_out]);
         let out = adj.matmul(support);
         match &self.residual {
-            Some(conv) => out + conv.forward(x.swap_dims(1, 2)).swap_dims(1, 2),
+            Some(conv) => out + conv.forward_time_major(x), // Conv1d along time, [B, T, out]
             None => out + x,
         }
     }

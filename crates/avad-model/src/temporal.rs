@@ -91,8 +91,45 @@ impl<B: Backend> MultiheadAttention<B> {
     }
 
     /// Self-attention over [N, L, d]; `mask` [L, L] is `true` where attention is blocked.
+    ///
+    /// The same computation as [`Self::forward_qkv`]`(x, x, mask)`, with the three input projections done as one
+    /// GEMM on the packed `in_proj_weight` (as PyTorch's `F.multi_head_attention_forward` does for self-attention).
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 2, Bool>>) -> Tensor<B, 3> {
-        self.forward_qkv(x.clone(), x, mask)
+        let [n, l, d] = x.dims();
+        let h = self.n_head;
+        let hd = d / h;
+        let qkv = x
+            .reshape([n * l, d])
+            .matmul(self.in_proj_weight.val().transpose())
+            + self.in_proj_bias.val().unsqueeze_dim::<2>(0); // [n·l, 3d]
+        let qkv = qkv.reshape([n, l, 3 * h, hd]).swap_dims(1, 2); // [n, 3h, l, hd]
+        let q = qkv.clone().narrow(1, 0, h); // [n, h, l, hd]
+        let k = qkv.clone().narrow(1, h, h);
+        let v = qkv.narrow(1, 2 * h, h);
+        self.attend(q, k, v, mask)
+    }
+
+    /// Scaled dot-product attention of q [n, h, lq, hd] over k, v [n, h, lk, hd] (`mask` [lq, lk], `true` where
+    /// blocked), heads merged and `out_proj` applied → [n, lq, d].
+    fn attend(
+        &self,
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        v: Tensor<B, 4>,
+        mask: Option<Tensor<B, 2, Bool>>,
+    ) -> Tensor<B, 3> {
+        let [n, h, lq, hd] = q.dims();
+        let lk = k.dims()[2];
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt()); // [n, h, lq, lk]
+        let scores = match mask {
+            Some(m) => {
+                scores.mask_fill(m.unsqueeze::<4>().expand([n, h, lq, lk]), f32::NEG_INFINITY)
+            }
+            None => scores,
+        };
+        let attn = softmax(scores, 3);
+        let o = attn.matmul(v).swap_dims(1, 2).reshape([n, lq, h * hd]); // [n, lq, d]
+        self.out_proj.forward(o)
     }
 
     /// Attention with queries from `xq` [N, Lq, d] and keys/values from `xkv` [N, Lk, d]; `mask` [Lq, Lk].
@@ -117,16 +154,7 @@ impl<B: Backend> MultiheadAttention<B> {
         let q = proj(xq, 0, lq);
         let k = proj(xkv.clone(), 1, lk);
         let v = proj(xkv, 2, lk);
-        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt()); // [n, h, lq, lk]
-        let scores = match mask {
-            Some(m) => {
-                scores.mask_fill(m.unsqueeze::<4>().expand([n, h, lq, lk]), f32::NEG_INFINITY)
-            }
-            None => scores,
-        };
-        let attn = softmax(scores, 3);
-        let o = attn.matmul(v).swap_dims(1, 2).reshape([n, lq, d]); // [n, lq, d]
-        self.out_proj.forward(o)
+        self.attend(q, k, v, mask)
     }
 
     /// Self-attention restricted to `pattern`; windows run as independent blocks (no T×T work).

@@ -8,7 +8,7 @@
 //! across reconnects: a new connection starts where the wall clock is (never before the previous snippet's end).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -21,27 +21,9 @@ use burn::prelude::*;
 use crate::audio::LiveAudio;
 use crate::config::{CameraConfig, ReconnectConfig};
 use crate::error::{Result, WatchError};
-use crate::events::{EventRules, EventTracker, ScoredSnippet};
+use crate::events::{EventRules, EventTracker, MessageKind, ScoredSnippet};
+use crate::metrics::CameraStats;
 use crate::outputs::{Dispatcher, Outgoing, ScoreLine};
-
-/// Counters of one camera (read by the metrics and the final summary).
-#[derive(Debug, Default)]
-pub struct CameraStats {
-    /// Snippets scored.
-    pub scored: AtomicU64,
-    /// Snippets dropped because scoring fell behind a live source.
-    pub dropped: AtomicU64,
-    /// Connections after the first (reconnects).
-    pub reconnects: AtomicU64,
-    /// Events started.
-    pub events: AtomicU64,
-    /// Unix time (ms) of the last decoded snippet.
-    pub last_frame_unix_ms: AtomicU64,
-    /// Latencies (seconds, frame arrival to score) not yet collected by the metrics.
-    pub latencies: Mutex<Vec<f64>>,
-    /// Why the camera stopped for good, when it was an error (a file that cannot be scored).
-    pub error: Mutex<Option<String>>,
-}
 
 /// Everything a camera thread shares with the others.
 pub struct Shared<'a, B: Backend> {
@@ -97,14 +79,19 @@ fn is_live(source: &str) -> bool {
 }
 
 impl<'a, B: Backend> Camera<'a, B> {
-    /// A camera scored by `bundle` with events by `rules`.
-    pub fn new(cfg: CameraConfig, bundle: &'a ModelBundle<B>, rules: EventRules) -> Self {
+    /// A camera scored by `bundle` with events by `rules`, counting into `stats`.
+    pub fn new(
+        cfg: CameraConfig,
+        bundle: &'a ModelBundle<B>,
+        rules: EventRules,
+        stats: Arc<CameraStats>,
+    ) -> Self {
         let tracker = EventTracker::new(&cfg.name, rules, bundle.class_names().to_vec());
         Self {
             cfg,
             bundle,
             tracker: Arc::new(Mutex::new(tracker)),
-            stats: Arc::new(CameraStats::default()),
+            stats,
             next_start_s: 0.0,
             next_index: 0,
             started: (Instant::now(), SystemTime::now()),
@@ -130,13 +117,13 @@ impl<'a, B: Backend> Camera<'a, B> {
         let mut first = true;
         while !shared.stop.load(Ordering::Relaxed) {
             if !first {
-                self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                self.stats.reconnects.inc();
             }
             first = false;
-            let scored_before = self.stats.scored.load(Ordering::Relaxed);
+            let scored_before = self.stats.scored.get();
             let result = self.connection(shared, live);
             self.send_end(shared);
-            let scored_any = self.stats.scored.load(Ordering::Relaxed) > scored_before;
+            let scored_any = self.stats.scored.get() > scored_before;
             match result {
                 Ok(()) if !live && !self.cfg.loop_file => return,
                 Ok(()) if !live => continue, // loop the file
@@ -401,24 +388,16 @@ impl<'a, B: Backend> Camera<'a, B> {
                 audio_share: s.audio_share,
             };
             shared.outputs.send(&Outgoing::Score(Box::new(line)));
-            self.stats.scored.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut l) = self.stats.latencies.lock() {
-                if l.len() < 100_000 {
-                    l.push(latency);
-                }
-            }
+            self.stats.scored.inc();
+            self.stats.latency.observe(latency);
             let msgs = match self.tracker.lock() {
-                Ok(mut t) => {
-                    let before = t.started();
-                    let m = t.observe(&scored);
-                    self.stats
-                        .events
-                        .fetch_add(t.started() - before, Ordering::Relaxed);
-                    m
-                }
+                Ok(mut t) => t.observe(&scored),
                 Err(_) => Vec::new(),
             };
             for m in msgs {
+                if m.kind == MessageKind::New {
+                    self.stats.event_started(&m.after.label);
+                }
                 shared.outputs.send(&Outgoing::Event(Box::new(m)));
             }
         }
@@ -440,13 +419,13 @@ impl Feed {
                 for item in reader {
                     let item = item.map(|s| (s, Instant::now()));
                     if let Ok((s, _)) = &item {
-                        let ms = s
+                        let t = s
                             .wall_clock
                             .unwrap_or_else(SystemTime::now)
                             .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_millis() as u64)
-                            .unwrap_or(0);
-                        stats.last_frame_unix_ms.store(ms, Ordering::Relaxed);
+                            .map(|d| d.as_secs_f64())
+                            .unwrap_or(0.0);
+                        stats.last_frame.set(t);
                     }
                     if !live || item.is_err() {
                         if tx.send(item).is_err() {
@@ -457,7 +436,7 @@ impl Feed {
                     match tx.try_send(item) {
                         Ok(()) => {}
                         Err(TrySendError::Full(_)) => {
-                            stats.dropped.fetch_add(1, Ordering::Relaxed);
+                            stats.dropped.inc();
                         }
                         Err(TrySendError::Disconnected(_)) => return,
                     }

@@ -177,6 +177,9 @@ pub struct WatchConfig {
     /// Reconnection and watchdog.
     #[serde(default)]
     pub reconnect: ReconnectConfig,
+    /// Prometheus metrics and health over HTTP (off unless given).
+    #[serde(default)]
+    pub metrics: Option<crate::metrics::MetricsConfig>,
     /// The cameras.
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,

@@ -6,6 +6,7 @@
 //! - [`audio`]: the live cut of each snippet's audio window (the same windows as `avad detect`).
 //! - [`events`]: events with hysteresis, `new` / `update` / `end` messages.
 //! - [`outputs`]: JSON lines, MQTT, signed webhooks, each behind a bounded queue.
+//! - [`metrics`]: Prometheus metrics and health over HTTP (loopback, bearer token).
 //!
 //! User documentation: docs/watch.md.
 
@@ -16,6 +17,7 @@ pub mod camera;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod outputs;
 
 use std::collections::BTreeMap;
@@ -27,10 +29,11 @@ use avad_infer::ModelBundle;
 use avad_pipeline::Encoders;
 use burn::prelude::*;
 
-pub use camera::{Camera, CameraStats, Shared};
+pub use camera::{Camera, Shared};
 pub use config::{CameraConfig, WatchConfig};
 pub use error::{Result, WatchError};
 pub use events::{EventMessage, EventRules, EventState, EventTracker, MessageKind};
+pub use metrics::{CameraStats, Metrics};
 pub use outputs::{Dispatcher, JsonLines, Mqtt, Output, ScoreLine, Webhook};
 
 /// How long shutdown may take after SIGINT / SIGTERM (the cameras stop within a snippet, then the outputs get the
@@ -39,8 +42,8 @@ pub const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(4500);
 /// How long the outputs may take to deliver what they hold when every source has ended by itself.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Builds the outputs `cfg.outputs` names.
-pub fn build_outputs(cfg: &WatchConfig) -> Result<Dispatcher> {
+/// Builds the outputs `cfg.outputs` names, counting into `metrics`.
+pub fn build_outputs(cfg: &WatchConfig, metrics: &Metrics) -> Result<Dispatcher> {
     let o = &cfg.outputs;
     let mut outputs: Vec<Box<dyn Output>> = Vec::new();
     if let Some(path) = &o.jsonl {
@@ -55,7 +58,7 @@ pub fn build_outputs(cfg: &WatchConfig) -> Result<Dispatcher> {
     if outputs.is_empty() {
         tracing::warn!("no outputs configured: events are only logged");
     }
-    Dispatcher::new(outputs, o.queue)
+    Dispatcher::new(outputs, o.queue, metrics)
 }
 
 /// Loads each model named by the cameras once.
@@ -82,6 +85,7 @@ pub fn run_watch<B: Backend>(
     encoders: &Encoders<B>,
     models: &BTreeMap<PathBuf, ModelBundle<B>>,
     outputs: Dispatcher,
+    metrics: &Metrics,
     stop: &AtomicBool,
 ) -> Result<Vec<(String, std::sync::Arc<CameraStats>)>> {
     cfg.check()?;
@@ -115,7 +119,8 @@ pub fn run_watch<B: Backend>(
         .iter()
         .map(|c| {
             let bundle = &models[cfg.model_of(c)];
-            Camera::new(c.clone(), bundle, c.events.apply(cfg.events))
+            let stats = std::sync::Arc::new(metrics.camera(&c.name));
+            Camera::new(c.clone(), bundle, c.events.apply(cfg.events), stats)
         })
         .collect();
     let stats: Vec<_> = cameras

@@ -17,7 +17,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -30,6 +29,7 @@ use sha2::Sha256;
 
 use crate::error::{Result, WatchError};
 use crate::events::{EventMessage, MessageKind};
+use crate::metrics::{Metrics, OutputStats};
 
 /// One snippet's live score, as written to JSON lines and MQTT.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,17 +84,6 @@ pub trait Output: Send {
     fn close(&mut self) {}
 }
 
-/// Counters of one output.
-#[derive(Debug, Default)]
-pub struct OutputStats {
-    /// Items delivered.
-    pub delivered: AtomicU64,
-    /// Items dropped because the output's queue was full.
-    pub dropped: AtomicU64,
-    /// Deliveries that failed (after retries).
-    pub failed: AtomicU64,
-}
-
 struct Worker {
     name: String,
     tx: Option<SyncSender<Outgoing>>,
@@ -108,14 +97,14 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts one thread per output.
-    pub fn new(outputs: Vec<Box<dyn Output>>, capacity: usize) -> Result<Self> {
+    /// Starts one thread per output, counting into `metrics`.
+    pub fn new(outputs: Vec<Box<dyn Output>>, capacity: usize, metrics: &Metrics) -> Result<Self> {
         let mut workers = Vec::new();
         for mut out in outputs {
             let name = out.name();
             let (tx, rx): (SyncSender<Outgoing>, Receiver<Outgoing>) =
                 sync_channel(capacity.max(1));
-            let stats = Arc::new(OutputStats::default());
+            let stats = Arc::new(metrics.output(&name));
             let s = Arc::clone(&stats);
             let thread_name = format!("avad-out-{name}");
             let handle = std::thread::Builder::new()
@@ -123,10 +112,10 @@ impl Dispatcher {
                 .spawn(move || {
                     for item in rx {
                         match out.deliver(&item) {
-                            Ok(()) => s.delivered.fetch_add(1, Ordering::Relaxed),
+                            Ok(()) => s.delivered.inc(),
                             Err(e) => {
                                 tracing::warn!("output {}: {e}", out.name());
-                                s.failed.fetch_add(1, Ordering::Relaxed)
+                                s.failed.inc()
                             }
                         };
                     }
@@ -152,13 +141,13 @@ impl Dispatcher {
             match tx.try_send(item.clone()) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
-                    let n = w.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    let n = w.stats.dropped.inc() + 1;
                     if n.is_power_of_two() {
                         tracing::warn!("output {}: queue full, {n} items dropped so far", w.name);
                     }
                 }
                 Err(TrySendError::Disconnected(_)) => {
-                    w.stats.failed.fetch_add(1, Ordering::Relaxed);
+                    w.stats.failed.inc();
                 }
             }
         }

@@ -88,6 +88,10 @@ pub struct Args {
     /// Seconds after an event during which no new one starts (default 0).
     #[arg(long)]
     pub cooldown: Option<f64>,
+    /// Serve Prometheus metrics and /healthz here, e.g. 127.0.0.1:9464 (/metrics needs
+    /// `Authorization: Bearer $AVAD_METRICS_TOKEN`).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Device, float type and CPU threads.
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -114,6 +118,7 @@ impl Args {
                 events: Default::default(),
                 outputs: OutputsConfig::default(),
                 reconnect: Default::default(),
+                metrics: None,
                 cameras: Vec::new(),
             },
         };
@@ -128,6 +133,9 @@ impl Args {
         }
         if let Some(s) = self.stride {
             cfg.stride = s;
+        }
+        if let Some(addr) = self.metrics {
+            cfg.metrics = Some(avad_watch::metrics::MetricsConfig::new(addr));
         }
         if let Some(w) = self.live.live_window {
             cfg.live_window = Some(w);
@@ -209,7 +217,12 @@ impl InferCommand for Args {
             _ => avad_pipeline::EncoderEngine::FastCpu,
         };
         let encoders = Encoders::<B>::load(&cfg.clip_model, &cfg.wav2clip, device, engine)?;
-        let outputs = avad_watch::build_outputs(&cfg)?;
+        let metrics = Arc::new(avad_watch::Metrics::new());
+        let _server = match &cfg.metrics {
+            Some(m) => Some(avad_watch::metrics::serve(m, Arc::clone(&metrics))?),
+            None => None,
+        };
+        let outputs = avad_watch::build_outputs(&cfg, &metrics)?;
         let out_stats = outputs.stats();
         tracing::info!(
             "watching {} camera(s): {}",
@@ -220,22 +233,22 @@ impl InferCommand for Args {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let stats = avad_watch::run_watch::<B>(&cfg, &encoders, &models, outputs, &stop)?;
+        let stats = avad_watch::run_watch::<B>(&cfg, &encoders, &models, outputs, &metrics, &stop)?;
         for (name, s) in stats {
             tracing::info!(
                 "camera {name}: {} snippets scored, {} dropped, {} events, {} reconnects",
-                s.scored.load(Ordering::Relaxed),
-                s.dropped.load(Ordering::Relaxed),
-                s.events.load(Ordering::Relaxed),
-                s.reconnects.load(Ordering::Relaxed)
+                s.scored.get(),
+                s.dropped.get(),
+                s.events_started.get(),
+                s.reconnects.get()
             );
         }
         for (name, s) in out_stats {
             tracing::info!(
                 "output {name}: {} delivered, {} dropped, {} failed",
-                s.delivered.load(Ordering::Relaxed),
-                s.dropped.load(Ordering::Relaxed),
-                s.failed.load(Ordering::Relaxed)
+                s.delivered.get(),
+                s.dropped.get(),
+                s.failed.get()
             );
         }
         Ok(())
