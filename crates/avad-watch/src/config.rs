@@ -312,4 +312,21 @@ mod tests {
         let e = WatchConfig::from_file(&path).unwrap_err().to_string();
         assert!(e.contains("look_ahead"), "unknown keys are errors: {e}");
     }
+
+    #[test]
+    fn the_reference_in_docs_watch_md_parses() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/watch.md"));
+        let section = doc.split("## `cameras.toml`").nth(1).expect("the section");
+        let block = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a toml block");
+        let cfg: WatchConfig = toml::from_str(block).unwrap();
+        cfg.check().unwrap();
+        assert_eq!(cfg.cameras.len(), 2);
+        assert!(cfg.cameras[1].loop_file && cfg.cameras[1].realtime);
+        assert_eq!(cfg.metrics.unwrap().listen.port(), 9464);
+        assert_eq!(cfg.outputs.webhooks[0].attempts, 5);
+    }
 }
