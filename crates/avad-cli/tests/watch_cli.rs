@@ -156,11 +156,14 @@ fn watched_file_scores_equal_detect_replaying_the_live_rule() {
     let tmp = tempfile::tempdir().unwrap();
     let video = media("moviepy_big_buck_bunny_0_30.webm");
     let jsonl = tmp.path().join("out.jsonl");
+    let clips = tmp.path().join("clips");
     let mut args: Vec<String> = vec!["watch".into(), format!("front={video}")];
     args.extend(model_args(&m));
     args.extend(
         [
             "--scores",
+            "--clips",
+            clips.to_str().unwrap(),
             "--jsonl",
             jsonl.to_str().unwrap(),
             "--live-window",
@@ -220,11 +223,51 @@ fn watched_file_scores_equal_detect_replaying_the_live_rule() {
             "end" => {
                 assert_eq!(open.take(), Some(id));
                 assert_eq!(e["after"]["has_ended"], true);
+                check_event_media(
+                    &e["after"],
+                    &clips.join("front"),
+                    "video vp8, audio vorbis",
+                    5.8,
+                );
             }
             t => panic!("unknown message type {t}"),
         }
     }
     assert!(open.is_none(), "the end of the file ends the open event");
+}
+
+/// An `end` message's clip and snapshot: both exist under `dir`, the clip has `streams` and lasts at least the
+/// event and at most the event plus the rolls (5 s each) and one group of pictures (`gop_s`); the snapshot is a
+/// JPEG of the source's frame size.
+fn check_event_media(after: &serde_json::Value, dir: &Path, streams: &str, gop_s: f64) {
+    let id = after["id"].as_str().unwrap();
+    let clip = PathBuf::from(
+        after["clip"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no clip in {after}")),
+    );
+    assert!(clip.starts_with(dir), "{}", clip.display());
+    assert_eq!(clip.file_stem().unwrap().to_str(), Some(id));
+    let info = avad_media::probe(&clip).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(info.stream_list(), streams);
+    let dur = info.duration_s.unwrap();
+    let event = after["end_s"].as_f64().unwrap() - after["start_s"].as_f64().unwrap();
+    assert!(
+        dur >= event - 0.3 && dur <= event + 10.0 + gop_s + 0.3,
+        "clip {} lasts {dur} s for an event of {event} s",
+        clip.display()
+    );
+    let snap = PathBuf::from(
+        after["snapshot"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no snapshot in {after}")),
+    );
+    assert_eq!(snap, dir.join(format!("{id}.jpg")));
+    let jpeg = avad_media::probe(&snap).unwrap_or_else(|e| panic!("{e}"));
+    let v = jpeg.video.expect("the snapshot is an image");
+    assert_eq!(v.codec, "mjpeg");
+    let source = info.video.unwrap();
+    assert_eq!((v.width, v.height), (source.width, source.height));
 }
 
 #[test]
@@ -552,6 +595,8 @@ fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
         "0".into(),
         "--metrics".into(),
         format!("127.0.0.1:{metrics_port}"),
+        "--clips".into(),
+        tmp.path().join("clips").display().to_string(),
     ];
     args.extend(model_args(&m));
     let watch = avad_command()
@@ -594,6 +639,17 @@ fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
     wait_for("the end of the open event", 30, || {
         json_lines(&jsonl).iter().any(|l| l["type"] == "end")
     });
+    // the event ended by the lost connection has its clip, cut from the packets kept in memory
+    let first_end = json_lines(&jsonl)
+        .into_iter()
+        .find(|l| l["type"] == "end")
+        .unwrap();
+    check_event_media(
+        &first_end["after"],
+        &tmp.path().join("clips/gate"),
+        "video h264, audio aac",
+        4.8,
+    );
     let before = scores_in(&jsonl).len();
     let (_server2, _) = rtsp_server(port);
     wait_for("scores after the reconnect", 90, || {

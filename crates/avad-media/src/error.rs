@@ -73,6 +73,14 @@ pub enum MediaError {
         /// What happened.
         reason: String,
     },
+    /// A clip could not be cut or written (`clip.rs`).
+    #[error("{path}: cannot write a clip: {reason}")]
+    Clip {
+        /// The clip's path (or the source, when nothing could be cut).
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// Invalid decode options (e.g. stride 0).
     #[error("invalid decode options: {0}")]
     Options(String),

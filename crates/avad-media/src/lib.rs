@@ -73,12 +73,14 @@ mod audio;
 mod probe;
 mod video;
 
+mod clip;
 mod live;
 mod snippet;
 
 mod reader;
 
 pub use audio::{grid_index, AUDIO_RATE, GAP_TOLERANCE_S};
+pub use clip::{clip_from_file, ClipInfo, RecordOptions, Recorder};
 pub use error::{MediaError, Result};
 pub use ffmpeg::{is_live_source, DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT};
 pub use live::LIVE_MAX_JUMP_S;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ffmpeg_next as ff;
 
 use crate::audio::{frame_to_mono, grid_index, run_audio_thread, AudioMsg, Resampler};
+use crate::clip::{RecordOptions, Recorder};
 use crate::error::{MediaError, Result};
 use crate::ffmpeg::{
     codec_context, is_live_source, keep_stream, open_input, open_input_live, ts2s, LiveIo,
@@ -56,6 +57,9 @@ pub struct DecodeOptions {
     /// Live mode: longest wait for the next packet; a stalled or vanished source then ends the reader with
     /// `MediaError::StreamLost`.
     pub read_timeout: Duration,
+    /// Live mode: keep the source's encoded packets for clips (`MediaReader::recorder`, `clip.rs`); ignored for
+    /// files (cut clips from the file with `clip_from_file`).
+    pub record: Option<RecordOptions>,
 }
 
 impl Default for DecodeOptions {
@@ -71,6 +75,7 @@ impl Default for DecodeOptions {
             live: None,
             open_timeout: DEFAULT_OPEN_TIMEOUT,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            record: None,
         }
     }
 }
@@ -140,6 +145,7 @@ enum Msg {
 pub struct MediaReader {
     info: MediaInfo,
     live_start: Option<LiveStart>,
+    recorder: Option<Recorder>,
     io: Option<LiveIo>,
     rx: Receiver<Msg>,
     summary: Option<DecodeSummary>,
@@ -158,6 +164,11 @@ impl MediaReader {
     /// been returned (always `None` for files).
     pub fn live_start(&self) -> Option<&LiveStart> {
         self.live_start.as_ref()
+    }
+
+    /// Live mode with `DecodeOptions::record`: the ring of the source's encoded packets that clips are cut from.
+    pub fn recorder(&self) -> Option<&Recorder> {
+        self.recorder.as_ref()
     }
 
     /// Per-file results; `Some` only after the iterator has returned `None` following a successful decode.
@@ -294,6 +305,7 @@ pub fn open(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<MediaReader>
     Ok(MediaReader {
         info,
         live_start: None,
+        recorder: None,
         io: None,
         rx,
         summary: None,
@@ -461,6 +473,30 @@ struct Assembler {
 }
 
 impl Assembler {
+    /// Sends the summary of a decode that ended normally: `n` frames decoded, `truncated` by `max_snippets`.
+    fn done(&self, n: u64, truncated: bool, dec: &VideoDecoder, discontinuities: u64) {
+        let audio_state = if !self.has_audio || self.audio.failed() {
+            AudioState::None
+        } else if self.any_present {
+            AudioState::Present
+        } else {
+            AudioState::Silent
+        };
+        let summary = DecodeSummary {
+            decoded_frames: n,
+            snippets: self.emitted,
+            truncated,
+            video_packets: dec.packets,
+            video_errors: dec.errors,
+            audio_errors: self.audio.errors,
+            audio_error: self.audio.fatal.clone(),
+            audio_state,
+            audio_peak: self.peak,
+            discontinuities,
+        };
+        let _ = self.tx.send(Msg::Done(summary));
+    }
+
     /// Cuts the audio of `p` up to `end_s` and sends the snippet; `false` when the reader is gone.
     fn emit(&mut self, p: Pending, end_s: f64) -> bool {
         let end_s = if end_s.is_finite() && end_s > p.start_s {
@@ -597,26 +633,7 @@ fn run_video_thread(
             errors: dec.errors,
         });
     }
-    let audio_state = if !has_audio || asm.audio.failed() {
-        AudioState::None
-    } else if asm.any_present {
-        AudioState::Present
-    } else {
-        AudioState::Silent
-    };
-    let summary = DecodeSummary {
-        decoded_frames: n,
-        snippets: asm.emitted,
-        truncated,
-        video_packets: dec.packets,
-        video_errors: dec.errors,
-        audio_errors: asm.audio.errors,
-        audio_error: asm.audio.fatal.clone(),
-        audio_state,
-        audio_peak: asm.peak,
-        discontinuities: 0,
-    };
-    let _ = asm.tx.send(Msg::Done(summary));
+    asm.done(n, truncated, &dec, 0);
 }
 
 /// How long (live time) a finished snippet waits for its audio once the video has moved past its end: audio that
@@ -646,15 +663,21 @@ fn open_live(path: &Path, opts: &DecodeOptions) -> Result<MediaReader> {
         }
         _ => None,
     };
+    let recorder = opts.record.map(|r| {
+        let audio_index = audio.as_ref().map(|a| a.index);
+        Recorder::new(path, decoder.input_mut(), video.index, audio_index, r)
+    });
     let (tx, rx) = sync_channel::<Msg>(opts.queue.max(1));
     let o = opts.clone();
     let thread_io = io.clone();
+    let thread_recorder = recorder.clone();
     let video_handle = spawn("avad-media-live", path, move || {
-        run_live_thread(decoder, audio, thread_io, o, tx)
+        run_live_thread(decoder, audio, thread_io, thread_recorder, o, tx)
     })?;
     Ok(MediaReader {
         info,
         live_start: None,
+        recorder,
         io: Some(io),
         rx,
         summary: None,
@@ -860,6 +883,7 @@ fn run_live_thread(
     mut dec: VideoDecoder,
     mut audio: Option<LiveAudio>,
     io: LiveIo,
+    recorder: Option<Recorder>,
     o: DecodeOptions,
     tx: SyncSender<Msg>,
 ) {
@@ -888,7 +912,6 @@ fn run_live_thread(
     let mut start: Option<(Instant, SystemTime)> = None;
     let mut pending: Option<Pending> = None;
     let mut ready: VecDeque<(Pending, f64)> = VecDeque::new();
-    let mut packet = ff::Packet::empty();
     let mut lost: Option<String> = None;
     let mut stopping = false;
     let mut sent_start = false;
@@ -901,9 +924,14 @@ fn run_live_thread(
     };
     loop {
         io.arm(o.read_timeout);
+        // A fresh packet each time: `read` overwrites without releasing (see `read_packet_of`).
+        let mut packet = ff::Packet::empty();
         let r = packet.read(dec.input_mut());
         io.disarm();
         let mut eof = false;
+        if let (Ok(()), Some(rec)) = (&r, &recorder) {
+            rec.push(&packet, audio_offset(&clock, &audio), clock.last());
+        }
         match r {
             Ok(()) if packet.stream() == video_index => dec.send_packet(&packet),
             Ok(()) if Some(packet.stream()) == audio_index => {
@@ -1037,26 +1065,7 @@ fn run_live_thread(
             errors: dec.errors,
         });
     }
-    let audio_state = if !has_audio || asm.audio.failed() {
-        AudioState::None
-    } else if asm.any_present {
-        AudioState::Present
-    } else {
-        AudioState::Silent
-    };
-    let summary = DecodeSummary {
-        decoded_frames: n,
-        snippets: asm.emitted,
-        truncated,
-        video_packets: dec.packets,
-        video_errors: dec.errors,
-        audio_errors: asm.audio.errors,
-        audio_error: asm.audio.fatal.clone(),
-        audio_state,
-        audio_peak: asm.peak,
-        discontinuities: clock.discontinuities,
-    };
-    let _ = asm.tx.send(Msg::Done(summary));
+    asm.done(n, truncated, &dec, clock.discontinuities);
 }
 
 /// True for live inputs whose end of file is a normal end: standard input (`-`) and `pipe:`.

@@ -240,3 +240,34 @@ fn unanswered_rtsp_port_fails_to_open_within_the_timeout() {
     assert!(took < Duration::from_secs(6), "{took:?}");
     drop(listener);
 }
+
+#[test]
+fn a_clip_cut_from_the_rtsp_ring_plays_the_asked_span() {
+    let server = Server::start("moviepy_big_buck_bunny_0_30.webm");
+    let opts = DecodeOptions {
+        record: Some(avad_media::RecordOptions::default()),
+        ..live_opts(9, 5)
+    };
+    let mut reader = open(&server.url, &opts).expect("open rtsp");
+    let rec = reader.recorder().expect("recorder").clone();
+    let snippets: Vec<_> = reader.by_ref().map(|s| s.expect("snippet")).collect();
+    let last_end = snippets.last().expect("snippets").end_s;
+    assert!(last_end > 5.5, "{last_end}");
+    let dir = std::env::temp_dir().join(format!("avad-rtsp-clip-{}", std::process::id()));
+    let info = rec
+        .write_clip(&dir.join("cam.mp4"), 1.0, 5.0)
+        .expect("clip from the ring");
+    assert_eq!(info.path, dir.join("cam.mp4"));
+    assert!(info.start_s <= 1.0 && info.start_s >= 0.0, "{info:?}");
+    let probe = avad_media::probe(&info.path).expect("clip opens");
+    assert_eq!(probe.stream_list(), "video h264, audio aac");
+    let dur = probe.duration_s.expect("duration");
+    let want = 5.0 - info.start_s;
+    assert!((dur - want).abs() < 0.2, "clip lasts {dur} s, want {want}");
+    let (clip_snippets, _) = open(&info.path, &DecodeOptions::with_stride(16))
+        .expect("open clip")
+        .collect_all()
+        .expect("clip decodes");
+    assert!(!clip_snippets.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,6 +6,11 @@
 //! waiting (scoring fell behind: counted, never queued without bound); this thread encodes the frame (CLIP) and, for audio models, the
 //! 1 s audio window once complete ([`crate::audio`]), then pushes both into [`LiveScorer`]. Camera time continues
 //! across reconnects: a new connection starts where the wall clock is (never before the previous snippet's end).
+//!
+//! Clips and snapshots (`[clips]`): a live connection keeps the source's encoded packets in avad-media's
+//! [`Recorder`] (held from an open event's start minus the pre-roll); a file source is cut again from the file.
+//! The frame with the top score of the open (or about to open) event is kept for the snapshot. Both are written
+//! when the event ends, before its `end` message goes out with their paths.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,14 +19,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use avad_infer::{LiveScore, LiveScorer, LiveWindow, ModelBundle, Predictor};
-use avad_media::{AudioState, DecodeOptions, MediaError, Snippet};
+use avad_media::{AudioState, DecodeOptions, MediaError, RecordOptions, Recorder, Snippet};
 use avad_pipeline::Encoders;
 use burn::prelude::*;
 
 use crate::audio::LiveAudio;
-use crate::config::{CameraConfig, ReconnectConfig};
+use crate::config::{CameraConfig, ClipsConfig, ReconnectConfig};
 use crate::error::{Result, WatchError};
-use crate::events::{EventRules, EventTracker, MessageKind, ScoredSnippet};
+use crate::events::{EventMessage, EventRules, EventTracker, MessageKind, ScoredSnippet};
 use crate::metrics::CameraStats;
 use crate::outputs::{Dispatcher, Outgoing, ScoreLine};
 
@@ -41,6 +46,8 @@ pub struct Shared<'a, B: Backend> {
     pub lookahead: usize,
     /// Reconnection settings.
     pub reconnect: ReconnectConfig,
+    /// Clips and snapshots of events (None: off).
+    pub clips: Option<ClipsConfig>,
 }
 
 /// A camera's state kept between connections.
@@ -57,6 +64,21 @@ pub struct Camera<'a, B: Backend> {
     next_index: usize,
     /// When the camera started (wall clock).
     started: (Instant, SystemTime),
+    /// This connection's mapping of reader time to camera time: `camera = reader + shift` (set by its first
+    /// snippet).
+    shift: Option<f64>,
+    /// This connection's packet ring (live sources with clips on).
+    recorder: Option<Recorder>,
+    /// The frame for the snapshot: the top-scoring snippet of the open event, or of the run of snippets at or
+    /// above `on` that may open one.
+    peak: Option<Peak>,
+}
+
+/// A kept frame and the score it had.
+struct Peak {
+    index: usize,
+    score: f32,
+    frame: image::RgbImage,
 }
 
 /// Metadata of a snippet waiting for its score.
@@ -66,6 +88,8 @@ struct Waiting {
     end_s: f64,
     audio: AudioState,
     arrived: Instant,
+    /// The snippet's frame (kept only with snapshots on).
+    frame: Option<image::RgbImage>,
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -95,6 +119,9 @@ impl<'a, B: Backend> Camera<'a, B> {
             next_start_s: 0.0,
             next_index: 0,
             started: (Instant::now(), SystemTime::now()),
+            shift: None,
+            recorder: None,
+            peak: None,
         }
     }
 
@@ -103,10 +130,66 @@ impl<'a, B: Backend> Camera<'a, B> {
         &self.cfg.name
     }
 
-    fn send_end(&self, shared: &Shared<'_, B>) {
+    fn send_end(&mut self, shared: &Shared<'_, B>) {
         let end = self.tracker.lock().ok().and_then(|mut t| t.close());
-        if let Some(m) = end {
+        if let Some(mut m) = end {
+            self.save_media(shared, &mut m);
             shared.outputs.send(&Outgoing::Event(Box::new(m)));
+        }
+        self.peak = None;
+    }
+
+    /// An `end` message with clips on: writes the event's clip and snapshot and puts their paths in it. Failures
+    /// are logged; the message goes out without the path.
+    fn save_media(&mut self, shared: &Shared<'_, B>, m: &mut EventMessage) {
+        let (Some(c), Some(shift)) = (&shared.clips, self.shift) else {
+            return;
+        };
+        let ev = &m.after;
+        let base = c.dir.join(&self.cfg.name).join(&ev.id);
+        if c.clip {
+            let from = ev.start_s - c.pre_roll_s - shift;
+            let to = ev.end_s + c.post_roll_s - shift;
+            let out = base.with_extension("mp4");
+            let written = match &self.recorder {
+                Some(rec) => rec.write_clip(&out, from, to),
+                None if !is_live(&self.cfg.source) => avad_media::clip_from_file(
+                    std::path::Path::new(&self.cfg.source),
+                    &out,
+                    from,
+                    to,
+                ),
+                None => Err(MediaError::Clip {
+                    path: out.clone(),
+                    reason: "the live source's packets were not recorded".into(),
+                }),
+            };
+            match written {
+                Ok(info) => m.after.clip = Some(info.path.display().to_string()),
+                Err(e) => tracing::warn!("camera {}: event {}: {e}", self.cfg.name, m.after.id),
+            }
+        }
+        if c.snapshot {
+            let top = m.after.top_index;
+            if let Some(p) = self.peak.take().filter(|p| p.index == top) {
+                let out = base.with_extension("jpg");
+                let mut jpeg = Vec::new();
+                let encoded = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+                    .encode_image(&p.frame)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        avad_core::files::write_atomic(&out, &jpeg).map_err(|e| e.to_string())
+                    });
+                match encoded {
+                    Ok(()) => m.after.snapshot = Some(out.display().to_string()),
+                    Err(e) => tracing::warn!(
+                        "camera {}: event {}: snapshot {}: {e}",
+                        self.cfg.name,
+                        m.after.id,
+                        out.display()
+                    ),
+                }
+            }
         }
     }
 
@@ -159,11 +242,29 @@ impl<'a, B: Backend> Camera<'a, B> {
 
     /// One connection: open, score until the stream ends, fails, stalls or the watch stops.
     fn connection(&mut self, shared: &Shared<'_, B>, live: bool) -> Result<()> {
+        let rules = *self
+            .tracker
+            .lock()
+            .map_err(|_| WatchError::Config("poisoned".into()))?
+            .rules();
+        let record = shared
+            .clips
+            .as_ref()
+            .filter(|c| c.clip && live)
+            .map(|c| RecordOptions {
+                // the pre-roll, the time an event needs to start, and the scoring delay (with room to spare)
+                keep_s: c.pre_roll_s + rules.min_duration_s + 20.0,
+                max_s: c.max_length_s + c.pre_roll_s + c.post_roll_s,
+                ..RecordOptions::default()
+            });
         let opts = DecodeOptions {
             stride: shared.stride,
+            record,
             ..DecodeOptions::default()
         };
         let reader = avad_media::open(&self.cfg.source, &opts)?;
+        self.recorder = reader.recorder().cloned();
+        self.shift = None;
         let has_audio = reader.info().has_audio();
         let status = if has_audio {
             avad_infer::AudioStatus::Present
@@ -235,6 +336,7 @@ impl<'a, B: Backend> Camera<'a, B> {
             last_snippet = Instant::now();
             let (snippet, arrived) = snippet;
             let t0 = *first_pts.get_or_insert(snippet.start_s);
+            self.shift.get_or_insert(offset - t0);
             if self.cfg.realtime && !live {
                 let due = Duration::from_secs_f64((snippet.end_s - t0).max(0.0));
                 let now = paced_start.elapsed();
@@ -248,6 +350,7 @@ impl<'a, B: Backend> Camera<'a, B> {
                 end_s: offset + snippet.end_s - t0,
                 audio: snippet.audio_state,
                 arrived,
+                frame: None,
             };
             self.next_index += 1;
             self.next_start_s = meta.end_s;
@@ -265,6 +368,10 @@ impl<'a, B: Backend> Camera<'a, B> {
                 }
             };
             let pixels = avad_clip::preprocess::clip_pixels(&frame, size);
+            let mut meta = meta;
+            if shared.clips.as_ref().is_some_and(|c| c.snapshot) {
+                meta.frame = Some(frame);
+            }
             let path = std::path::Path::new(&self.cfg.source);
             let visual = match shared.encoders.encode_images(pixels, 1, path) {
                 Ok(v) => v,
@@ -364,16 +471,18 @@ impl<'a, B: Backend> Camera<'a, B> {
             let line = ScoreLine {
                 kind: "score".into(),
                 camera: self.cfg.name.clone(),
-                index: meta.index,
-                start_s: meta.start_s,
-                end_s: meta.end_s,
+                snippet: avad_pipeline::SnippetRow {
+                    index: meta.index,
+                    start_s: meta.start_s,
+                    end_s: meta.end_s,
+                    anomaly_score: s.anomaly_score,
+                    top_class: names.get(top).cloned().unwrap_or_default(),
+                    probs: s.probs.clone(),
+                    audio: meta.audio.as_str().to_string(),
+                    audio_gate: s.audio_gate,
+                    audio_share: s.audio_share,
+                },
                 start_time: at(meta.start_s),
-                anomaly_score: s.anomaly_score,
-                top_class: names.get(top).cloned().unwrap_or_default(),
-                probs: s.probs.clone(),
-                audio: meta.audio.as_str().to_string(),
-                audio_gate: s.audio_gate,
-                audio_share: s.audio_share,
                 model: model_name.to_string(),
                 latency_s: latency,
             };
@@ -394,12 +503,52 @@ impl<'a, B: Backend> Camera<'a, B> {
                 Ok(mut t) => t.observe(&scored),
                 Err(_) => Vec::new(),
             };
-            for m in msgs {
+            for mut m in msgs {
                 if m.kind == MessageKind::New {
                     self.stats.event_started(&m.after.label);
                 }
+                if m.kind == MessageKind::End {
+                    self.save_media(shared, &mut m);
+                    self.peak = None;
+                }
                 shared.outputs.send(&Outgoing::Event(Box::new(m)));
             }
+            self.keep_for_clips(shared, &meta, s.anomaly_score);
+        }
+    }
+
+    /// After a scored snippet: keeps its frame if it is the (candidate) peak, and holds the packet ring from the
+    /// open event's start minus the pre-roll.
+    fn keep_for_clips(&mut self, shared: &Shared<'_, B>, meta: &Waiting, score: f32) {
+        let Some(c) = &shared.clips else {
+            return;
+        };
+        let (open, on) = match self.tracker.lock() {
+            Ok(t) => (
+                t.open_event().map(|e| (e.start_s, e.top_index)),
+                t.rules().on,
+            ),
+            Err(_) => return,
+        };
+        let candidate = || {
+            meta.frame.clone().map(|frame| Peak {
+                index: meta.index,
+                score,
+                frame,
+            })
+        };
+        match open {
+            Some((_, top)) if top == meta.index => self.peak = candidate(),
+            Some(_) => {}
+            None if score >= on => {
+                if self.peak.as_ref().is_none_or(|p| score > p.score) {
+                    self.peak = candidate();
+                }
+            }
+            None => self.peak = None,
+        }
+        if let (Some(rec), Some(shift)) = (&self.recorder, self.shift) {
+            rec.hold_from(open.map(|(start, _)| start - c.pre_roll_s - shift));
         }
     }
 }

@@ -110,6 +110,77 @@ impl Default for ReconnectConfig {
     }
 }
 
+/// Clips and snapshots of events (`[clips]`; off unless given): at an event's end, an MP4 of the stream from
+/// `pre_roll_s` before its start to `post_roll_s` after its end, copied without re-encoding, and a JPEG of the
+/// frame with the event's top score, written to `<dir>/<camera>/<event id>.mp4|.jpg`; their paths are in the
+/// `end` message (`after.clip`, `after.snapshot`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClipsConfig {
+    /// Folder for clips and snapshots (one subfolder per camera).
+    pub dir: PathBuf,
+    /// Seconds before the event's start (the clip starts at the keyframe at or before that).
+    #[serde(default = "default_roll")]
+    pub pre_roll_s: f64,
+    /// Seconds after the event's end (what has arrived when the event ends: about `max_quiet_s` plus the
+    /// scoring delay).
+    #[serde(default = "default_roll")]
+    pub post_roll_s: f64,
+    /// Longest clip in seconds; live sources keep at most this much (plus the rolls) of encoded stream in memory.
+    #[serde(default = "default_max_clip")]
+    pub max_length_s: f64,
+    /// Write the MP4 clip.
+    #[serde(default = "yes")]
+    pub clip: bool,
+    /// Write the JPEG snapshot.
+    #[serde(default = "yes")]
+    pub snapshot: bool,
+}
+
+fn default_roll() -> f64 {
+    5.0
+}
+fn default_max_clip() -> f64 {
+    300.0
+}
+fn yes() -> bool {
+    true
+}
+
+impl ClipsConfig {
+    /// Clips into `dir` with the default settings.
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            pre_roll_s: default_roll(),
+            post_roll_s: default_roll(),
+            max_length_s: default_max_clip(),
+            clip: true,
+            snapshot: true,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        for (name, v) in [
+            ("pre_roll_s", self.pre_roll_s),
+            ("post_roll_s", self.post_roll_s),
+        ] {
+            if !(v.is_finite() && (0.0..=600.0).contains(&v)) {
+                return Err(WatchError::Config(format!(
+                    "clips.{name} must be between 0 and 600 seconds, not {v}"
+                )));
+            }
+        }
+        if !(self.max_length_s.is_finite() && (1.0..=3600.0).contains(&self.max_length_s)) {
+            return Err(WatchError::Config(format!(
+                "clips.max_length_s must be between 1 and 3600 seconds, not {}",
+                self.max_length_s
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Where events and scores go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +251,9 @@ pub struct WatchConfig {
     /// Prometheus metrics and health over HTTP (off unless given).
     #[serde(default)]
     pub metrics: Option<crate::metrics::MetricsConfig>,
+    /// Clips and snapshots of events (off unless given).
+    #[serde(default)]
+    pub clips: Option<ClipsConfig>,
     /// The cameras.
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,
@@ -215,6 +289,9 @@ impl WatchConfig {
                 rebase(m);
             }
         }
+        if let Some(c) = cfg.clips.as_mut() {
+            rebase(&mut c.dir);
+        }
         cfg.check()
             .map_err(|e| WatchError::Config(format!("{}: {e}", path.display())))?;
         Ok(cfg)
@@ -231,6 +308,9 @@ impl WatchConfig {
             return Err(WatchError::Config("stride must be at least 1".into()));
         }
         self.events.check().map_err(WatchError::Config)?;
+        if let Some(c) = &self.clips {
+            c.check()?;
+        }
         let mut names = std::collections::BTreeSet::new();
         for c in &self.cameras {
             let ok = !c.name.is_empty()

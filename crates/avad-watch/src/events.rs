@@ -130,6 +130,12 @@ pub struct EventState {
     pub last_index: usize,
     /// True in the `end` message.
     pub has_ended: bool,
+    /// `end` message with clips on (`[clips]`): the MP4 (or Matroska) clip of the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<String>,
+    /// `end` message with snapshots on: the JPEG of the frame with the top score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
 }
 
 /// `new`, `update` or `end`.
@@ -213,6 +219,11 @@ impl EventTracker {
         self.started
     }
 
+    /// The rules applied.
+    pub fn rules(&self) -> &EventRules {
+        &self.rules
+    }
+
     /// The open event, if any.
     pub fn open_event(&self) -> Option<&EventState> {
         self.open.as_ref().map(|o| &o.state)
@@ -286,6 +297,8 @@ impl EventTracker {
                 first_index: first.index,
                 last_index: first.index,
                 has_ended: false,
+                clip: None,
+                snapshot: None,
             },
             votes: vec![0; self.class_names.len().max(2)],
             share_sum: 0.0,

@@ -4,7 +4,7 @@
 //! - [`config`]: `cameras.toml` ([`WatchConfig`]).
 //! - [`camera`]: one camera's loop: connect, decode, encode, score live ([`avad_infer::online`]), reconnect.
 //! - [`audio`]: the live cut of each snippet's audio window (the same windows as `avad detect`).
-//! - [`events`]: events with hysteresis, `new` / `update` / `end` messages.
+//! - [`events`]: events with hysteresis, `new` / `update` / `end` messages (with the event's clip and snapshot).
 //! - [`outputs`]: JSON lines, MQTT, signed webhooks, each behind a bounded queue.
 //! - [`metrics`]: Prometheus metrics and health over HTTP (loopback, bearer token).
 //!
@@ -30,7 +30,7 @@ use avad_pipeline::Encoders;
 use burn::prelude::*;
 
 pub use camera::{Camera, Shared};
-pub use config::{CameraConfig, WatchConfig};
+pub use config::{CameraConfig, ClipsConfig, WatchConfig};
 pub use error::{Result, WatchError};
 pub use events::{EventMessage, EventRules, EventState, EventTracker, MessageKind};
 pub use metrics::{CameraStats, Metrics};
@@ -113,6 +113,7 @@ pub fn run_watch<B: Backend>(
         live_window: cfg.live_window,
         lookahead: cfg.lookahead,
         reconnect: cfg.reconnect,
+        clips: cfg.clips.clone(),
     };
     let mut cameras: Vec<Camera<'_, B>> = cfg
         .cameras

@@ -31,34 +31,21 @@ use crate::error::{Result, WatchError};
 use crate::events::{EventMessage, MessageKind};
 use crate::metrics::{Metrics, OutputStats};
 
-/// One snippet's live score, as written to JSON lines and MQTT.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One snippet's live score, as written to JSON lines and MQTT: `avad detect`'s row of the snippet (its times in
+/// camera time) with the camera, the UTC start, the model and the latency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoreLine {
     /// Always `score` (tells score lines from event messages in one JSON-lines stream).
     #[serde(rename = "type")]
     pub kind: String,
     /// Camera name.
     pub camera: String,
-    /// Snippet index on the camera's timeline (continues across reconnects).
-    pub index: usize,
-    /// Start, seconds of camera time.
-    pub start_s: f64,
-    /// End, seconds of camera time.
-    pub end_s: f64,
+    /// The snippet's scores as `avad detect` reports them; `index` continues across reconnects, `start_s` /
+    /// `end_s` are seconds of camera time.
+    #[serde(flatten)]
+    pub snippet: avad_pipeline::SnippetRow,
     /// Start, UTC (RFC 3339).
     pub start_time: String,
-    /// C-branch anomaly probability.
-    pub anomaly_score: f32,
-    /// Argmax of the class probabilities.
-    pub top_class: String,
-    /// A-branch class probabilities in the model's class order.
-    pub probs: Vec<f32>,
-    /// `present`, `silent` or `none`.
-    pub audio: String,
-    /// Mean fusion gate (teacher), see `avad detect --help`.
-    pub audio_gate: Option<f32>,
-    /// Audio share (teacher), see `avad detect --help`.
-    pub audio_share: Option<f32>,
     /// `teacher`, `student` or `vadclip`: the model that scored the snippet.
     pub model: String,
     /// Seconds from the arrival of the snippet's last frame to this score.
@@ -435,7 +422,7 @@ impl Output for Mqtt {
             Outgoing::Score(s) if self.cfg.scores => self.publish(
                 format!("{p}/{}/score", s.camera),
                 true,
-                format!("{:.4}", s.anomaly_score).into_bytes(),
+                format!("{:.4}", s.snippet.anomaly_score).into_bytes(),
             ),
             Outgoing::Score(_) => Ok(()),
         }

@@ -25,7 +25,8 @@ gives the same scores for a file. Events: score >= --on for --min-duration secon
 --max-quiet seconds below --off end it. Messages: JSON lines {\"type\": \"new\"|\"update\"|\"end\", \"before\", \"after\"}
 and, with --scores, {\"type\": \"score\", …} per snippet. MQTT topics: <prefix>/events, <prefix>/<camera>/<label>
 ON|OFF, <prefix>/<camera>/score, <prefix>/available (last will: offline). Webhooks are signed as Standard Webhooks
-specifies with the whsec_ secret in $AVAD_WEBHOOK_SECRET. SIGINT / SIGTERM end open events and exit.
+specifies with the whsec_ secret in $AVAD_WEBHOOK_SECRET. --clips DIR: an MP4 clip (stream copy) and a JPEG of
+the peak frame per event, named in the `end` message. SIGINT / SIGTERM end open events and exit.
 Many cameras, per-camera settings: --config cameras.toml. See docs/watch.md.";
 
 /// Arguments of `avad watch`.
@@ -88,6 +89,17 @@ pub struct Args {
     /// Seconds after an event during which no new one starts (default 0).
     #[arg(long)]
     pub cooldown: Option<f64>,
+    /// Write a clip (MP4 by stream copy, from --pre-roll before the event to --post-roll after it) and a JPEG
+    /// of the top-scoring frame of each event into DIR/<camera>/<event id>.mp4|.jpg; the `end` message names them.
+    #[arg(long, value_name = "DIR")]
+    pub clips: Option<PathBuf>,
+    /// Seconds of stream before an event's start in its clip (default 5).
+    #[arg(long, value_name = "S", requires = "clips")]
+    pub pre_roll: Option<f64>,
+    /// Seconds of stream after an event's end in its clip (default 5; at most what has arrived when the event
+    /// ends, about --max-quiet plus the scoring delay).
+    #[arg(long, value_name = "S", requires = "clips")]
+    pub post_roll: Option<f64>,
     /// Serve Prometheus metrics and /healthz here, e.g. 127.0.0.1:9464 (/metrics needs
     /// `Authorization: Bearer $AVAD_METRICS_TOKEN`).
     #[arg(long, value_name = "ADDR")]
@@ -119,6 +131,7 @@ impl Args {
                 outputs: OutputsConfig::default(),
                 reconnect: Default::default(),
                 metrics: None,
+                clips: None,
                 cameras: Vec::new(),
             },
         };
@@ -136,6 +149,16 @@ impl Args {
         }
         if let Some(addr) = self.metrics {
             cfg.metrics = Some(avad_watch::metrics::MetricsConfig::new(addr));
+        }
+        if let Some(dir) = &self.clips {
+            let c = cfg
+                .clips
+                .get_or_insert_with(|| avad_watch::ClipsConfig::new(dir.clone()));
+            c.dir = dir.clone();
+        }
+        if let Some(c) = cfg.clips.as_mut() {
+            c.pre_roll_s = self.pre_roll.unwrap_or(c.pre_roll_s);
+            c.post_roll_s = self.post_roll.unwrap_or(c.post_roll_s);
         }
         if let Some(w) = self.live.live_window {
             cfg.live_window = Some(w);
