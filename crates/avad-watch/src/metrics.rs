@@ -388,4 +388,14 @@ mod tests {
         assert!(!constant_time_eq(b"Bearer x2", b"Bearer x"));
         assert!(!constant_time_eq(b"", b"Bearer x"));
     }
+
+    #[test]
+    fn the_metrics_table_listens_on_loopback_unless_told_otherwise() {
+        let cfg: MetricsConfig = toml::from_str("").unwrap();
+        assert!(cfg.listen.ip().is_loopback(), "{cfg:?}");
+        assert_eq!(cfg.listen.port(), 9464);
+        assert_eq!(cfg.token_env, "AVAD_METRICS_TOKEN");
+        let cfg: MetricsConfig = toml::from_str("listen = \"0.0.0.0:9000\"").unwrap();
+        assert!(cfg.listen.ip().is_unspecified());
+    }
 }
