@@ -12,50 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{avad_command, avad_ok, root};
+use common::{avad_command, avad_ok, root, TinyModels};
 
 /// A whsec_ secret for the tests (24 random-looking bytes).
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-struct Models {
-    _dir: tempfile::TempDir,
-    model: PathBuf,
-    wav2clip: PathBuf,
-    clip: PathBuf,
-}
-
-/// A tiny random teacher of the tiny CLIP fixture's width (24) and formula Wav2CLIP weights.
-fn models() -> Models {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = burn_flex::FlexDevice;
-    let wav2clip = dir.path().join("wav2clip.safetensors");
-    avad_wav2clip::testing::save_formula_weights::<burn_flex::Flex>(&wav2clip, &dev).unwrap();
-    let model = avad_train::testing::write_tiny_checkpoint::<burn_flex::Flex>(
-        &dir.path().join("teacher"),
-        24,
-        Some(avad_wav2clip::EMBED_DIM),
-        11,
-        &dev,
-    )
-    .unwrap();
-    Models {
-        _dir: dir,
-        model,
-        wav2clip,
-        clip: root().join("fixtures/clip/tiny_hf"),
-    }
-}
-
-fn model_args(m: &Models) -> Vec<String> {
-    vec![
-        "--model".into(),
-        m.model.display().to_string(),
-        "--clip-model".into(),
-        m.clip.display().to_string(),
-        "--wav2clip".into(),
-        m.wav2clip.display().to_string(),
-    ]
-}
 
 fn media(name: &str) -> String {
     root()
@@ -152,13 +112,13 @@ fn free_port() -> u16 {
 
 #[test]
 fn watched_file_scores_equal_detect_replaying_the_live_rule() {
-    let m = models();
+    let m = TinyModels::new(11);
     let tmp = tempfile::tempdir().unwrap();
     let video = media("moviepy_big_buck_bunny_0_30.webm");
     let jsonl = tmp.path().join("out.jsonl");
     let clips = tmp.path().join("clips");
     let mut args: Vec<String> = vec!["watch".into(), format!("front={video}")];
-    args.extend(model_args(&m));
+    args.extend(m.args());
     args.extend(
         [
             "--scores",
@@ -182,7 +142,7 @@ fn watched_file_scores_equal_detect_replaying_the_live_rule() {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     avad_ok(&refs);
     let mut dargs: Vec<String> = vec!["detect".into(), video.clone(), "--json".into()];
-    dargs.extend(model_args(&m));
+    dargs.extend(m.args());
     dargs.extend(["--live-window", "16", "--lookahead", "3"].map(String::from));
     let drefs: Vec<&str> = dargs.iter().map(String::as_str).collect();
     let detect: serde_json::Value = serde_json::from_slice(&avad_ok(&drefs).stdout).unwrap();
@@ -272,7 +232,7 @@ fn check_event_media(after: &serde_json::Value, dir: &Path, streams: &str, gop_s
 
 #[test]
 fn metrics_need_the_token_and_health_does_not() {
-    let m = models();
+    let m = TinyModels::new(11);
     let port = free_port();
     let mut args: Vec<String> = vec![
         "watch".into(),
@@ -283,7 +243,7 @@ fn metrics_need_the_token_and_health_does_not() {
         "--metrics".into(),
         format!("127.0.0.1:{port}"),
     ];
-    args.extend(model_args(&m));
+    args.extend(m.args());
     // without a token configured, metrics refuse to start
     let out = avad_command()
         .args(&args)
@@ -321,7 +281,7 @@ fn metrics_need_the_token_and_health_does_not() {
 
 #[test]
 fn mqtt_broker_gets_events_states_and_the_last_will() {
-    let m = models();
+    let m = TinyModels::new(11);
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let conf = tmp.path().join("mosquitto.conf");
@@ -370,7 +330,7 @@ fn mqtt_broker_gets_events_states_and_the_last_will() {
         "--max-quiet".into(),
         "1".into(),
     ];
-    args.extend(model_args(&m));
+    args.extend(m.args());
     let avad = avad_command()
         .args(&args)
         .stdout(Stdio::null())
@@ -424,7 +384,7 @@ fn receiver(extra: &[&str]) -> (Guard, String, std::sync::mpsc::Receiver<String>
     start_ready(cmd, "scripts/webhook_receiver.py (python3)")
 }
 
-fn watch_with_webhook(m: &Models, url: &str, jsonl: &Path) -> Duration {
+fn watch_with_webhook(m: &TinyModels, url: &str, jsonl: &Path) -> Duration {
     let mut args: Vec<String> = vec![
         "watch".into(),
         media("moviepy_big_buck_bunny_0_30.webm"),
@@ -442,7 +402,7 @@ fn watch_with_webhook(m: &Models, url: &str, jsonl: &Path) -> Duration {
         "--max-quiet".into(),
         "1".into(),
     ];
-    args.extend(model_args(m));
+    args.extend(m.args());
     let t = Instant::now();
     let out = avad_command()
         .args(&args)
@@ -469,7 +429,7 @@ fn median_latency(jsonl: &Path) -> f64 {
 
 #[test]
 fn webhooks_are_signed_retried_under_one_id_and_never_stall_scoring() {
-    let m = models();
+    let m = TinyModels::new(11);
     let tmp = tempfile::tempdir().unwrap();
     // a receiver that fails the first two attempts of every message
     let (_r, url, lines) = receiver(&["--fail-first", "2"]);
@@ -552,7 +512,7 @@ fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
-    let m = models();
+    let m = TinyModels::new(11);
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let (server, url) = rtsp_server(port);
@@ -569,7 +529,7 @@ fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
         "--lookahead".into(),
         "2".into(),
     ];
-    dargs.extend(model_args(&m));
+    dargs.extend(m.args());
     let drefs: Vec<&str> = dargs.iter().map(String::as_str).collect();
     let detect: serde_json::Value = serde_json::from_slice(&avad_ok(&drefs).stdout).unwrap();
     let reference = detect["snippets"].as_array().unwrap().clone();
@@ -598,7 +558,7 @@ fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
         "--clips".into(),
         tmp.path().join("clips").display().to_string(),
     ];
-    args.extend(model_args(&m));
+    args.extend(m.args());
     let watch = avad_command()
         .args(&args)
         .env("AVAD_METRICS_TOKEN", "s3cret-token")

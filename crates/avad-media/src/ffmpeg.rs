@@ -36,11 +36,20 @@ pub(crate) fn is_url(path: &Path) -> bool {
 pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
     ensure_init();
     if !is_url(path) {
-        if let Err(e) = std::fs::metadata(path) {
-            return Err(MediaError::NotFound {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            });
+        match std::fs::metadata(path) {
+            Err(e) => {
+                return Err(MediaError::NotFound {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })
+            }
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                return Err(MediaError::NotMedia {
+                    path: path.to_path_buf(),
+                    reason: "the file is empty (0 bytes)".into(),
+                })
+            }
+            Ok(_) => {}
         }
     }
     ff::format::input(&path).map_err(|e| MediaError::NotMedia {

@@ -27,10 +27,16 @@ fn missing_and_non_media_files() {
     }
     let empty = dir.join("empty.webm");
     std::fs::write(&empty, b"").expect("write");
-    assert!(matches!(
-        open(&empty, &opts),
-        Err(MediaError::NotMedia { .. })
-    ));
+    match open(&empty, &opts) {
+        Err(e @ MediaError::NotMedia { .. }) => {
+            assert!(
+                e.to_string()
+                    .contains("empty.webm: not a media file FFmpeg can read (the file is empty"),
+                "{e}"
+            )
+        }
+        other => panic!("expected NotMedia, got {:?}", other.err()),
+    }
     // A directory is not a media file either.
     assert!(open(&dir, &opts).is_err());
     let _ = std::fs::remove_dir_all(&dir);

@@ -30,3 +30,48 @@ pub fn avad_ok(args: &[&str]) -> Output {
     );
     out
 }
+
+/// Tiny models for end-to-end runs: a random teacher of the tiny CLIP fixture's width (24, audio width of
+/// Wav2CLIP), the tiny CLIP fixture, and formula Wav2CLIP weights, in a temporary folder kept alive by `_dir`.
+pub struct TinyModels {
+    pub _dir: tempfile::TempDir,
+    pub model: PathBuf,
+    pub wav2clip: PathBuf,
+    pub clip: PathBuf,
+}
+
+impl TinyModels {
+    /// Writes the models (seed `seed` for the teacher).
+    pub fn new(seed: u64) -> TinyModels {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = burn_flex::FlexDevice;
+        let wav2clip = dir.path().join("wav2clip.safetensors");
+        avad_wav2clip::testing::save_formula_weights::<burn_flex::Flex>(&wav2clip, &dev).unwrap();
+        let model = avad_train::testing::write_tiny_checkpoint::<burn_flex::Flex>(
+            &dir.path().join("teacher"),
+            24,
+            Some(avad_wav2clip::EMBED_DIM),
+            seed,
+            &dev,
+        )
+        .unwrap();
+        TinyModels {
+            _dir: dir,
+            model,
+            wav2clip,
+            clip: root().join("fixtures/clip/tiny_hf"),
+        }
+    }
+
+    /// `--model M --clip-model C --wav2clip W`.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--model".into(),
+            self.model.display().to_string(),
+            "--clip-model".into(),
+            self.clip.display().to_string(),
+            "--wav2clip".into(),
+            self.wav2clip.display().to_string(),
+        ]
+    }
+}
