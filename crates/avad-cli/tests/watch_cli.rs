@@ -678,3 +678,74 @@ fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
     let ends = lines.iter().filter(|l| l["type"] == "end").count();
     assert_eq!(ends, news, "every event ended");
 }
+
+#[test]
+fn an_mpeg_ts_pipe_on_stdin_is_scored_at_its_pace_and_ends_with_the_pipe() {
+    let m = TinyModels::new(11);
+    let tmp = tempfile::tempdir().unwrap();
+    let video = media("synthetic_av_sync.mp4");
+    // the reference: detect on the file (4 s at 25 fps, H.264 + AAC: 6 full snippets and a partial one)
+    let mut dargs: Vec<String> = vec!["detect".into(), video.clone(), "--json".into()];
+    dargs.extend(m.args());
+    let drefs: Vec<&str> = dargs.iter().map(String::as_str).collect();
+    let detect: serde_json::Value = serde_json::from_slice(&avad_ok(&drefs).stdout).unwrap();
+    let want = detect["snippets"].as_array().unwrap().len();
+    // ffmpeg plays the file at real time as MPEG-TS into avad's standard input, as a capture pipeline would
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-re", "-i", &video, "-c", "copy", "-f", "mpegts", "-",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg (scripts/install-deps.sh installs it)");
+    let jsonl = tmp.path().join("pipe.jsonl");
+    let log = tmp.path().join("pipe.log");
+    let mut args: Vec<String> = vec![
+        "watch".into(),
+        "pipe=-".into(),
+        "--scores".into(),
+        "--jsonl".into(),
+        jsonl.display().to_string(),
+    ];
+    args.extend(m.args());
+    let mut watch = Guard(
+        avad_command()
+            .args(&args)
+            .stdin(ffmpeg.stdout.take().unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let mut status = None;
+    wait_for("avad to end with the pipe", 30, || {
+        status = watch.0.try_wait().unwrap();
+        status.is_some()
+    });
+    let _ = ffmpeg.wait();
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.unwrap().success(), "{log_text}");
+    assert!(!log_text.contains("reconnecting"), "{log_text}");
+    let scores = scores_in(&jsonl);
+    assert!(
+        scores.len() + 1 >= want && scores.len() <= want,
+        "{} scores for {want} snippets",
+        scores.len()
+    );
+    for (i, w) in scores.windows(2).enumerate() {
+        let (e, s) = (
+            w[0]["end_s"].as_f64().unwrap(),
+            w[1]["start_s"].as_f64().unwrap(),
+        );
+        assert!(
+            (e - s).abs() < 1e-6,
+            "snippet {i} ends where the next starts"
+        );
+    }
+    // the audio of each snippet is found as in the file (the clip beeps once, in snippet 3)
+    let snippets = detect["snippets"].as_array().unwrap();
+    for (w, d) in scores.iter().zip(snippets) {
+        assert_eq!(w["camera"], "pipe");
+        assert_eq!(w["audio"], d["audio"], "{w} vs {d}");
+    }
+    assert!(scores.iter().any(|l| l["audio"] == "present"));
+}

@@ -102,6 +102,11 @@ fn is_live(source: &str) -> bool {
     avad_media::is_live_source(std::path::Path::new(source))
 }
 
+/// Standard input (`-`) or an FFmpeg `pipe:` URL.
+fn is_pipe(source: &str) -> bool {
+    source == "-" || source.starts_with("pipe:")
+}
+
 impl<'a, B: Backend> Camera<'a, B> {
     /// A camera scored by `bundle` with events by `rules`, counting into `stats`.
     pub fn new(
@@ -207,13 +212,15 @@ impl<'a, B: Backend> Camera<'a, B> {
             let result = self.connection(shared, live);
             self.send_end(shared);
             let scored_any = self.stats.scored.get() > scored_before;
+            // A pipe (`-`, `pipe:`) that ended was closed by its writer: it cannot be reopened.
+            let once = (!live && !self.cfg.loop_file) || is_pipe(&self.cfg.source);
             match result {
-                Ok(()) if !live && !self.cfg.loop_file => return,
+                Ok(()) if once => return,
                 Ok(()) if !live => continue, // loop the file
                 Ok(()) => {
                     tracing::warn!("camera {}: the stream ended; reconnecting", self.cfg.name)
                 }
-                Err(e) if !live && !self.cfg.loop_file => {
+                Err(e) if once => {
                     tracing::error!("camera {}: {e}", self.cfg.name);
                     if let Ok(mut err) = self.stats.error.lock() {
                         *err = Some(e.to_string());
