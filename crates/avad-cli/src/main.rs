@@ -49,6 +49,8 @@ enum Command {
     Detect(commands::detect::Args),
     /// Score camera streams live (RTSP, HTTP, V4L2, files) and send events to JSON lines, MQTT and webhooks.
     Watch(commands::watch::Args),
+    /// Serve `avad detect` over HTTP: upload videos as jobs, poll them, fetch reports (tokens, crash-safe queue).
+    Serve(commands::serve::Args),
     /// Join the list CSVs of several `avad extract --shard` runs.
     MergeLists(commands::merge_lists::Args),
     /// Time training steps, prediction and the CLIP image encoder (to compare with the official PyTorch code).
@@ -89,6 +91,7 @@ fn main() {
         Command::Extract(args) => commands::extract::run(args),
         Command::Detect(args) => commands::detect::run(args),
         Command::Watch(args) => commands::watch::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::MergeLists(args) => commands::merge_lists::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

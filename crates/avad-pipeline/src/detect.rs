@@ -162,6 +162,36 @@ pub fn detect_video_bundle<B: Backend>(
     scoring: &ScoreOptions,
 ) -> Result<DetectReport> {
     let f = extract_video(enc, video, opts, &mut |_| {})?;
+    report_bundle(f, bundle, video, scoring)
+}
+
+/// What `avad detect` runs with a loaded model file: [`detect_video_bundle`] for a bundle, [`detect_video`] with its
+/// one model otherwise; `on_snippet` is called with the number of snippets encoded so far (progress).
+pub fn detect_with_model<B: Backend>(
+    enc: &Encoders<B>,
+    model: &ModelBundle<B>,
+    video: &Path,
+    opts: &FeatureOptions,
+    scoring: &ScoreOptions,
+    on_snippet: &mut dyn FnMut(usize),
+) -> Result<DetectReport> {
+    let f = extract_video(enc, video, opts, on_snippet)?;
+    if model.is_bundle {
+        return report_bundle(f, model, video, scoring);
+    }
+    let member = model
+        .members
+        .first()
+        .ok_or_else(|| PipelineError::Invalid("the model file holds no model".into()))?;
+    report(f, &member.predictor, video, scoring)
+}
+
+fn report_bundle<B: Backend>(
+    f: ExtractedVideo,
+    bundle: &ModelBundle<B>,
+    video: &Path,
+    scoring: &ScoreOptions,
+) -> Result<DetectReport> {
     let status = match (f.audio_state, &f.audio) {
         (AudioState::None, _) | (_, None) => AudioStatus::Missing,
         (AudioState::Silent, _) => AudioStatus::Silent,

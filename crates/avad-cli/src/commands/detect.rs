@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use avad_infer::ModelBundle;
-use avad_pipeline::{detect_video, render_html, ScoreOptions};
+use avad_pipeline::{render_html, ScoreOptions};
 
 use super::extract::EncoderArgs;
 use super::predict::LiveArgs;
@@ -84,17 +84,14 @@ impl InferCommand for Args {
             opts.audio_normalisation = avad_wav2clip::Normalisation::PerSegment;
         }
         let t1 = Instant::now();
-        let report = if bundle.is_bundle {
-            avad_pipeline::detect::detect_video_bundle(&enc, &bundle, &self.video, &opts, &scoring)?
-        } else {
-            detect_video(
-                &enc,
-                &bundle.members[0].predictor,
-                &self.video,
-                &opts,
-                &scoring,
-            )?
-        };
+        let report = avad_pipeline::detect::detect_with_model(
+            &enc,
+            &bundle,
+            &self.video,
+            &opts,
+            &scoring,
+            &mut |_| {},
+        )?;
         let run_s = t1.elapsed().as_secs_f64();
         let media_s = report.snippets.last().map(|s| s.end_s).unwrap_or(0.0)
             - report.snippets.first().map(|s| s.start_s).unwrap_or(0.0);

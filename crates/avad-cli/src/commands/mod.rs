@@ -10,6 +10,7 @@ pub mod extract;
 pub mod import;
 pub mod merge_lists;
 pub mod predict;
+pub mod serve;
 pub mod synth;
 pub mod train;
 pub mod watch;

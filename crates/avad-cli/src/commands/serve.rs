@@ -1,0 +1,206 @@
+//! `avad serve`: the HTTP job service (upload a video, poll, fetch the `avad detect` report) and its tokens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use avad_infer::ModelBundle;
+use avad_pipeline::ScoreOptions;
+use avad_serve::{PipelineDetector, Scope, ServeConfig};
+
+use super::extract::EncoderArgs;
+use crate::backend::{run_inference, DeviceArgs, InferCommand};
+
+/// Where the state lives, shared by the server and `avad serve token`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StateArgs {
+    /// The storage folder: uploads, reports, and the SQLite database unless `--database` is given. Every server
+    /// and worker sharing a queue must reach the same folder.
+    #[arg(long, default_value = "avad-serve")]
+    pub storage: PathBuf,
+    /// The state database: `sqlite://FILE` or `postgres://USER:PASSWORD@HOST/DB`
+    /// (default: `sqlite://<storage>/avad-serve.db`, in WAL mode).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+impl StateArgs {
+    /// The database URL, creating the storage folder when the default SQLite file goes there.
+    fn url(&self) -> anyhow::Result<String> {
+        if self.database.is_none() {
+            std::fs::create_dir_all(&self.storage)
+                .with_context(|| format!("creating {}", self.storage.display()))?;
+        }
+        Ok(avad_serve::database_url(
+            &self.storage,
+            self.database.as_deref(),
+        ))
+    }
+}
+
+/// Arguments of `avad serve`.
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Args {
+    /// Token management (`avad serve token create|list|revoke`).
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+    /// Storage folder and database.
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Address of the HTTP API (loopback by default; put a TLS reverse proxy in front before exposing it).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Largest accepted upload in bytes (larger ones get 413 and leave nothing on disk).
+    #[arg(long, default_value_t = 2 << 30, value_name = "BYTES")]
+    pub max_upload: u64,
+    /// Run jobs from the queue only, without the HTTP API (a worker on another machine sharing `--database` and
+    /// the storage folder).
+    #[arg(long)]
+    pub worker_only: bool,
+    /// Seconds a job's lease lasts without renewal: a job whose worker died is taken again after it.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease: u64,
+    /// Claims after which a job whose worker keeps dying is marked failed.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_attempts: i64,
+    /// Failed token checks allowed per client address per minute before answers are 429.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_failures_per_minute: u32,
+    /// Checkpoint or model bundle, as `avad detect --model` takes it.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The encoders and the frame sampling (as `avad detect` takes them; optional only so that `avad serve token`
+    /// parses without them).
+    #[command(flatten)]
+    pub encoders: Option<EncoderArgs>,
+    /// Anomaly-score threshold for events.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+    /// Device and float type.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// `avad serve token …`.
+#[derive(clap::Subcommand, Debug)]
+pub enum ServeCommand {
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `avad serve token create|list|revoke`.
+#[derive(clap::Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print it (once: only its hash is stored).
+    Create {
+        /// A name to recognise the token by.
+        #[arg(long)]
+        name: String,
+        /// read (jobs and reports), submit (also upload and delete), admin (everything).
+        #[arg(long)]
+        scope: Scope,
+        /// Storage folder and database.
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// List the tokens (never their secrets).
+    List {
+        /// Storage folder and database.
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Revoke the token with this identifier or name.
+    Revoke {
+        /// Identifier (from `token list`) or name.
+        key: String,
+        /// Storage folder and database.
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+/// Runs `avad serve` or one of its token commands.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match &args.command {
+        Some(ServeCommand::Token(t)) => run_token(t),
+        None => {
+            match &args.encoders {
+                Some(e) if args.model.is_some() => e.check()?,
+                _ => anyhow::bail!(
+                    "--model, --clip-model and --wav2clip are required to run the server"
+                ),
+            }
+            run_inference(&args.device, &args)
+        }
+    }
+}
+
+fn run_token(t: &TokenCommand) -> anyhow::Result<()> {
+    match t {
+        TokenCommand::Create { name, scope, state } => {
+            let (row, secret) = avad_serve::token_create(&state.url()?, name, *scope)?;
+            eprintln!(
+                "created token {} ({}, scope {}); it is shown only now:",
+                row.id, row.name, row.scope
+            );
+            println!("{secret}");
+        }
+        TokenCommand::List { state } => {
+            for r in avad_serve::token_list(&state.url()?)? {
+                let status = if r.revoked_ms.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!("{}\t{}\t{}\t{status}", r.id, r.scope, r.name);
+            }
+        }
+        TokenCommand::Revoke { key, state } => {
+            let n = avad_serve::token_revoke(&state.url()?, key)?;
+            if n == 0 {
+                anyhow::bail!("no active token with identifier or name `{key}`");
+            }
+            println!("revoked {n} token(s)");
+        }
+    }
+    Ok(())
+}
+
+impl InferCommand for Args {
+    /// Loads the models once, then serves and runs jobs until stopped.
+    fn run_on<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> anyhow::Result<()> {
+        let model_path = self
+            .model
+            .as_ref()
+            .context("--model is required to run the server")?;
+        let bundle = ModelBundle::<B>::load(model_path, device)
+            .with_context(|| format!("loading {}", model_path.display()))?;
+        let encoders = self
+            .encoders
+            .as_ref()
+            .context("--clip-model and --wav2clip are required to run the server")?;
+        let enc = encoders.load::<B>(device, self.device.device)?;
+        let detector = PipelineDetector::new(
+            enc,
+            bundle,
+            encoders.feature_options(1, false),
+            ScoreOptions::offline(self.threshold),
+        );
+        let cfg = ServeConfig {
+            storage: self.state.storage.clone(),
+            database: Some(self.state.url()?),
+            listen: self.listen,
+            max_upload: self.max_upload,
+            worker_only: self.worker_only,
+            lease: Duration::from_secs(self.lease),
+            max_attempts: self.max_attempts,
+            auth_failures: self.auth_failures_per_minute,
+            auth_window: Duration::from_secs(60),
+            poll: Duration::from_millis(500),
+        };
+        avad_serve::serve(&cfg, &detector)
+    }
+}

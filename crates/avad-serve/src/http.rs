@@ -1,0 +1,689 @@
+//! The HTTP API (axum): jobs under `/v1`, `/metrics`, and the open `/healthz` and `/readyz`. Every other route
+//! needs `Authorization: Bearer <token>`: `GET` a `read` token, `POST` and `DELETE` a `submit` token. Failed token
+//! checks are rate-limited per client address; every response carries security headers; there is no CORS.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::db::{Db, Job, Status};
+use crate::ratelimit::FailureLimiter;
+use crate::storage::Storage;
+use crate::token::Scope;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The state database.
+    pub db: Db,
+    /// The storage folder.
+    pub storage: Storage,
+    /// Failed token checks per client address.
+    pub limiter: FailureLimiter,
+    /// Largest accepted upload, bytes.
+    pub max_upload: u64,
+    /// Seconds a client should wait before polling a new job.
+    pub retry_after_s: u64,
+    /// Counters for `/metrics`.
+    pub counters: Counters,
+}
+
+/// Counters since the process started.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Jobs accepted.
+    pub uploads: AtomicU64,
+    /// Uploads refused for their size.
+    pub uploads_too_large: AtomicU64,
+    /// Requests with a missing, invalid or too small token.
+    pub auth_failures: AtomicU64,
+    /// Requests refused by the rate limit.
+    pub rate_limited: AtomicU64,
+}
+
+/// An error answer: a status and a JSON `{"error": …}` body.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400.
+    BadRequest(String),
+    /// 401 (with `WWW-Authenticate: Bearer`).
+    Unauthorized(&'static str),
+    /// 403.
+    Forbidden(String),
+    /// 404.
+    NotFound,
+    /// 409: the job is not in a state that has what was asked for.
+    Conflict(String),
+    /// 413.
+    TooLarge(u64),
+    /// 429 with `Retry-After` seconds.
+    TooMany(u64),
+    /// 500 (details logged, not shown).
+    Internal(String),
+    /// 503.
+    Unavailable(&'static str),
+    /// 507: the storage is full.
+    StorageFull,
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(format!("database: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, msg) = match &self {
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.to_string()),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
+            Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            Self::TooLarge(max) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the upload is larger than the limit of {max} bytes"),
+            ),
+            Self::TooMany(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed token checks from this address; try again later".into(),
+            ),
+            Self::Internal(m) => {
+                tracing::error!("internal error: {m}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+            }
+            Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.to_string()),
+            Self::StorageFull => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "the server's storage is full".into(),
+            ),
+        };
+        let mut r = (status, Json(ErrorBody { error: msg })).into_response();
+        match self {
+            Self::Unauthorized(_) => {
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::TooMany(secs) => {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            _ => {}
+        }
+        r
+    }
+}
+
+/// The whole application: protected routes behind the token check, health routes open, headers on everything.
+pub fn router(state: Arc<AppState>) -> Router {
+    let protected = Router::new()
+        .route("/v1/jobs", get(list_jobs).post(create_job))
+        .route("/v1/jobs/{id}", get(get_job).delete(delete_job))
+        .route("/v1/jobs/{id}/report", get(get_report))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    protected
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The scope a request needs: `read` to look, `submit` to change anything.
+fn needed_scope(method: &Method) -> Scope {
+    if method == Method::GET || method == Method::HEAD {
+        Scope::Read
+    } else {
+        Scope::Submit
+    }
+}
+
+async fn require_token(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ip = peer.ip();
+    if let Some(wait) = st.limiter.blocked(ip) {
+        st.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        return ApiError::TooMany(wait).into_response();
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(presented) = presented else {
+        st.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+        return ApiError::Unauthorized("a bearer token is required").into_response();
+    };
+    let scope = match st.db.authenticate(presented).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            st.limiter.fail(ip);
+            st.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("{ip}: invalid or revoked token");
+            return ApiError::Unauthorized("invalid or revoked token").into_response();
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let need = needed_scope(req.method());
+    if scope < need {
+        st.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+        return ApiError::Forbidden(format!(
+            "this needs a `{need}` token (this one is `{scope}`)"
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, description = "The process runs", body = String)))]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+    responses((status = 200, description = "The database answers and the storage folder exists", body = String),
+        (status = 503, description = "Not ready", body = ErrorBody)))]
+async fn readyz(State(st): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
+    if !st.db.ping().await {
+        return Err(ApiError::Unavailable("the database does not answer"));
+    }
+    if !st.storage.root().join("uploads").is_dir() {
+        return Err(ApiError::Unavailable("the storage folder is missing"));
+    }
+    Ok("ready\n")
+}
+
+/// RFC 3339 text of Unix milliseconds.
+fn rfc3339(ms: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+}
+
+/// A job as the API shows it (no server paths, no lease owner).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct JobView {
+    /// Server-generated identifier (a UUID).
+    pub id: String,
+    /// `queued`, `running`, `done`, `failed` or `cancelled`.
+    #[schema(example = "running")]
+    pub status: String,
+    /// Fraction done, 0 to 1.
+    pub progress: f64,
+    /// The file name the client gave (data only).
+    pub file_name: String,
+    /// Size of the upload in bytes.
+    pub size_bytes: i64,
+    /// How many times a worker took the job (more than 1 after a worker died).
+    pub attempts: i64,
+    /// RFC 3339.
+    pub created_at: Option<String>,
+    /// RFC 3339.
+    pub updated_at: Option<String>,
+    /// RFC 3339, first claim by a worker.
+    pub started_at: Option<String>,
+    /// RFC 3339, when it became done, failed or cancelled.
+    pub finished_at: Option<String>,
+    /// Why the job failed.
+    pub error: Option<String>,
+    /// The report's URL once the job is done.
+    pub report: Option<String>,
+}
+
+impl From<&Job> for JobView {
+    fn from(j: &Job) -> Self {
+        Self {
+            id: j.id.clone(),
+            status: j.status.as_str().into(),
+            progress: j.progress,
+            file_name: j.file_name.clone(),
+            size_bytes: j.size_bytes,
+            attempts: j.attempts,
+            created_at: rfc3339(j.created_ms),
+            updated_at: rfc3339(j.updated_ms),
+            started_at: j.started_ms.and_then(rfc3339),
+            finished_at: j.finished_ms.and_then(rfc3339),
+            error: j.error.clone(),
+            report: (j.status == Status::Done).then(|| format!("/v1/jobs/{}/report", j.id)),
+        }
+    }
+}
+
+/// One page of jobs, newest first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct JobPage {
+    /// The jobs.
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+}
+
+/// A job id from a path: only the server's own UUIDs, anything else is not found.
+fn parse_id(id: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::NotFound)
+}
+
+/// The client's file name as data: control characters dropped, at most 255 characters, `upload` when empty.
+fn clean_name(name: Option<&String>) -> String {
+    let n: String = name
+        .map(|s| s.chars().filter(|c| !c.is_control()).take(255).collect())
+        .unwrap_or_default();
+    if n.trim().is_empty() {
+        "upload".into()
+    } else {
+        n
+    }
+}
+
+fn io_error(e: std::io::Error) -> ApiError {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        ApiError::StorageFull
+    } else {
+        ApiError::Internal(format!("storage: {e}"))
+    }
+}
+
+/// Removes a partial upload unless disarmed (on every early return, and when the client goes away).
+struct PartialGuard(Option<std::path::PathBuf>);
+
+impl Drop for PartialGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
+    params(("name" = Option<String>, Query, description = "The video's file name, kept as data only")),
+    request_body(content(("application/octet-stream")),
+                 description = "The video's bytes, streamed (Content-Length or chunked)"),
+    responses(
+        (status = 202, description = "Accepted: a new queued job", body = JobView,
+         headers(("Location" = String, description = "The job's URL"),
+                 ("Retry-After" = u64, description = "Seconds to wait before polling"))),
+        (status = 400, description = "Empty or broken upload", body = ErrorBody),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 403, description = "The token's scope is too small", body = ErrorBody),
+        (status = 413, description = "Larger than --max-upload; nothing is kept", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody),
+        (status = 507, description = "The storage is full; nothing is kept", body = ErrorBody)))]
+async fn create_job(
+    State(st): State<Arc<AppState>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let name = clean_name(q.get("name"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > st.max_upload) {
+        st.counters
+            .uploads_too_large
+            .fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::TooLarge(st.max_upload));
+    }
+    let (path, file) = st.storage.create_partial().map_err(io_error)?;
+    let mut guard = PartialGuard(Some(path.clone()));
+    let mut file = tokio::fs::File::from_std(file);
+    let mut stream = body.into_data_stream();
+    let mut size: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the upload: {e}")))?;
+        size += chunk.len() as u64;
+        if size > st.max_upload {
+            st.counters
+                .uploads_too_large
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::TooLarge(st.max_upload));
+        }
+        file.write_all(&chunk).await.map_err(io_error)?;
+    }
+    if size == 0 {
+        return Err(ApiError::BadRequest("the upload is empty".into()));
+    }
+    file.flush().await.map_err(io_error)?;
+    file.sync_all().await.map_err(io_error)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let target = st.storage.upload(&id);
+    // Renamed while still open (and locked), so a restarting process never takes it for a stale partial.
+    tokio::fs::rename(&path, &target).await.map_err(io_error)?;
+    guard.0 = None;
+    drop(file);
+    let job = match st.db.insert_job(&id, &name, size as i64).await {
+        Ok(j) => j,
+        Err(e) => {
+            let _ = std::fs::remove_file(&target);
+            return Err(e.into());
+        }
+    };
+    st.counters.uploads.fetch_add(1, Ordering::Relaxed);
+    tracing::info!("job {id}: accepted ({size} bytes)");
+    let mut r = (StatusCode::ACCEPTED, Json(JobView::from(&job))).into_response();
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{id}")) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(header::RETRY_AFTER, HeaderValue::from(st.retry_after_s));
+    Ok(r)
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job identifier")),
+    responses((status = 200, description = "The job", body = JobView),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
+async fn get_job(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let id = parse_id(&id)?;
+    let job = st.db.job(&id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(JobView::from(&job)))
+}
+
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
+    params(("limit" = Option<i64>, Query, description = "Jobs per page, 1 to 100 (20)"),
+           ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "Jobs, newest first", body = JobPage),
+        (status = 400, description = "Bad `limit` or `cursor`", body = ErrorBody),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
+async fn list_jobs(
+    State(st): State<Arc<AppState>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<JobPage>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = match q.get("limit") {
+        None => 20,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "`limit` must be a whole number from 1 to 100".into(),
+                ))
+            }
+        },
+    };
+    let cursor = match q.get("cursor") {
+        None => None,
+        Some(c) => Some(
+            uuid::Uuid::parse_str(c)
+                .map_err(|_| ApiError::BadRequest("`cursor` is not one this server gave".into()))?
+                .to_string(),
+        ),
+    };
+    let jobs = st.db.list_jobs(limit, cursor.as_deref()).await?;
+    let next = (jobs.len() as i64 == limit)
+        .then(|| jobs.last().map(|j| j.id.clone()))
+        .flatten();
+    Ok(Json(JobPage {
+        jobs: jobs.iter().map(JobView::from).collect(),
+        next_cursor: next,
+    }))
+}
+
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job identifier")),
+    responses((status = 200, description = "The job was queued or running and is now cancelled", body = JobView),
+        (status = 204, description = "The finished job and its files were removed"),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 403, description = "The token's scope is too small", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
+async fn delete_job(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let job = st.db.job(&id).await?.ok_or(ApiError::NotFound)?;
+    if !job.status.is_final() && st.db.cancel_job(&id).await? {
+        st.storage.remove_job_files(&id);
+        let job = st.db.job(&id).await?.ok_or(ApiError::NotFound)?;
+        return Ok((StatusCode::OK, Json(JobView::from(&job))).into_response());
+    }
+    // Finished (or finished meanwhile): remove it altogether.
+    st.db.delete_finished_job(&id).await?;
+    st.storage.remove_job_files(&id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/report", tag = "jobs",
+    params(("id" = String, Path, description = "Job identifier"),
+           ("format" = Option<String>, Query, description = "`json` (default) or `csv`")),
+    responses((status = 200, description = "The `avad detect` report (JSON) or its per-snippet table (CSV)",
+               content((Object = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "Unknown format", body = ErrorBody),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job is not done", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
+async fn get_report(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let id = parse_id(&id)?;
+    let (ext, content_type) = match q.get("format").map(String::as_str) {
+        None | Some("json") => ("json", "application/json"),
+        Some("csv") => ("csv", "text/csv; charset=utf-8"),
+        Some(_) => return Err(ApiError::BadRequest("`format` must be json or csv".into())),
+    };
+    let job = st.db.job(&id).await?.ok_or(ApiError::NotFound)?;
+    let base = match (job.status, &job.result_path) {
+        (Status::Done, Some(b)) => b.clone(),
+        (s, _) => {
+            return Err(ApiError::Conflict(format!(
+                "the job is {}; its report exists once it is done",
+                s.as_str()
+            )))
+        }
+    };
+    let bytes = tokio::fs::read(st.storage.path(&format!("{base}.{ext}")))
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading the report of {id}: {e}")))?;
+    let mut r = Response::new(Body::from(bytes));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if ext == "csv" {
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.csv\"")) {
+            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    Ok(r)
+}
+
+/// The label of the `avad_serve_jobs` gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus / OpenMetrics text", body = String,
+         content_type = "application/openmetrics-text"),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
+async fn metrics(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    use prometheus_client::encoding::text::encode;
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::Registry;
+
+    let mut reg = Registry::with_prefix("avad_serve");
+    let jobs = Family::<StatusLabels, Gauge>::default();
+    for (status, n) in st.db.count_by_status().await? {
+        jobs.get_or_create(&StatusLabels { status }).set(n);
+    }
+    reg.register("jobs", "Jobs in the database by status", jobs);
+    let c = &st.counters;
+    for (name, help, v) in [
+        ("uploads", "Jobs accepted by this process", &c.uploads),
+        (
+            "uploads_too_large",
+            "Uploads refused for their size (413)",
+            &c.uploads_too_large,
+        ),
+        (
+            "auth_failures",
+            "Requests with a missing, invalid or too small token",
+            &c.auth_failures,
+        ),
+        (
+            "rate_limited",
+            "Requests refused by the failed-token rate limit (429)",
+            &c.rate_limited,
+        ),
+    ] {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(v.load(Ordering::Relaxed));
+        reg.register(name, help, counter);
+    }
+    let mut text = String::new();
+    encode(&mut text, &reg).map_err(|e| ApiError::Internal(format!("metrics: {e}")))?;
+    let mut r = Response::new(Body::from(text));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+/// The OpenAPI document of this API, generated from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "avad serve", description = "avad detect as an HTTP job service (docs/serve.md)."),
+    paths(create_job, list_jobs, get_job, delete_job, get_report, metrics, healthz, readyz, openapi_json),
+    components(schemas(JobView, JobPage, ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme the operations require.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document", body = Object),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody)))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ApiDoc as utoipa::OpenApi>::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    #[test]
+    fn the_openapi_document_lists_every_route_and_the_bearer_scheme() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for p in [
+            "/v1/jobs",
+            "/v1/jobs/{id}",
+            "/v1/jobs/{id}/report",
+            "/metrics",
+            "/healthz",
+            "/readyz",
+            "/openapi.json",
+        ] {
+            assert!(paths.contains_key(p), "{p} missing");
+        }
+        assert!(paths["/v1/jobs"]["post"]["responses"]["413"].is_object());
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        // Health needs no token.
+        assert_eq!(
+            paths["/healthz"]["get"]["security"],
+            serde_json::json!([{}])
+        );
+    }
+}
