@@ -151,25 +151,34 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+class Seconds(list):
+    """Wall seconds of each timed iteration, plus the process's CPU seconds per iteration (all threads,
+    `time.process_time`; like avad bench's `cpu_s_per_iter`, it does not grow with other processes' load)."""
+    cpu_s_per_iter = None
+
+
 def time_iters(args, step):
     for i in range(args.warmup):
         step(i)
         sync(args.device)
-    seconds = []
+    seconds = Seconds()
+    cpu0 = time.process_time()
     for i in range(args.iters):
         t0 = time.perf_counter()
         step(args.warmup + i)
         sync(args.device)
         seconds.append(time.perf_counter() - t0)
+    seconds.cpu_s_per_iter = (time.process_time() - cpu0) / max(args.iters, 1)
     return seconds
 
 
 def report(name, description, batch, items, unit, dtype, args, seconds, setup_s):
     med = statistics.median(seconds)
     return dict(name=name, description=description, batch=batch, items_per_iter=float(items), unit=unit,
-                dtype=dtype, warmup=args.warmup, seconds=seconds, median_s=med,
+                dtype=dtype, warmup=args.warmup, seconds=list(seconds), median_s=med,
                 mean_s=statistics.fmean(seconds), min_s=min(seconds), max_s=max(seconds),
-                throughput_per_s=items / med, setup_s=setup_s)
+                throughput_per_s=items / med, setup_s=setup_s,
+                cpu_s_per_iter=getattr(seconds, "cpu_s_per_iter", None))
 
 
 def train_step(args, teacher):
@@ -481,10 +490,13 @@ def main():
         print(text)
     else:
         print(f"{rep['tool']} on {rep['backend']} ({rep['machine']}, {rep['threads']} threads)")
-        print(f"{'workload':<27} {'batch':>6} {'iters':>5} {'median ms':>11} {'mean ms':>11} {'min ms':>11}  throughput")
+        print(f"{'workload':<27} {'batch':>6} {'iters':>5} {'median ms':>11} {'mean ms':>11} {'min ms':>11} "
+              f"{'cpu ms':>11}  throughput")
         for r in results:
+            cpu = "-" if r.get("cpu_s_per_iter") is None else f"{1e3 * r['cpu_s_per_iter']:.2f}"
             print(f"{r['name']:<27} {r['batch']:>6} {len(r['seconds']):>5} {1e3 * r['median_s']:>11.2f} "
-                  f"{1e3 * r['mean_s']:>11.2f} {1e3 * r['min_s']:>11.2f}  {r['throughput_per_s']:.2f} {r['unit']}/s")
+                  f"{1e3 * r['mean_s']:>11.2f} {1e3 * r['min_s']:>11.2f} {cpu:>11}  "
+                  f"{r['throughput_per_s']:.2f} {r['unit']}/s")
     if args.compare:
         print()
         print(compare_table(rep, args.compare))

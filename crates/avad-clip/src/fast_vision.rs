@@ -21,9 +21,9 @@
 //! All weights are copied to host `f32` and packed once by [`FastVisionEncoder::new`]. Only the `quick_gelu` MLP
 //! (every OpenAI CLIP) is supported.
 
-use avad_kernels::{exp_approx, gemm, Epilogue, GemmOptions, PackedB};
+use avad_kernels::cpu::{for_chunks, layer_norm, softmax_scaled};
+use avad_kernels::{gemm, CpuOptions, Epilogue, LayerNormParams, PackedB};
 use burn::tensor::{backend::Backend, Tensor};
-use rayon::prelude::*;
 
 use crate::error::ClipError;
 use crate::vision::ClipVisionModel;
@@ -32,22 +32,12 @@ use avad_nn::LayerNorm;
 /// The GEMM kernel selection of [`FastVisionOptions::kernel`] (re-exported from avad-kernels).
 pub use avad_kernels::KernelChoice;
 
-/// Options of a [`FastVisionEncoder`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FastVisionOptions {
-    /// Threads of the current rayon pool to use; 0 means all of them. The output does not depend on it (bitwise).
-    pub threads: usize,
-    /// GEMM micro-kernels ([`KernelChoice::Portable`] forces the plain-Rust ones, like `AVAD_KERNELS=portable`).
-    pub kernel: KernelChoice,
-}
+/// Options of a [`FastVisionEncoder`]: threads (0: all of the rayon pool) and GEMM kernels, avad-kernels'
+/// [`CpuOptions`].
+pub type FastVisionOptions = CpuOptions;
 
 /// LayerNorm parameters on the host.
-#[derive(Clone, Debug)]
-struct Norm {
-    w: Vec<f32>,
-    b: Vec<f32>,
-    eps: f64,
-}
+type Norm = LayerNormParams;
 
 /// One transformer block, packed.
 #[derive(Clone, Debug)]
@@ -200,22 +190,6 @@ impl FastVisionEncoder {
         self.proj.n()
     }
 
-    fn threads(&self) -> usize {
-        let all = rayon::current_num_threads().max(1);
-        match self.opts.threads {
-            0 => all,
-            t => t.min(all),
-        }
-    }
-
-    fn gemm_opts(&self, threads: usize) -> GemmOptions {
-        GemmOptions {
-            accumulate: false,
-            threads,
-            kernel: self.opts.kernel,
-        }
-    }
-
     /// Projected image embeddings (the same as [`ClipVisionModel::forward`]): `pixels` is `[batch, C, S, S]`
     /// row-major, the result `[batch, proj]` row-major.
     ///
@@ -238,8 +212,8 @@ impl FastVisionEncoder {
         if batch == 0 {
             return Vec::new();
         }
-        let nt = self.threads();
-        let go = self.gemm_opts(nt);
+        let nt = self.opts.resolved_threads();
+        let go = self.opts.gemm_options(nt);
         let rows = batch * t;
         let cpp = c * p * p;
         let gg = g * g;
@@ -421,7 +395,7 @@ impl FastVisionEncoder {
         let q_rows = if cls_only { 1 } else { t };
         let scale = (hd as f32).powf(-0.5);
         // With fewer images than threads, let each GEMM use the threads instead.
-        let go = self.gemm_opts(if batch < nt { nt } else { 1 });
+        let go = self.opts.gemm_options(if batch < nt { nt } else { 1 });
         for_chunks(out, q_rows * d, batch, nt, |b0, chunk| {
             let mut scores = vec![0.0f32; q_rows * t];
             for (bi, o) in chunk.chunks_mut(q_rows * d).enumerate() {
@@ -455,107 +429,5 @@ impl FastVisionEncoder {
                 }
             }
         });
-    }
-}
-
-/// Splits `data` (`items` items of `item_len` floats) into at most `nt` contiguous chunks of whole items and runs
-/// `f(first_item, chunk)` on each in parallel.
-fn for_chunks(
-    data: &mut [f32],
-    item_len: usize,
-    items: usize,
-    nt: usize,
-    f: impl Fn(usize, &mut [f32]) + Sync,
-) {
-    debug_assert_eq!(data.len(), item_len * items);
-    if items == 0 || item_len == 0 {
-        return;
-    }
-    let per = items.div_ceil(nt.max(1));
-    if per >= items {
-        f(0, data);
-        return;
-    }
-    data.par_chunks_mut(per * item_len)
-        .enumerate()
-        .for_each(|(i, chunk)| f(i * per, chunk));
-}
-
-/// LayerNorm of `rows` rows of `src` (row stride `ld_src`) into the contiguous `dst [rows, D]`: mean and (biased)
-/// variance from one pass over each row (f64 sums), then one pass to normalise, scale and shift.
-fn layer_norm(src: &[f32], ld_src: usize, rows: usize, dst: &mut [f32], n: &Norm, nt: usize) {
-    let d = n.w.len();
-    for_chunks(dst, d, rows, nt, |r0, chunk| {
-        for (ri, out) in chunk.chunks_mut(d).enumerate() {
-            let row = &src[(r0 + ri) * ld_src..(r0 + ri) * ld_src + d];
-            let (mut s, mut s2) = (0.0f64, 0.0f64);
-            for &v in row {
-                let v = v as f64;
-                s += v;
-                s2 += v * v;
-            }
-            let mean = s / d as f64;
-            let var = (s2 / d as f64 - mean * mean).max(0.0);
-            let inv = (1.0 / (var + n.eps).sqrt()) as f32;
-            let mean = mean as f32;
-            for (((o, &v), &w), &b) in out.iter_mut().zip(row).zip(&n.w).zip(&n.b) {
-                *o = (v - mean) * inv * w + b;
-            }
-        }
-    });
-}
-
-/// `row = softmax(scale · row)`, with the row maximum subtracted before the exponential. Separate passes for the
-/// maximum, the exponentials and the sum (the reductions over 16 lanes) so that each one vectorises.
-fn softmax_scaled(row: &mut [f32], scale: f32) {
-    const L: usize = 16;
-    let mut lanes = [f32::NEG_INFINITY; L];
-    let mut chunks = row.chunks_exact(L);
-    for c in &mut chunks {
-        for (m, &v) in lanes.iter_mut().zip(c) {
-            *m = if v > *m { v } else { *m };
-        }
-    }
-    let max = chunks
-        .remainder()
-        .iter()
-        .chain(&lanes)
-        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
-    for v in row.iter_mut() {
-        *v = exp_approx((*v - max) * scale);
-    }
-    let mut sums = [0.0f32; L];
-    let mut chunks = row.chunks_exact(L);
-    for c in &mut chunks {
-        for (s, &v) in sums.iter_mut().zip(c) {
-            *s += v;
-        }
-    }
-    let sum: f32 = chunks.remainder().iter().sum::<f32>() + sums.iter().sum::<f32>();
-    let inv = 1.0 / sum;
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn softmax_rows_sum_to_one_and_match_the_definition() {
-        let mut row = vec![3.0f32, -1.0, 100.0, 99.5, 0.0];
-        let want: Vec<f64> = {
-            let e: Vec<f64> = row
-                .iter()
-                .map(|&v| ((v as f64 - 100.0) * 0.5).exp())
-                .collect();
-            let s: f64 = e.iter().sum();
-            e.iter().map(|v| v / s).collect()
-        };
-        softmax_scaled(&mut row, 0.5);
-        for (g, w) in row.iter().zip(&want) {
-            assert!((*g as f64 - w).abs() < 1e-6);
-        }
     }
 }

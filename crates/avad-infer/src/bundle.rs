@@ -35,7 +35,7 @@ use crate::error::{InferError, Result};
 use crate::inputs::{AudioStatus, StoredFeatures, StudentInput};
 use crate::json::{read_json, write_json};
 use crate::online::{replay_live, LiveWindow};
-use crate::predict::{Predictor, VideoScores};
+use crate::predict::{ModelEngine, Predictor, VideoScores};
 
 /// Value of [`BundleSpec::format`].
 pub const BUNDLE_FORMAT: &str = "avad-bundle";
@@ -242,6 +242,15 @@ fn role_of(ck: &Checkpoint) -> Role {
 }
 
 impl<B: Backend> ModelBundle<B> {
+    /// Chooses the model engine of every member ([`Predictor::set_engine`]; members load with
+    /// [`ModelEngine::Auto`]).
+    pub fn set_engine(&mut self, engine: ModelEngine) -> Result<()> {
+        for m in &mut self.members {
+            m.predictor.set_engine(engine)?;
+        }
+        Ok(())
+    }
+
     /// Loads a bundle file, or a single checkpoint (JSON file or training folder) as a one-member bundle.
     pub fn load(path: &Path, device: &B::Device) -> Result<Self> {
         if BundleSpec::is_bundle_file(path) {

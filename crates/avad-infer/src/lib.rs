@@ -5,7 +5,8 @@
 //! - [`inputs`]: what a model reads: [`StudentInput`] (which features go into the visual slot), the videos of a list
 //!   and their feature files ([`VideoInput`], [`read_videos`], [`read_stored_features`]), the audio's
 //!   [`AudioStatus`] and the silence rule.
-//! - [`predict`]: [`Predictor`] scores whole videos with the official test-time chunking; [`VideoScores`].
+//! - [`predict`]: [`Predictor`] scores whole videos with the official test-time chunking (on the CPU with the fast
+//!   engine, [`ModelEngine`]); [`VideoScores`].
 //! - [`online`]: [`LiveScorer`] scores snippets as they arrive (trailing window, lookahead), the rule of
 //!   `avad watch`; [`replay_live`] applies it to a whole video.
 //! - [`bundle`]: a teacher and its students in one [`ModelBundle`] that picks the model per video (audio present →
@@ -31,4 +32,4 @@ pub use inputs::{
     StoredFeatures, StudentInput, VideoInput,
 };
 pub use online::{replay_live, LiveScore, LiveScorer, LiveWindow};
-pub use predict::{class_token_ids, Predictor, VideoScores};
+pub use predict::{class_token_ids, ModelEngine, Predictor, VideoScores};

@@ -1,8 +1,12 @@
 //! Prediction: a model plus its class text features (computed once), scoring whole videos with the official
 //! test-time chunking (`process_split`: chunks of T = 256, the last zero padded, outputs cut to the true length).
+//!
+//! On the CPU the forward pass runs on avad-model's [`FastModel`] (weights packed once, avad-kernels GEMMs;
+//! [`ModelEngine::FastCpu`]); the burn modules ([`ModelEngine::Reference`]) run everywhere else and stay
+//! selectable, as the path the parity tests check.
 
 use avad_core::features::chunk_lengths;
-use avad_model::AvadClip;
+use avad_model::{AvadClip, FastModel, FastModelOptions};
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, softmax};
 
@@ -51,7 +55,53 @@ impl VideoScores {
     }
 }
 
-/// A model ready to score videos: class text features are computed once at construction.
+/// Which implementation of the model's forward pass a [`Predictor`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelEngine {
+    /// [`ModelEngine::FastCpu`] when the backend is burn's CPU backend (`flex`) and the model is one the fast path
+    /// implements (every preset; not cross-attention fusion), else [`ModelEngine::Reference`]. The environment
+    /// variable `AVAD_MODEL_ENGINE=reference` makes it the reference.
+    #[default]
+    Auto,
+    /// avad-model's [`FastModel`]: weights packed once on the host, the forward pass on avad-kernels' fp32 GEMM
+    /// (CPU only; within 1e-4 of the reference, tested).
+    FastCpu,
+    /// The burn modules on the predictor's backend and device.
+    Reference,
+}
+
+impl ModelEngine {
+    /// `auto`, `fast` or `reference`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::FastCpu => "fast",
+            Self::Reference => "reference",
+        }
+    }
+
+    /// Parses [`ModelEngine::as_str`]'s spelling.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim() {
+            "auto" => Ok(Self::Auto),
+            "fast" => Ok(Self::FastCpu),
+            "reference" => Ok(Self::Reference),
+            other => Err(InferError::Data(format!(
+                "unknown model engine `{other}` (auto, fast, reference)"
+            ))),
+        }
+    }
+}
+
+/// True for burn's CPU backend (`flex`, also under autodiff).
+fn is_cpu_backend<B: Backend>(device: &B::Device) -> bool {
+    let name = B::name(device);
+    name == "flex" || name.ends_with("<flex>")
+}
+
+/// A model ready to score videos: class text features are computed once at construction, and on the CPU the
+/// weights are packed for the fast engine ([`ModelEngine`]). After changing `model`, call
+/// [`Predictor::set_engine`] again so that the fast engine sees the change.
 #[derive(Debug)]
 pub struct Predictor<B: Backend> {
     /// The model.
@@ -66,6 +116,10 @@ pub struct Predictor<B: Backend> {
     pub visual_width: usize,
     /// Audio feature width, for audio models.
     pub audio_width: Option<usize>,
+    /// The fast engine, when it is the one in use.
+    fast: Option<FastModel>,
+    /// `text_features` on the host, `[C, E]` row-major (for the fast engine).
+    text_host: Vec<f32>,
 }
 
 impl<B: Backend> Predictor<B> {
@@ -79,14 +133,68 @@ impl<B: Backend> Predictor<B> {
             .temporalconvnet
             .as_ref()
             .and_then(|t| t.network.first().map(|b| b.conv1.weight_v.dims()[1]));
-        Ok(Self {
+        let text_host = text_features
+            .to_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| InferError::Data(format!("{e:?}")))?;
+        let mut p = Self {
             model,
             text_features,
             class_names,
             visual_length,
             visual_width,
             audio_width,
-        })
+            fast: None,
+            text_host,
+        };
+        p.set_engine(ModelEngine::Auto)?;
+        Ok(p)
+    }
+
+    /// The engine in use: [`ModelEngine::FastCpu`] or [`ModelEngine::Reference`].
+    pub fn engine(&self) -> ModelEngine {
+        if self.fast.is_some() {
+            ModelEngine::FastCpu
+        } else {
+            ModelEngine::Reference
+        }
+    }
+
+    /// Chooses the engine of later [`Predictor::predict`] calls (packing the weights for the fast one).
+    ///
+    /// # Errors
+    /// With [`ModelEngine::FastCpu`], when the fast path does not implement this model (`Auto` falls back to the
+    /// reference instead).
+    pub fn set_engine(&mut self, engine: ModelEngine) -> Result<()> {
+        self.fast = None;
+        let device = self.text_features.device();
+        let want = match engine {
+            ModelEngine::Auto => {
+                let forced = std::env::var("AVAD_MODEL_ENGINE")
+                    .is_ok_and(|v| v.trim().eq_ignore_ascii_case("reference"));
+                !forced && is_cpu_backend::<B>(&device)
+            }
+            ModelEngine::FastCpu => true,
+            ModelEngine::Reference => false,
+        };
+        if !want {
+            return Ok(());
+        }
+        match FastModel::new(&self.model, FastModelOptions::default()) {
+            Ok(f) => self.fast = Some(f),
+            Err(e) if engine == ModelEngine::Auto => {
+                tracing::debug!("model engine: reference ({e})");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// [`Predictor::set_engine`] by value.
+    pub fn with_engine(mut self, engine: ModelEngine) -> Result<Self> {
+        self.set_engine(engine)?;
+        Ok(self)
     }
 
     /// Loads a checkpoint (JSON file or folder, see [`Checkpoint::open`]) onto `device`.
@@ -141,6 +249,12 @@ impl<B: Backend> Predictor<B> {
             v.resize(n * l * w, 0.0);
             v
         };
+        if let Some(fast) = &self.fast {
+            let vis = pad(visual, d);
+            let aud = audio.map(|(a, da)| pad(a, da));
+            let out = fast.forward(&vis, aud.as_deref(), &lengths, &self.text_host)?;
+            return Ok(scores_of(&out, t));
+        }
         let device = self.text_features.device();
         let vis = Tensor::<B, 3>::from_data(TensorData::new(pad(visual, d), [n, l, d]), &device);
         let aud = audio.map(|(a, da)| {
@@ -185,5 +299,52 @@ impl<B: Backend> Predictor<B> {
             audio_gate,
             audio_share,
         })
+    }
+}
+
+/// The first `t` snippets' scores from the fast engine's outputs (the same formulas as the reference branch of
+/// [`Predictor::predict`]).
+fn scores_of(out: &avad_model::FastOutput, t: usize) -> VideoScores {
+    let (c, d) = (out.classes, out.width);
+    let prob1 = out.logits1[..t]
+        .iter()
+        .map(|&x| 1.0 / (1.0 + (-x).exp()))
+        .collect();
+    let mut probs = out.logits2[..t * c].to_vec();
+    for row in probs.chunks_exact_mut(c) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        for v in row.iter_mut() {
+            *v = (*v - max).exp();
+            sum += *v;
+        }
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
+    }
+    let audio_gate = out.fusion_gate.as_ref().map(|g| {
+        g[..t * d]
+            .chunks_exact(d)
+            .map(|r| r.iter().sum::<f32>() / d as f32)
+            .collect()
+    });
+    let norm = |r: &[f32]| r.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let audio_share = out.fusion_residual.as_ref().map(|gr| {
+        gr[..t * d]
+            .chunks_exact(d)
+            .zip(out.visual_features.chunks_exact(d))
+            .map(|(g, v)| {
+                let (g, v) = (norm(g), norm(v));
+                g / (v + g).max(f32::MIN_POSITIVE)
+            })
+            .collect()
+    });
+    VideoScores {
+        t,
+        num_class: c,
+        prob1,
+        probs,
+        audio_gate,
+        audio_share,
     }
 }

@@ -6,6 +6,10 @@
 //! the bias, quick_gelu and residual add of a transformer block (or the bias and ReLU of a convolution with folded
 //! batch norm) can be fused into the store of each output tile ([`Epilogue`]).
 //!
+//! Module [`cpu`] holds what the fast CPU paths built on it share (avad-clip's `FastVisionEncoder`, avad-wav2clip's
+//! `FastWav2Clip`, avad-model's `FastModel`): their options ([`CpuOptions`]: threads, kernels), LayerNorm, softmax,
+//! sigmoid and exact GELU on rows, and parallel loops over whole items.
+//!
 //! Setting the environment variable `AVAD_KERNELS=portable` forces the plain-Rust kernels in every call that leaves
 //! the choice to the library ([`KernelChoice::Auto`]); `AVAD_KERNELS=avx512` asks for the AVX-512 kernels where the
 //! CPU has them.
@@ -27,8 +31,11 @@
 #![warn(missing_docs)]
 
 mod aligned;
+pub mod cpu;
 pub mod gemm;
 pub mod machine;
+
+pub use cpu::{CpuOptions, LayerNormParams};
 
 pub use gemm::{
     exp_approx, gemm, Epilogue, EpilogueActivation, GemmOptions, Kernel, KernelChoice, PackedB,

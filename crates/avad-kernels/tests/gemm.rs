@@ -616,3 +616,43 @@ fn concurrent_calls_from_many_threads() {
 fn full_epilogue(c: &Case) -> Epilogue<'_> {
     c.epilogue(true, EpilogueActivation::QuickGelu, true)
 }
+
+/// A's rows may overlap (`lda < k`): a stride-1 convolution along time read straight from the time-major input
+/// (row t = the window x[t..t + taps]) equals the same GEMM on an explicit im2col copy, bitwise, for both kernels.
+#[test]
+fn overlapping_rows_of_a_equal_an_im2col_copy() {
+    let mut rng = Rng(7);
+    for &(len, c, taps, n) in &[
+        (40usize, 16usize, 5usize, 24usize),
+        (300, 33, 3, 70),
+        (9, 8, 2, 5),
+    ] {
+        let rows = len - taps + 1;
+        let x = rng.vec(len * c);
+        let w = rng.vec(taps * c * n);
+        let b = PackedB::from_kn(&w, taps * c, n);
+        let col: Vec<f32> = (0..rows)
+            .flat_map(|t| x[t * c..(t + taps) * c].iter().copied())
+            .collect();
+        for kernel in kernels() {
+            let opts = GemmOptions {
+                kernel,
+                ..Default::default()
+            };
+            let mut direct = vec![0.0f32; rows * n];
+            gemm(rows, &x, c, &b, &mut direct, n, &Epilogue::NONE, &opts);
+            let mut copied = vec![0.0f32; rows * n];
+            gemm(
+                rows,
+                &col,
+                taps * c,
+                &b,
+                &mut copied,
+                n,
+                &Epilogue::NONE,
+                &opts,
+            );
+            assert_eq!(direct, copied, "len {len} c {c} taps {taps} {kernel:?}");
+        }
+    }
+}

@@ -8,13 +8,15 @@
 //! Files mirror the paper's parts: `temporal.rs` (windowed transformer), `graph.rs` (adjacencies, GCN),
 //! `audio_tcn.rs`, `fusion.rs`, `prompt.rs` (text prompt, AV prompt, alignment), `text_tower.rs` (the frozen CLIP
 //! text tower: avad-clip's, under the official `clipmodel.*` keys), `model.rs` (wiring), `vadclip.rs` /
-//! `teacher.rs` / `student.rs` (presets, outputs, FE net, UKD), `losses.rs`. Weight names are declared once per
+//! `teacher.rs` / `student.rs` (presets, outputs, FE net, UKD), `losses.rs`; `fast.rs` is the forward pass for
+//! prediction on the CPU with prepacked weights (avad-kernels), tested against the burn modules. Weight names are declared once per
 //! module, in its `avad_nn::VisitWeights` implementation.
 
 #![warn(missing_docs)]
 
 pub mod audio_tcn;
 pub mod error;
+pub mod fast;
 pub mod fusion;
 pub mod graph;
 pub mod losses;
@@ -30,6 +32,7 @@ pub mod vadclip;
 
 pub use audio_tcn::{AudioTcnConfig, TemporalConvNet};
 pub use error::{ModelError, Result};
+pub use fast::{FastModel, FastModelOptions, FastOutput};
 pub use fusion::FusionKind;
 pub use losses::{compute_losses, LossConfig, Losses};
 pub use model::{AvadClip, ImportReport, ModelConfig, ModelOutput};

@@ -7,7 +7,9 @@
 //!   forward with the class text, its losses with the loss values read back, one `backward()`, AdamW) on a random
 //!   batch `[B, 256, 512]` (+ audio `[B, 256, 512]` for the teacher) with valid lengths `256 − (37·i mod 128)`.
 //! - `predict-chunk`: [`Predictor::predict`] of the AVadCLIP teacher on one video of 256 snippets (one chunk),
-//!   class text features precomputed once as avad does.
+//!   class text features precomputed once as avad does, with the predictor's default engine (on the CPU backend
+//!   the fast one, [`avad_model::FastModel`]).
+//! - `predict-chunk-burn`: the same through the burn modules ([`ModelEngine::Reference`]) on any backend.
 //! - `clip-image`: the CLIP ViT-B/16 image tower (HF `CLIPVisionModelWithProjection`) on a batch of 224² images,
 //!   through the path `avad detect` takes: on the CPU backend ([`BenchConfig::cpu`]) the fast host encoder
 //!   [`avad_clip::FastVisionEncoder`] (prepacked avad-kernels GEMMs; pixels copied to the host once, before the
@@ -31,7 +33,7 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 use std::time::Instant;
 
-use avad_infer::{class_token_ids, Predictor};
+use avad_infer::{class_token_ids, ModelEngine, Predictor};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Distribution;
@@ -68,14 +70,17 @@ pub enum Workload {
     Wav2clip,
     /// Wav2CLIP embeddings through burn (the reference path of `wav2clip`).
     Wav2clipBurn,
+    /// Prediction of one chunk through the burn modules (the reference path of `predict-chunk`).
+    PredictChunkBurn,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 9] = [
         Self::TrainTeacher,
         Self::TrainVadclip,
         Self::PredictChunk,
+        Self::PredictChunkBurn,
         Self::ClipImage,
         Self::Gemm,
         Self::ClipImageBurn,
@@ -102,6 +107,7 @@ impl Workload {
             Self::ClipImageBurn => "clip-image-burn",
             Self::Wav2clip => "wav2clip",
             Self::Wav2clipBurn => "wav2clip-burn",
+            Self::PredictChunkBurn => "predict-chunk-burn",
         }
     }
 }
@@ -201,6 +207,11 @@ pub struct WorkloadReport {
     pub throughput_per_s: f64,
     /// Seconds spent building the model and inputs (not timed above).
     pub setup_s: f64,
+    /// CPU seconds the process used per timed iteration (all its threads; Linux `/proc/self/stat`, 10 ms ticks
+    /// summed over the iterations). On a shared machine this, unlike the wall time, does not grow with the other
+    /// processes' load (with one thread it is the time actually spent on a core).
+    #[serde(default)]
+    pub cpu_s_per_iter: Option<f64>,
 }
 
 /// The result of [`run`].
@@ -235,19 +246,21 @@ impl BenchReport {
         );
         let _ = writeln!(
             s,
-            "{:<15} {:>6} {:>5} {:>11} {:>11} {:>11}  throughput",
-            "workload", "batch", "iters", "median ms", "mean ms", "min ms"
+            "{:<18} {:>6} {:>5} {:>11} {:>11} {:>11} {:>11}  throughput",
+            "workload", "batch", "iters", "median ms", "mean ms", "min ms", "cpu ms"
         );
         for w in &self.workloads {
             let _ = writeln!(
                 s,
-                "{:<15} {:>6} {:>5} {:>11.2} {:>11.2} {:>11.2}  {:.2} {}/s",
+                "{:<18} {:>6} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11}  {:.2} {}/s",
                 w.name,
                 w.batch,
                 w.seconds.len(),
                 1e3 * w.median_s,
                 1e3 * w.mean_s,
                 1e3 * w.min_s,
+                w.cpu_s_per_iter
+                    .map_or_else(|| "-".to_string(), |c| format!("{:.2}", 1e3 * c)),
                 w.throughput_per_s,
                 w.unit
             );
@@ -276,7 +289,9 @@ pub fn run<B: AutodiffBackend>(cfg: &BenchConfig, device: &B::Device) -> Result<
         let r = match w {
             Workload::TrainTeacher => time_train_step::<B>(cfg, true, device)?,
             Workload::TrainVadclip => time_train_step::<B>(cfg, false, device)?,
-            Workload::PredictChunk => predict_chunk::<B::InnerBackend>(cfg, device)?,
+            Workload::PredictChunk | Workload::PredictChunkBurn => {
+                predict_chunk::<B::InnerBackend>(cfg, *w, device)?
+            }
             Workload::ClipImage | Workload::ClipImageBurn => {
                 clip_image::<B::InnerBackend>(cfg, *w, device)?
             }
@@ -313,24 +328,49 @@ fn sync<B: Backend>(device: &B::Device) -> Result<()> {
     B::sync(device).map_err(|e| TrainError::Bench(format!("backend failed: {e}")))
 }
 
+/// Wall seconds of each timed iteration and the CPU seconds per iteration.
+struct Timing {
+    seconds: Vec<f64>,
+    cpu_s_per_iter: Option<f64>,
+}
+
+/// CPU seconds this process has used so far (user + system, all threads), from `/proc/self/stat` (Linux; USER_HZ
+/// is 100 there); `None` elsewhere.
+fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Runs `step(i)` `warmup` times, then `iters` times under the clock, each followed by a device sync.
 fn time_iters<B: Backend>(
     cfg: &BenchConfig,
     device: &B::Device,
     mut step: impl FnMut(usize) -> Result<()>,
-) -> Result<Vec<f64>> {
+) -> Result<Timing> {
     for i in 0..cfg.warmup {
         step(i)?;
         sync::<B>(device)?;
     }
     let mut seconds = Vec::with_capacity(cfg.iters);
+    let cpu0 = process_cpu_s();
     for i in 0..cfg.iters {
         let t0 = Instant::now();
         step(cfg.warmup + i)?;
         sync::<B>(device)?;
         seconds.push(t0.elapsed().as_secs_f64());
     }
-    Ok(seconds)
+    let cpu_s_per_iter = match (cpu0, process_cpu_s()) {
+        (Some(a), Some(b)) => Some((b - a) / cfg.iters as f64),
+        _ => None,
+    };
+    Ok(Timing {
+        seconds,
+        cpu_s_per_iter,
+    })
 }
 
 /// Fills in the statistics of `seconds`.
@@ -343,9 +383,13 @@ fn report(
     unit: &str,
     dtype: burn::tensor::DType,
     warmup: usize,
-    seconds: Vec<f64>,
+    timing: Timing,
     setup_s: f64,
 ) -> WorkloadReport {
+    let Timing {
+        seconds,
+        cpu_s_per_iter,
+    } = timing;
     let mut sorted = seconds.clone();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
@@ -369,6 +413,7 @@ fn report(
         throughput_per_s: items_per_iter / median_s,
         seconds,
         setup_s,
+        cpu_s_per_iter,
     }
 }
 
@@ -468,12 +513,20 @@ fn time_train_step<B: AutodiffBackend>(
     ))
 }
 
-fn predict_chunk<B: Backend>(cfg: &BenchConfig, device: &B::Device) -> Result<WorkloadReport> {
+fn predict_chunk<B: Backend>(
+    cfg: &BenchConfig,
+    w: Workload,
+    device: &B::Device,
+) -> Result<WorkloadReport> {
     let started = Instant::now();
     let (model, tc) = build_model::<B>(&preset(cfg, true), &ClipSource::Random, device)?;
     let d = tc.model.visual_width;
     let da = tc.model.audio.as_ref().map_or(d, |a| a.input_width);
-    let predictor = Predictor::new(model, class_names(tc.labels))?;
+    let mut predictor = Predictor::new(model, class_names(tc.labels))?;
+    if w == Workload::PredictChunkBurn {
+        predictor.set_engine(ModelEngine::Reference)?;
+    }
+    let engine = predictor.engine();
     let dtype = predictor.text_features.dtype();
     // Host features of one 256-snippet video, row-major [T, D] and [T, Da].
     let visual: Vec<f32> = Tensor::<B, 2>::random([T, d], Distribution::Normal(0.0, 1.0), device)
@@ -498,9 +551,10 @@ fn predict_chunk<B: Backend>(cfg: &BenchConfig, device: &B::Device) -> Result<Wo
         Ok(())
     })?;
     Ok(report(
-        Workload::PredictChunk,
+        w,
         format!(
-            "Predictor::predict of the AVadCLIP teacher on one {T}-snippet video (one chunk; class text features cached)"
+            "Predictor::predict of the AVadCLIP teacher on one {T}-snippet video (one chunk; class text features cached; {} engine)",
+            engine.as_str()
         ),
         1,
         T as f64,

@@ -29,20 +29,20 @@
 //! groups run one after another and each GEMM uses the threads instead. Every output element is computed with the
 //! same arithmetic whatever the grouping and the thread count, so the result does not depend on `threads` (bitwise).
 //!
-//! The front end ([`FastWav2Clip::spectrogram`]) is [`crate::spectrogram`]'s host code (f64 FFT), run for the segments
-//! in parallel; it gives exactly [`log_spectrogram_batch`](crate::spectrogram::log_spectrogram_batch)'s values.
+//! The front end is [`log_spectrogram_batch`] (host code, f64 FFT, the segments in parallel), the same function the
+//! burn model calls.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use avad_kernels::{gemm, Epilogue, GemmOptions, PackedB};
+use avad_kernels::{gemm, CpuOptions, Epilogue, GemmOptions, PackedB};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use crate::error::{Result, Wav2ClipError};
+use crate::error::Result;
 use crate::model::{frame_signal, Wav2Clip};
 use crate::resnet::{BatchNorm2d, Conv2d};
-use crate::spectrogram::{power_spectrogram, standardise, Normalisation, LOG_EPS, N_BINS};
+use crate::spectrogram::{log_spectrogram_batch, Normalisation, N_BINS};
 
 /// The GEMM kernel selection of [`FastWav2ClipOptions::kernel`] (re-exported from avad-kernels).
 pub use avad_kernels::KernelChoice;
@@ -50,14 +50,9 @@ pub use avad_kernels::KernelChoice;
 /// Most segments in one group (one task of the worker threads).
 const GROUP: usize = 4;
 
-/// Options of a [`FastWav2Clip`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FastWav2ClipOptions {
-    /// Threads of the current rayon pool to use; 0 means all of them. The output does not depend on it (bitwise).
-    pub threads: usize,
-    /// GEMM micro-kernels ([`KernelChoice::Portable`] forces the plain-Rust ones, like `AVAD_KERNELS=portable`).
-    pub kernel: KernelChoice,
-}
+/// Options of a [`FastWav2Clip`]: threads (0: all of the rayon pool) and GEMM kernels, avad-kernels'
+/// [`CpuOptions`].
+pub type FastWav2ClipOptions = CpuOptions;
 
 /// One convolution with its batch norm folded in, packed for the GEMM.
 #[derive(Clone, Debug)]
@@ -316,68 +311,6 @@ impl FastWav2Clip {
         self.fc2.n()
     }
 
-    fn threads(&self) -> usize {
-        let all = rayon::current_num_threads().max(1);
-        match self.opts.threads {
-            0 => all,
-            t => t.min(all),
-        }
-    }
-
-    fn gemm_opts(&self, threads: usize) -> GemmOptions {
-        GemmOptions {
-            accumulate: false,
-            threads,
-            kernel: self.opts.kernel,
-        }
-    }
-
-    /// The standardised log-spectrogram of equally long 16 kHz segments, flattened `[N, 1, 257, T]`, and `T`: the
-    /// same values (bitwise) as [`log_spectrogram_batch`](crate::spectrogram::log_spectrogram_batch) with the
-    /// model's window, with the segments' FFTs spread over the threads.
-    pub fn spectrogram(
-        &self,
-        segments: &[&[f32]],
-        normalisation: Normalisation,
-    ) -> Result<(Vec<f32>, usize)> {
-        let Some(first) = segments.first() else {
-            return Err(Wav2ClipError::InvalidArgument(
-                "no audio segments given".into(),
-            ));
-        };
-        if let Some(bad) = segments.iter().find(|s| s.len() != first.len()) {
-            return Err(Wav2ClipError::InvalidArgument(format!(
-                "segments of one batch must have equal lengths ({} vs {})",
-                first.len(),
-                bad.len()
-            )));
-        }
-        // Per segment: power [257, T] (f64) → log → (per-segment standardisation).
-        let specs: Vec<Result<(Vec<f64>, usize)>> =
-            on_workers(self.threads(), segments.len(), |i, _: &mut ()| {
-                let (mut spec, t) = power_spectrogram(segments[i], &self.window)?;
-                spec.iter_mut().for_each(|v| *v = (*v + LOG_EPS).ln());
-                if normalisation == Normalisation::PerSegment {
-                    standardise(&mut spec);
-                }
-                Ok((spec, t))
-            });
-        let mut all = Vec::new();
-        let mut frames = 0;
-        for s in specs {
-            let (spec, t) = s?;
-            if all.is_empty() {
-                all.reserve(segments.len() * spec.len());
-            }
-            frames = t;
-            all.extend_from_slice(&spec);
-        }
-        if normalisation == Normalisation::Shared {
-            standardise(&mut all);
-        }
-        Ok((all.into_iter().map(|v| v as f32).collect(), frames))
-    }
-
     /// Embeds a batch of equally long 16 kHz segments: `[N, 512]` row-major (the same as
     /// [`Wav2Clip::embed_batch`]).
     pub fn embed_batch(
@@ -385,7 +318,7 @@ impl FastWav2Clip {
         segments: &[&[f32]],
         normalisation: Normalisation,
     ) -> Result<Vec<f32>> {
-        let (spec, t) = self.spectrogram(segments, normalisation)?;
+        let (spec, t) = log_spectrogram_batch(segments, &self.window, normalisation)?;
         Ok(self.embed_spectrogram(&spec, [segments.len(), 1, N_BINS, t]))
     }
 
@@ -426,13 +359,13 @@ impl FastWav2Clip {
         if n == 0 {
             return Vec::new();
         }
-        let nt = self.threads();
+        let nt = self.opts.resolved_threads();
         let width = self.blocks.last().map_or(self.stem.cout, |b| b.conv2.cout);
         // Groups of at most GROUP segments, at least one per worker when there are enough segments.
         let per = GROUP.min(n.div_ceil(nt)).max(1);
         let groups = n.div_ceil(per);
         let pooled: Vec<f32> = if groups >= nt {
-            let go = self.gemm_opts(1);
+            let go = self.opts.gemm_options(1);
             on_workers(nt, groups, |gi, sc: &mut Scratch| {
                 let s0 = gi * per;
                 let g = per.min(n - s0);
@@ -440,7 +373,7 @@ impl FastWav2Clip {
             })
             .concat()
         } else {
-            let go = self.gemm_opts(nt);
+            let go = self.opts.gemm_options(nt);
             let mut sc = Scratch::default();
             (0..groups)
                 .flat_map(|gi| {
@@ -452,7 +385,7 @@ impl FastWav2Clip {
         };
         debug_assert_eq!(pooled.len(), n * width);
         // Projection head on the whole batch: ReLU(x · W0ᵀ + b0) · W3ᵀ + b3.
-        let go = self.gemm_opts(nt);
+        let go = self.opts.gemm_options(nt);
         let mut hidden = vec![0.0f32; n * self.fc1.n()]; // [N, 512]
         gemm(
             n,

@@ -166,11 +166,14 @@ pub fn standardise(values: &mut [f64]) {
 /// Standardised log-spectrograms of equally long segments, flattened `[N, 1, 257, T]` (f32), plus `T`.
 ///
 /// This is the tensor the package feeds to `conv1`. `Shared` normalisation uses one mean/std over all segments.
+/// The segments' spectrograms are computed in parallel on the current rayon pool; the values do not depend on the
+/// number of threads (bitwise).
 pub fn log_spectrogram_batch(
     segments: &[&[f32]],
     window: &[f32],
     normalisation: Normalisation,
 ) -> Result<(Vec<f32>, usize)> {
+    use rayon::prelude::*;
     let Some(first) = segments.first() else {
         return Err(Wav2ClipError::InvalidArgument(
             "no audio segments given".into(),
@@ -183,14 +186,23 @@ pub fn log_spectrogram_batch(
             bad.len()
         )));
     }
+    // Per segment: power [257, T] (f64) → log → (per-segment standardisation).
+    let specs: Vec<Result<(Vec<f64>, usize)>> = segments
+        .par_iter()
+        .with_max_len(1)
+        .map(|seg| {
+            let (mut spec, t) = power_spectrogram(seg, window)?;
+            spec.iter_mut().for_each(|v| *v = (*v + LOG_EPS).ln());
+            if normalisation == Normalisation::PerSegment {
+                standardise(&mut spec);
+            }
+            Ok((spec, t))
+        })
+        .collect();
     let mut all = Vec::with_capacity(segments.len() * N_BINS * num_frames(first.len()));
     let mut frames = 0;
-    for seg in segments {
-        let (mut spec, t) = power_spectrogram(seg, window)?;
-        spec.iter_mut().for_each(|v| *v = (*v + LOG_EPS).ln());
-        if normalisation == Normalisation::PerSegment {
-            standardise(&mut spec);
-        }
+    for s in specs {
+        let (spec, t) = s?;
         frames = t;
         all.extend_from_slice(&spec);
     }

@@ -11,7 +11,8 @@ use crate::backend::{DeviceArgs, DeviceKind, Precision};
 /// Time the training step, prediction, CLIP and Wav2CLIP workloads with random weights of the official sizes.
 ///
 /// Workloads: `train-teacher` and `train-vadclip` (one training step: forward on [B, 256, 512], losses, backward,
-/// AdamW), `predict-chunk` (the teacher on one 256-snippet chunk), `clip-image` (CLIP ViT-B/16 image encoder on a
+/// AdamW), `predict-chunk` (the teacher on one 256-snippet chunk; on `--device cpu` with the fast engine that
+/// `avad predict` / `detect` use there, `predict-chunk-burn` through the burn modules), `clip-image` (CLIP ViT-B/16 image encoder on a
 /// batch of 224² images), `gemm` (that encoder's largest matrix product), `wav2clip` (Wav2CLIP embeddings of a
 /// batch of one-second 16 kHz windows, spectrogram included). On `--device cpu`, `clip-image` and `wav2clip` time
 /// the fast CPU encoders that `avad extract` / `detect` use there; `clip-image-burn` and `wav2clip-burn` time the
@@ -20,9 +21,9 @@ use crate::backend::{DeviceArgs, DeviceKind, Precision};
 /// `RAYON_NUM_THREADS` threads (default: all).
 #[derive(clap::Args)]
 pub struct Args {
-    /// Workload to run (repeat for several): train-teacher, train-vadclip, predict-chunk, clip-image, gemm,
-    /// clip-image-burn, wav2clip, wav2clip-burn. Default: train-teacher, train-vadclip, predict-chunk, clip-image,
-    /// wav2clip.
+    /// Workload to run (repeat for several): train-teacher, train-vadclip, predict-chunk, predict-chunk-burn,
+    /// clip-image, gemm, clip-image-burn, wav2clip, wav2clip-burn. Default: train-teacher, train-vadclip,
+    /// predict-chunk, clip-image, wav2clip.
     #[arg(long = "workload", value_name = "NAME")]
     pub workloads: Vec<String>,
     /// Videos per training step (official: 96).

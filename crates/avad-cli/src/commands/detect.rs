@@ -71,8 +71,9 @@ impl InferCommand for Args {
     /// Extracts the video's features, scores them and writes the reports.
     fn run_on<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> anyhow::Result<()> {
         let t0 = Instant::now();
-        let bundle = ModelBundle::<B>::load(&self.model, device)
+        let mut bundle = ModelBundle::<B>::load(&self.model, device)
             .with_context(|| format!("loading {}", self.model.display()))?;
+        bundle.set_engine(self.encoders.engine.model_engine())?;
         let enc = self.encoders.load::<B>(device, self.device.device)?;
         let load_s = t0.elapsed().as_secs_f64();
         let mut opts = self.encoders.feature_options(1, self.html.is_some());

@@ -17,10 +17,22 @@ pub enum EngineArg {
     /// `fast` on the CPU, `reference` on CUDA.
     #[default]
     Auto,
-    /// Prepacked fp32 CPU kernels for the CLIP image tower (AVX-512 where the CPU has it); CPU only.
+    /// Prepacked fp32 CPU kernels for the CLIP image tower, Wav2CLIP and the temporal model's prediction (AVX-512
+    /// where the CPU has it); CPU only.
     Fast,
     /// burn's generic tensor ops on the chosen device (the path the parity tests compare against).
     Reference,
+}
+
+impl EngineArg {
+    /// The same choice for the temporal model's prediction (`avad_infer::ModelEngine`).
+    pub fn model_engine(self) -> avad_infer::ModelEngine {
+        match self {
+            EngineArg::Auto => avad_infer::ModelEngine::Auto,
+            EngineArg::Fast => avad_infer::ModelEngine::FastCpu,
+            EngineArg::Reference => avad_infer::ModelEngine::Reference,
+        }
+    }
 }
 
 /// The encoders and the frame sampling, shared by `avad extract` and `avad detect`.

@@ -232,7 +232,10 @@ impl InferCommand for Args {
             })
             .context("installing the SIGINT/SIGTERM handler")?;
         }
-        let models = avad_watch::load_models::<B>(&cfg, device)?;
+        let mut models = avad_watch::load_models::<B>(&cfg, device)?;
+        for bundle in models.values_mut() {
+            bundle.set_engine(self.engine.model_engine())?;
+        }
         let engine = match (self.engine, self.device.device) {
             (EngineArg::Reference, _) | (_, crate::backend::DeviceKind::Cuda(_)) => {
                 avad_pipeline::EncoderEngine::Reference

@@ -278,11 +278,15 @@ pub struct GemmOptions {
 /// `C = epilogue(A·B [+ C])` for A `[m, b.k()]` (rows `lda` floats apart), the packed B `[b.k(), b.n()]` and C
 /// `[m, b.n()]` (rows `ldc` floats apart); see [`Epilogue`] and [`GemmOptions`].
 ///
+/// A's rows may overlap (`lda < b.k()`, A is only read): row `t` of a time-major sequence `x [L, c]` read with
+/// `lda = c` and `k = taps · c` is the window `x[t..t + taps]`, so a stride-1 convolution along time is one GEMM on
+/// `x` itself, without an im2col copy.
+///
 /// With `b.k() == 0` the product is zero (C becomes `epilogue(0)`, or `epilogue(C)` when accumulating).
 ///
 /// # Panics
-/// When a stride is smaller than its row length, a slice is too short for its shape, or AVX-512 is forced on a CPU
-/// without it.
+/// When `ldc` (or a residual's stride) is smaller than its row length, a slice is too short for its shape, or
+/// AVX-512 is forced on a CPU without it.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
     m: usize,
@@ -295,7 +299,6 @@ pub fn gemm(
     opts: &GemmOptions,
 ) {
     let (k, n) = (b.k, b.n);
-    assert!(lda >= k, "gemm: lda ({lda}) < k ({k})");
     assert!(ldc >= n, "gemm: ldc ({ldc}) < n ({n})");
     check_len("A", a.len(), m, k, lda);
     check_len("C", c.len(), m, n, ldc);
