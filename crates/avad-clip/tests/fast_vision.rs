@@ -14,15 +14,7 @@ type B = burn_flex::Flex;
 
 /// Seeded pixels in about [-2, 2] (the range of CLIP-normalised images).
 fn pixels(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
-        .collect()
+    avad_core::testing::uniform(n, seed, -2.0, 2.0)
 }
 
 fn reference(model: &ClipVisionModel<B>, px: &[f32], batch: usize) -> Vec<f32> {

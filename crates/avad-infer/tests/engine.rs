@@ -24,16 +24,9 @@ fn small(mut c: ModelConfig) -> ModelConfig {
     c
 }
 
+/// Seeded test inputs in [-2.0, 2.0).
 fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
-        .collect()
+    avad_core::testing::uniform(n, seed, -2.0, 2.0)
 }
 
 #[test]

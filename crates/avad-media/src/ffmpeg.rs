@@ -73,7 +73,7 @@ pub(crate) const LIVE_SCHEMES: [&str; 9] = [
 /// (V4L2 capture devices), `-` (standard input, e.g. an MPEG-TS pipe) and `pipe:`.
 pub fn is_live_source(path: &Path) -> bool {
     let s = path.to_string_lossy();
-    if s == "-" || s.starts_with("pipe:") || s.starts_with("/dev/video") {
+    if s == "-" || s.starts_with("pipe:") || is_capture_device(&s) {
         return true;
     }
     s.split_once("://")
@@ -144,7 +144,7 @@ pub(crate) fn open_input_live(
     } else {
         s.into_owned()
     };
-    if url.starts_with("/dev/video") {
+    if is_capture_device(&url) {
         if let Err(e) = std::fs::metadata(&url) {
             return Err(MediaError::NotFound {
                 path: path.to_path_buf(),
@@ -161,13 +161,17 @@ pub(crate) fn open_input_live(
     if lower.starts_with("rtsp://") || lower.starts_with("rtsps://") {
         dict.set("rtsp_transport", "tcp");
         dict.set("timeout", &us);
-    } else if !url.starts_with("/dev/video") && !url.starts_with("pipe:") {
+    } else if !is_capture_device(&url) && !url.starts_with("pipe:") {
         dict.set("rw_timeout", &us);
     }
     let io = LiveIo::new();
     io.arm(open_timeout);
     let cb = io.clone();
-    let r = ff::format::input_with_interrupt_and_dictionary(&url, move || cb.interrupted(), dict);
+    let r = if is_capture_device(&url) {
+        open_capture_device(&url, move || cb.interrupted(), dict)
+    } else {
+        ff::format::input_with_interrupt_and_dictionary(&url, move || cb.interrupted(), dict)
+    };
     match r {
         Ok(ictx) => {
             io.disarm();
@@ -184,6 +188,61 @@ pub(crate) fn open_input_live(
             path: path.to_path_buf(),
             reason: e.to_string(),
         }),
+    }
+}
+
+/// The FFmpeg demuxer of V4L2 capture devices (`libavdevice`).
+pub(crate) const CAPTURE_DEVICE_FORMAT: &str = "video4linux2";
+
+/// True for a V4L2 capture device path (`/dev/video*`), opened with [`CAPTURE_DEVICE_FORMAT`].
+pub(crate) fn is_capture_device(url: &str) -> bool {
+    url.starts_with("/dev/video")
+}
+
+/// Opens a V4L2 capture device: like `ff::format::input_with_interrupt_and_dictionary`, but with the
+/// `video4linux2` demuxer named (a device node cannot be probed like a file), and with the same interrupt callback
+/// so the open and every read stay bounded.
+fn open_capture_device<F>(
+    url: &str,
+    interrupted: F,
+    options: ff::Dictionary,
+) -> std::result::Result<ff::format::context::Input, ff::Error>
+where
+    F: FnMut() -> bool + Send + 'static,
+{
+    let name = CString::new(CAPTURE_DEVICE_FORMAT).expect("no NUL");
+    let c_url = CString::new(url).map_err(|_| ff::Error::InvalidData)?;
+    // SAFETY: the same sequence as ffmpeg-next's `input_with_interrupt_and_dictionary` (alloc a context, install
+    // the interrupt callback, open, find stream info, close on failure), with a named input format; the interrupt
+    // guard is moved into the returned `Input`, which outlives every use of the callback.
+    unsafe {
+        let format = ffi::av_find_input_format(name.as_ptr());
+        if format.is_null() {
+            // FFmpeg was built without V4L2 support.
+            return Err(ff::Error::DemuxerNotFound);
+        }
+        let mut ps = ffi::avformat_alloc_context();
+        if ps.is_null() {
+            return Err(ff::Error::Other { errno: ffi::ENOMEM });
+        }
+        let interrupt = ff::util::interrupt::new(Box::new(interrupted));
+        (*ps).interrupt_callback = interrupt.interrupt;
+        let mut opts = options.disown();
+        let res = ffi::avformat_open_input(&mut ps, c_url.as_ptr(), format, &mut opts);
+        ff::Dictionary::own(opts);
+        if res != 0 {
+            // avformat_open_input frees the context on failure.
+            return Err(ff::Error::from(res));
+        }
+        let r = ffi::avformat_find_stream_info(ps, std::ptr::null_mut());
+        if r < 0 {
+            ffi::avformat_close_input(&mut ps);
+            return Err(ff::Error::from(r));
+        }
+        Ok(ff::format::context::Input::wrap_with_interrupt(
+            ps,
+            interrupt.guard,
+        ))
     }
 }
 
@@ -355,5 +414,57 @@ pub(crate) fn display_matrix(st: &ff::format::stream::Stream) -> Option<DisplayM
             m,
             rotation_deg: theta,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v4l2_demuxer_is_registered() {
+        ensure_init();
+        let name = CString::new(CAPTURE_DEVICE_FORMAT).unwrap();
+        // SAFETY: a lookup by name in FFmpeg's static table of demuxers.
+        let format = unsafe { ffi::av_find_input_format(name.as_ptr()) };
+        assert!(
+            !format.is_null(),
+            "FFmpeg has no {CAPTURE_DEVICE_FORMAT} demuxer"
+        );
+    }
+
+    #[test]
+    fn capture_device_paths_are_live() {
+        assert!(is_live_source(Path::new("/dev/video0")));
+        assert!(is_live_source(Path::new("/dev/video12")));
+        assert!(!is_live_source(Path::new("/dev/null")));
+    }
+
+    #[test]
+    fn a_missing_capture_device_is_not_found() {
+        let path = Path::new("/dev/video-avad-test-missing");
+        let err = open_input_live(path, Duration::from_secs(2), Duration::from_secs(1))
+            .err()
+            .expect("a missing device must not open");
+        assert!(matches!(err, MediaError::NotFound { .. }), "{err}");
+        assert!(
+            err.to_string().contains("/dev/video-avad-test-missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_no_capture_device_is_an_error() {
+        // The V4L2 demuxer on a regular file: its capability ioctl fails, and the open must end with an error (the
+        // interrupt guard and the context freed), not a crash or a hang.
+        let dir = std::env::temp_dir().join(format!("avad-v4l2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("not-a-camera");
+        std::fs::write(&file, b"not a camera").unwrap();
+        let started = Instant::now();
+        let r = open_capture_device(file.to_str().unwrap(), || false, ff::Dictionary::new());
+        assert!(r.is_err());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

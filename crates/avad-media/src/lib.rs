@@ -38,8 +38,8 @@
 //! - **Mapping to the source and the wall clock**: `MediaReader::live_start` (after the first snippet) gives the
 //!   source pts of live time 0 (video and audio) and the wall-clock time of the first frame; every snippet
 //!   carries the wall-clock time its frame was decoded (`Snippet::wall_clock`).
-//! - `/dev/video*` needs FFmpeg's device library, which this crate does not link yet (`ffmpeg-next` feature
-//!   `device`): such inputs are recognised as live but fail to open.
+//! - `/dev/video*` is opened with FFmpeg's V4L2 demuxer (`video4linux2`, from libavdevice) at the device's
+//!   default format, size and rate, under the same open and read timeouts as a network source.
 //!
 //! ```no_run
 //! let mut reader = avad_media::open("clip.mp4", &avad_media::DecodeOptions::default())?;

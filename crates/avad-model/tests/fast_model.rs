@@ -19,17 +19,9 @@ fn host<const D: usize>(t: &Tensor<B, D>) -> Vec<f32> {
     t.to_data().convert::<f32>().to_vec().unwrap()
 }
 
-/// Deterministic pseudo-random numbers in [-1, 1).
+/// Seeded test inputs in [-1.0, 1.0).
 fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    avad_core::testing::uniform(n, seed, -1.0, 1.0)
 }
 
 /// Visual features whose rows are partly similar (a shared direction plus noise of varying size), so that the
