@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Frame-to-score latency of `avad watch` at real time for 1, 2, 4 and 8 live streams (docs/benchmarks.md, "avad
 # watch: streams on 2 cores"). A real RTSP server on loopback (scripts/rtsp_server.py --passthrough: the clip's
-# H.264 + AAC sent as they are, at real time, no re-encoding) serves a 30 fps clip with sound, looped to SECONDS
+# H.264 + AAC sent as they are, at real time, no re-encoding) serves a 30 fps 720p clip with sound, looped to SECONDS
 # seconds with `ffmpeg -stream_loop` (stream copy); `avad watch` opens one RTSP session per stream. For each N it
 # prints p50 / p99 of `latency_s` (a snippet's last frame decoded → its score, lookahead wait included) over the
 # snippets after the first WARMUP seconds, snippets scored and dropped, and avad's CPU use.
@@ -22,12 +22,22 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do counts+=("$1"); shift; done
 [ ${#counts[@]} -eq 0 ] && counts=(1 2 4 8)
 warmup=${WARMUP:-10}
 mkdir -p "$out"
-src=${BENCH_CLIP:-fixtures/media/moviepy_smpte-2997.mp4}   # 29.97 fps H.264 + AAC, 10 s
-clip="$out/clip_${seconds}s.mp4"
+# The stream: BENCH_CLIP (an H.264 + AAC MP4, sent as it is), or by default a 30 fps 1280x720 H.264 + AAC clip
+# made once from Big Buck Bunny (fixtures/media, 24 fps VP8/Vorbis: frames repeated to 30 fps, keyframe every 2 s,
+# like a camera's main stream). Looped to SECONDS + 5 s by stream copy.
+src=${BENCH_CLIP:-}
+if [ -z "$src" ]; then
+  src="$out/bbb_720p30.mp4"
+  [ -s "$src" ] || ffmpeg -v error -y -i fixtures/media/moviepy_big_buck_bunny_0_30.webm -t 10 -vf fps=30 \
+    -c:v libx264 -preset veryfast -crf 23 -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -ar 48000 "$src"
+fi
+clip="$out/clip_$(basename "$src" .mp4)_${seconds}s.mp4"
 if [ ! -s "$clip" ]; then
-  loops=$(python3 -c "import math; print(math.ceil($seconds / 10) + 1)")
+  src_s=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$src")
+  loops=$(python3 -c "import math; print(math.ceil($seconds / $src_s) + 1)")
   ffmpeg -v error -y -stream_loop "$loops" -i "$src" -t "$((seconds + 5))" -c copy "$clip"
 fi
+echo "stream: $(ffprobe -v error -show_entries stream=codec_name,width,height,avg_frame_rate -of csv=p=0 "$clip" | tr '\n' ' ')"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 scripts/rtsp_server.py --passthrough --port "$port" --mount "cam=$clip" > "$out/rtsp.log" 2>&1 &
 server=$!

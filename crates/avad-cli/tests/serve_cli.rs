@@ -7,59 +7,42 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{avad_command, avad_ok, root, TinyModels};
+use common::{avad_command, avad_ok, root, start_ready, KillOnDrop, TinyModels};
 
 fn media(name: &str) -> PathBuf {
     root().join("fixtures/media").join(name)
 }
 
-/// A running `avad serve`, killed (SIGKILL) when dropped.
+/// A running `avad serve` (killed when dropped) and its `host:port`.
 struct Server {
-    child: Child,
+    _process: KillOnDrop,
     addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    _stdout: std::sync::mpsc::Receiver<String>,
 }
 
 /// Starts `avad serve` on an ephemeral loopback port with `storage` and `extra` flags; waits for `READY`.
 fn start(m: &TinyModels, storage: &Path, extra: &[&str]) -> Server {
-    let mut child = avad_command()
-        .args(["serve", "--listen", "127.0.0.1:0", "--storage"])
+    let mut cmd = avad_command();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage"])
         .arg(storage)
         .args(m.args())
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start avad serve");
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let ready = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("avad serve did not start");
-    let addr = ready
-        .strip_prefix("READY http://")
-        .unwrap_or_else(|| panic!("unexpected first line {ready:?}"))
+        .args(extra);
+    let (process, url, stdout) = start_ready(cmd, "avad serve", Duration::from_secs(60));
+    let addr = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("READY line without http:// ({url})"))
         .to_string();
-    Server { child, addr }
+    Server {
+        _process: process,
+        addr,
+        _stdout: stdout,
+    }
 }
 
 /// Creates a token with `scope` in `storage`'s database and returns it.
@@ -596,4 +579,62 @@ fn failed_token_checks_are_rate_limited_per_address() {
     // The address is blocked for every token until the window ends; health stays open.
     assert_eq!(get(&srv.addr, "/v1/jobs", Some(&t)).status, 429);
     assert_eq!(get(&srv.addr, "/healthz", None).status, 200);
+}
+
+#[test]
+fn the_default_listen_address_is_loopback() {
+    // The flag's stated default…
+    let help = String::from_utf8(avad_ok(&["serve", "--help"]).stdout).unwrap();
+    assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
+    // …is what a server started without --listen binds: an API-only process (no models) reports the address of
+    // its listener. When another program holds the port, the error names the address it tried instead.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = KillOnDrop(
+        avad_command()
+            .args(["serve", "--no-worker", "--storage"])
+            .arg(dir.path().join("s"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = child.0.stdout.take().unwrap();
+    let mut err = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while out.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
+            line.push(b[0]);
+        }
+        let _ = tx.send(String::from_utf8_lossy(&line).to_string());
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("avad serve neither started nor failed");
+    if first.is_empty() {
+        // It exited without READY: the port is taken.
+        let _ = child.0.wait();
+        let mut e = String::new();
+        err.read_to_string(&mut e).unwrap();
+        assert!(e.contains("cannot listen on 127.0.0.1:8080"), "{e}");
+        eprintln!("port 8080 is in use here: the server named the loopback address it tried");
+        return;
+    }
+    assert_eq!(first, "READY http://127.0.0.1:8080");
+    let r = common::http("127.0.0.1:8080", "GET", "/healthz", None, &[], None);
+    assert_eq!(r.status, 200);
+    // Not reachable on this machine's outward address (when it has one).
+    let outward = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|u| u.connect("192.0.2.1:9").and_then(|_| u.local_addr()))
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
+    match outward {
+        Some(ip) => assert!(
+            TcpStream::connect_timeout(&(ip, 8080).into(), Duration::from_secs(2)).is_err(),
+            "the server answers on {ip}:8080"
+        ),
+        None => eprintln!("no outward address here: checked the loopback binding only"),
+    }
 }

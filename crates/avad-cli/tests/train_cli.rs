@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::avad_command;
+use common::{avad_command, avad_ok};
 
 fn synth(dir: &Path) -> avad_core::synth::SynthSummary {
     let cfg = avad_core::synth::SynthConfig {
@@ -134,6 +134,28 @@ fn killed_training_resumes_then_predicts() {
         let c = avad_core::npy::read_npy(&pred.join("c_branch").join(format!("{}.npy", v.name)))
             .unwrap();
         assert_eq!(c.shape, vec![v.snippets]);
+    }
+
+    // `--engine reference` (burn) scores like the default (the fast CPU engine) within 1e-4.
+    let pred_ref = tmp.path().join("pred-reference");
+    avad_ok(&[
+        "predict",
+        "--engine",
+        "reference",
+        "--model",
+        &out.display().to_string(),
+        "--list",
+        &data.test_list.display().to_string(),
+        "--out",
+        &pred_ref.display().to_string(),
+    ]);
+    for v in data.videos.iter().filter(|v| v.split == "test") {
+        let name = format!("{}.npy", v.name);
+        let fast = avad_core::npy::read_npy(&pred.join(&name)).unwrap();
+        let reference = avad_core::npy::read_npy(&pred_ref.join(&name)).unwrap();
+        assert_eq!(fast.shape, reference.shape);
+        let d = avad_core::testing::max_abs_diff(&fast.data, &reference.data);
+        assert!(d < 1e-4, "{}: fast vs reference differ by {d}", v.name);
     }
 
     // A stop requested by the debug flag exits with code 3 and is resumable as well.

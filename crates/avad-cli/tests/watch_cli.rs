@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{avad_command, avad_ok, root, TinyModels};
+use common::{avad_command, avad_ok, root, start_ready, KillOnDrop, TinyModels};
 
 /// A whsec_ secret for the tests (24 random-looking bytes).
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -35,40 +34,6 @@ fn json_lines(p: &Path) -> Vec<serde_json::Value> {
 }
 
 /// A child process killed when dropped.
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `cmd`, waits for a stdout line starting with `READY ` and returns the rest of it.
-fn start_ready(mut cmd: Command, what: &str) -> (Guard, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: cannot start ({e}); run scripts/install-deps.sh"));
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let ready = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("{what} did not start"));
-    let addr = ready
-        .strip_prefix("READY ")
-        .unwrap_or_else(|| panic!("{what}: unexpected first line {ready:?}"))
-        .to_string();
-    (Guard(child), addr, rx)
-}
-
 /// `GET path` on 127.0.0.1:`port` with an optional bearer token: (status, body).
 fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
@@ -259,7 +224,7 @@ fn metrics_need_the_token_and_health_does_not() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _avad = Guard(avad);
+    let _avad = KillOnDrop(avad);
     wait_for("the metrics listener", 30, || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
@@ -297,7 +262,7 @@ fn mqtt_broker_gets_events_states_and_the_last_will() {
         .stderr(Stdio::null())
         .spawn()
         .expect("mosquitto not found: run scripts/install-deps.sh");
-    let _broker = Guard(broker);
+    let _broker = KillOnDrop(broker);
     std::thread::sleep(Duration::from_millis(500));
     let sub_out = tmp.path().join("sub.txt");
     let sub = Command::new("mosquitto_sub")
@@ -313,7 +278,7 @@ fn mqtt_broker_gets_events_states_and_the_last_will() {
         .stdout(std::fs::File::create(&sub_out).unwrap())
         .spawn()
         .expect("mosquitto_sub not found: run scripts/install-deps.sh");
-    let _sub = Guard(sub);
+    let _sub = KillOnDrop(sub);
     std::thread::sleep(Duration::from_millis(300));
     let mut args: Vec<String> = vec![
         "watch".into(),
@@ -337,7 +302,7 @@ fn mqtt_broker_gets_events_states_and_the_last_will() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut avad = Guard(avad);
+    let mut avad = KillOnDrop(avad);
     // wait for a complete event (new … end) and the OFF that follows it
     let deadline = Instant::now() + Duration::from_secs(120);
     let text = loop {
@@ -376,12 +341,16 @@ fn mqtt_broker_gets_events_states_and_the_last_will() {
     }
 }
 
-fn receiver(extra: &[&str]) -> (Guard, String, std::sync::mpsc::Receiver<String>) {
+fn receiver(extra: &[&str]) -> (KillOnDrop, String, std::sync::mpsc::Receiver<String>) {
     let mut cmd = Command::new("python3");
     cmd.arg(root().join("scripts/webhook_receiver.py"))
         .args(extra)
         .env("AVAD_WEBHOOK_SECRET", SECRET);
-    start_ready(cmd, "scripts/webhook_receiver.py (python3)")
+    start_ready(
+        cmd,
+        "scripts/webhook_receiver.py (python3)",
+        Duration::from_secs(20),
+    )
 }
 
 fn watch_with_webhook(m: &TinyModels, url: &str, jsonl: &Path) -> Duration {
@@ -483,7 +452,7 @@ fn webhooks_are_signed_retried_under_one_id_and_never_stall_scoring() {
 
 /// The RTSP server serving `intel_car-detection.mp4` (H.264 + a silent AAC track) as it is, so that a client
 /// decodes exactly the file's frames.
-fn rtsp_server(port: u16) -> (Guard, String) {
+fn rtsp_server(port: u16) -> (KillOnDrop, String) {
     let mut cmd = Command::new("python3");
     cmd.arg(root().join("scripts/rtsp_server.py"))
         .args(["--passthrough", "--port", &port.to_string(), "--mount"])
@@ -491,6 +460,7 @@ fn rtsp_server(port: u16) -> (Guard, String) {
     let (g, url, _) = start_ready(
         cmd,
         "scripts/rtsp_server.py (python3-gi, GStreamer RTSP server)",
+        Duration::from_secs(20),
     );
     (g, url)
 }
@@ -566,7 +536,7 @@ fn rtsp_camera_scores_match_detect_and_survive_a_server_restart() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut watch = Guard(watch);
+    let mut watch = KillOnDrop(watch);
     wait_for("10 live scores", 60, || scores_in(&jsonl).len() >= 10);
     let live = scores_in(&jsonl);
     // snippets 0..8 have seen their full lookahead in both runs (detect's last two were scored at its end)
@@ -708,7 +678,7 @@ fn an_mpeg_ts_pipe_on_stdin_is_scored_at_its_pace_and_ends_with_the_pipe() {
         jsonl.display().to_string(),
     ];
     args.extend(m.args());
-    let mut watch = Guard(
+    let mut watch = KillOnDrop(
         avad_command()
             .args(&args)
             .stdin(ffmpeg.stdout.take().unwrap())

@@ -23,12 +23,18 @@ pub const CONTEXT_LENGTH: usize = 77;
 
 static VOCAB_GZ: &[u8] = include_bytes!("../assets/bpe_simple_vocab_16e6.txt.gz");
 
+/// Longest pre-token (in chars) merged as one word; a longer one (no real text has such words) is cut into pieces
+/// of this length first, which keeps BPE's quadratic merge loop bounded on hostile text.
+pub const MAX_WORD_CHARS: usize = 1024;
+
 /// Byte-level BPE tokenizer identical to OpenAI CLIP's `SimpleTokenizer` (within the documented text-fixing subset).
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
-    encoder: HashMap<String, u32>,
     decoder: Vec<String>,
-    ranks: HashMap<(String, String), usize>,
+    /// Merge rules on vocabulary ids: (left, right) → (rank, merged id).
+    ranks: HashMap<(u32, u32), (usize, u32)>,
+    /// Ids of the 256 byte symbols, without and with the `</w>` word end.
+    byte_ids: [(u32, u32); 256],
     byte_encoder: [char; 256],
     pat: Regex,
 }
@@ -90,24 +96,36 @@ impl Tokenizer {
         }
         vocab.push("<|startoftext|>".into());
         vocab.push("<|endoftext|>".into());
-        let encoder = vocab
+        let encoder: HashMap<String, u32> = vocab
             .iter()
             .enumerate()
             .map(|(i, s)| (s.clone(), i as u32))
             .collect();
-        let ranks = merges
-            .into_iter()
-            .enumerate()
-            .map(|(i, m)| (m, i))
-            .collect();
+        // Every merge's parts and result are vocabulary entries by construction; a merge whose parts are not could
+        // never apply (words are always made of vocabulary entries), so skipping it changes nothing.
+        let mut ranks = HashMap::with_capacity(merges.len());
+        for (i, (a, b)) in merges.iter().enumerate() {
+            if let (Some(&x), Some(&y), Some(&m)) = (
+                encoder.get(a),
+                encoder.get(b),
+                encoder.get(&format!("{a}{b}")),
+            ) {
+                // A repeated merge keeps its last rank, as Python's `dict(zip(merges, range(...)))` does.
+                ranks.insert((x, y), (i, m));
+            }
+        }
+        let mut byte_ids = [(0u32, 0u32); 256];
+        for (b, c) in byte_encoder.iter().enumerate() {
+            byte_ids[b] = (encoder[&c.to_string()], encoder[&format!("{c}</w>")]);
+        }
         let pat = Regex::new(
             r"(?i)<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+",
         )
         .expect("valid regex");
         Self {
-            encoder,
             decoder: vocab,
             ranks,
+            byte_ids,
             byte_encoder,
             pat,
         }
@@ -118,65 +136,70 @@ impl Tokenizer {
         self.decoder.len()
     }
 
-    fn bpe(&self, token: &str) -> Vec<String> {
-        if token == "<|startoftext|>" || token == "<|endoftext|>" {
-            return vec![token.to_string()];
-        }
-        let chars: Vec<char> = token.chars().collect();
-        let mut word: Vec<String> = chars.iter().map(|c| c.to_string()).collect();
-        if let Some(last) = word.last_mut() {
-            last.push_str("</w>");
-        } else {
-            return vec![];
-        }
-        loop {
-            if word.len() < 2 {
-                break;
-            }
-            // Lowest-rank adjacent pair.
-            let mut best: Option<(usize, &str, &str)> = None;
-            for w in word.windows(2) {
-                if let Some(&r) = self.ranks.get(&(w[0].clone(), w[1].clone())) {
-                    if best.is_none_or(|(br, _, _)| r < br) {
-                        best = Some((r, &w[0], &w[1]));
-                    }
-                }
-            }
-            let Some((_, first, second)) = best else {
+    /// BPE of one pre-token given as raw bytes (each byte one symbol, the last one ending the word), appended to
+    /// `out` as vocabulary ids. Works on ids: the lowest-rank adjacent pair is merged everywhere, left to right, until
+    /// no pair has a rank (OpenAI's `bpe`, without its string copies).
+    fn bpe_into(&self, bytes: &[u8], out: &mut Vec<u32>) {
+        let Some((&last, head)) = bytes.split_last() else {
+            return;
+        };
+        let mut word: Vec<u32> = head.iter().map(|&b| self.byte_ids[b as usize].0).collect();
+        word.push(self.byte_ids[last as usize].1);
+        let mut merged = Vec::with_capacity(word.len());
+        while word.len() >= 2 {
+            let best = word
+                .windows(2)
+                .filter_map(|w| self.ranks.get(&(w[0], w[1])).map(|&r| (r, w[0], w[1])))
+                .min_by_key(|&((rank, _), _, _)| rank);
+            let Some(((_, id), first, second)) = best else {
                 break;
             };
-            let (first, second) = (first.to_string(), second.to_string());
-            let mut merged = Vec::with_capacity(word.len());
+            merged.clear();
             let mut i = 0;
             while i < word.len() {
                 if i + 1 < word.len() && word[i] == first && word[i + 1] == second {
-                    merged.push(format!("{first}{second}"));
+                    merged.push(id);
                     i += 2;
                 } else {
-                    merged.push(word[i].clone());
+                    merged.push(word[i]);
                     i += 1;
                 }
             }
-            word = merged;
+            std::mem::swap(&mut word, &mut merged);
         }
-        word
+        out.extend_from_slice(&word);
     }
 
     /// BPE ids of the cleaned text, without SOT/EOT.
     pub fn encode(&self, text: &str) -> Vec<u32> {
+        self.encode_up_to(text, usize::MAX)
+    }
+
+    /// BPE ids of the cleaned text, stopping once at least `limit` ids are produced (the ids are those of
+    /// [`Tokenizer::encode`] cut later; truncating callers need no more).
+    pub fn encode_up_to(&self, text: &str, limit: usize) -> Vec<u32> {
         let text = clean_text(text);
         let mut out = Vec::new();
         for m in self.pat.find_iter(&text) {
-            let t: String = m
-                .as_str()
-                .bytes()
-                .map(|b| self.byte_encoder[b as usize])
-                .collect();
-            for piece in self.bpe(&t) {
-                // Every BPE output is in the vocabulary by construction.
-                if let Some(&id) = self.encoder.get(&piece) {
-                    out.push(id);
+            let t = m.as_str();
+            if t == "<|startoftext|>" {
+                out.push(SOT_TOKEN);
+            } else if t == "<|endoftext|>" {
+                out.push(EOT_TOKEN);
+            } else {
+                // Cut an absurdly long word at char boundaries (see MAX_WORD_CHARS).
+                let mut rest = t;
+                while !rest.is_empty() {
+                    let cut = rest
+                        .char_indices()
+                        .nth(MAX_WORD_CHARS)
+                        .map_or(rest.len(), |(i, _)| i);
+                    self.bpe_into(&rest.as_bytes()[..cut], &mut out);
+                    rest = &rest[cut..];
                 }
+            }
+            if out.len() >= limit {
+                break;
             }
         }
         out
@@ -185,7 +208,7 @@ impl Tokenizer {
     /// `[SOT, ids…, EOT]` truncated to `context_length` with EOT kept last (open_clip `truncate=True` / HF).
     pub fn tokenize_ids(&self, text: &str, context_length: usize) -> Vec<u32> {
         let mut ids = vec![SOT_TOKEN];
-        ids.extend(self.encode(text));
+        ids.extend(self.encode_up_to(text, context_length));
         ids.push(EOT_TOKEN);
         if ids.len() > context_length {
             ids.truncate(context_length);
@@ -501,7 +524,8 @@ fn unescape_entities(text: &str, require_semicolon: bool) -> String {
             }
             if replaced.is_none() && !require_semicolon {
                 // Longest legacy prefix, as Python does for e.g. "&ampx".
-                for k in (2..=n).rev() {
+                // The longest legacy name has 6 letters: no need to try longer prefixes.
+                for k in (2..=n.min(6)).rev() {
                     if legacy_no_semicolon(&name[..k]) {
                         if let Some(r) = named_entity(&name[..k]) {
                             replaced = Some((r.to_string(), k));

@@ -15,7 +15,7 @@ use crate::ground_truth::{
 use crate::labels::LabelMap;
 use crate::lists::{read_list, unique_videos};
 use crate::metrics::{self, detection_map::DetectionMapOptions};
-use crate::npy::read_npy;
+use crate::npy::{read_npy, NpyArray};
 use crate::{CoreError, Result};
 
 /// Scores of one video: `classes` is C for class probabilities ([T, C], row-major) or 1 for anomaly scores only.
@@ -225,18 +225,40 @@ pub fn evaluate_dir(
     frame_annotations: Option<&Path>,
     opts: &EvalOptions,
 ) -> Result<EvalReport> {
+    evaluate_with(
+        &mut |video| {
+            let path = scores_dir.join(format!("{video}.npy"));
+            if !path.exists() {
+                return Err(CoreError::Scores {
+                    video: video.to_string(),
+                    reason: format!("score file {} does not exist", path.display()),
+                });
+            }
+            Ok((read_npy(&path)?, path.display().to_string()))
+        },
+        list,
+        annotations,
+        frame_annotations,
+        opts,
+    )
+}
+
+/// [`evaluate_dir`] with the scores of each video from `scores_of` instead of a folder: called once per video of
+/// `list` (in list order) with the video's name, it returns the video's scores ([T, C] class probabilities or [T]
+/// anomaly scores) and how to name them in errors (the file's path for [`evaluate_dir`]). The scores are checked
+/// (columns, finite values, at least one snippet) and evaluated exactly as `avad eval` does.
+pub fn evaluate_with(
+    scores_of: &mut dyn FnMut(&str) -> Result<(NpyArray, String)>,
+    list: &Path,
+    annotations: &Path,
+    frame_annotations: Option<&Path>,
+    opts: &EvalOptions,
+) -> Result<EvalReport> {
     let entries = read_list(list, None)?;
     let mut scored = Vec::new();
     let mut specs = Vec::new();
     for e in unique_videos(&entries) {
-        let path = scores_dir.join(format!("{}.npy", e.video));
-        if !path.exists() {
-            return Err(CoreError::Scores {
-                video: e.video.clone(),
-                reason: format!("score file {} does not exist", path.display()),
-            });
-        }
-        let arr = read_npy(&path)?;
+        let (arr, source) = scores_of(&e.video)?;
         let classes = match arr.shape.len() {
             1 => 1,
             2 if arr.shape[1] == opts.labels.len() => arr.shape[1],
@@ -244,8 +266,7 @@ pub fn evaluate_dir(
                 return Err(CoreError::Scores {
                     video: e.video.clone(),
                     reason: format!(
-                        "{} has {} columns, expected {} (one per class) or a 1-D array of anomaly scores",
-                        path.display(),
+                        "{source} has {} columns, expected {} (one per class) or a 1-D array of anomaly scores",
                         arr.shape[1],
                         opts.labels.len()
                     ),
@@ -254,24 +275,20 @@ pub fn evaluate_dir(
             _ => {
                 return Err(CoreError::Scores {
                     video: e.video.clone(),
-                    reason: format!("{} has shape {:?}, expected [T, C] or [T]", path.display(), arr.shape),
+                    reason: format!("{source} has shape {:?}, expected [T, C] or [T]", arr.shape),
                 })
             }
         };
         if let Some(i) = arr.data.iter().position(|v| !v.is_finite()) {
             return Err(CoreError::Scores {
                 video: e.video.clone(),
-                reason: format!(
-                    "{} has a non-finite score at snippet {}",
-                    path.display(),
-                    i / classes
-                ),
+                reason: format!("{source} has a non-finite score at snippet {}", i / classes),
             });
         }
         if arr.rows() == 0 {
             return Err(CoreError::Scores {
                 video: e.video.clone(),
-                reason: format!("{} has no snippets", path.display()),
+                reason: format!("{source} has no snippets"),
             });
         }
         specs.push(VideoSpec {

@@ -34,7 +34,17 @@ pub struct Annotations {
 
 /// Reads `annotations.txt` or `annotations_multiclasses.txt` (the format is detected per line).
 pub fn read_annotations(path: &Path) -> Result<Annotations> {
-    let text = std::fs::read_to_string(path).map_err(|e| CoreError::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
+    parse_annotations(&bytes, path)
+}
+
+/// Parses the bytes of an annotation file; `path` names it in errors (the entry point of [`read_annotations`] and
+/// of the fuzz target `annotations`).
+pub fn parse_annotations(bytes: &[u8], path: &Path) -> Result<Annotations> {
+    let text = std::str::from_utf8(bytes).map_err(|e| CoreError::Annotation {
+        path: path.to_path_buf(),
+        reason: format!("not UTF-8 text ({e})"),
+    })?;
     let err = |line: usize, reason: String| CoreError::Annotation {
         path: path.to_path_buf(),
         reason: format!("line {line}: {reason}"),

@@ -41,19 +41,24 @@ pub fn video_name_and_crop(path: &Path) -> (String, Option<u32>) {
 /// Reads a list CSV. Columns are found by header name (`path`, `label`, optional `audio_path`); other columns are
 /// ignored. Each path is resolved as described in the module docs.
 pub fn read_list(list: &Path, features_dir: Option<&Path>) -> Result<Vec<ListEntry>> {
+    let bytes = std::fs::read(list).map_err(|e| CoreError::io(list, e))?;
+    parse_list(&bytes, list, features_dir)
+}
+
+/// Parses the bytes of a list CSV read from `list` (which names the file in errors and anchors relative paths);
+/// the entry point of [`read_list`] and of the fuzz target `list_csv`.
+pub fn parse_list(
+    bytes: &[u8],
+    list: &Path,
+    features_dir: Option<&Path>,
+) -> Result<Vec<ListEntry>> {
     let err = |reason: String| CoreError::List {
         path: list.to_path_buf(),
         reason,
     };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_path(list)
-        .map_err(|e| match e.kind() {
-            csv::ErrorKind::Io(io) => {
-                CoreError::io(list, std::io::Error::new(io.kind(), io.to_string()))
-            }
-            _ => err(e.to_string()),
-        })?;
+        .from_reader(bytes);
     let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
     let column = |name: &str| headers.iter().position(|h| h.trim() == name);
     let path_col = column("path").ok_or_else(|| {

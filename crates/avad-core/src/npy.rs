@@ -1,4 +1,8 @@
 //! `.npy` reading (float32/float16/float64, C or Fortran order, 1-D or 2-D) and atomic float32 writing.
+//!
+//! Reading is strict about sizes, for files from strangers: the header may declare at most [`MAX_NPY_DIMS`]
+//! dimensions, the element count is computed with checked arithmetic, and the data the shape needs must be in the
+//! file before anything is allocated (an `.npy` declaring shape `(10^12, 512)` is an error, not a 2 TB allocation).
 
 use std::path::Path;
 
@@ -36,10 +40,19 @@ impl NpyArray {
     }
 }
 
+/// Most dimensions a `.npy` header may declare (NumPy's own limit is 64).
+pub const MAX_NPY_DIMS: usize = 32;
+
 /// Reads a `.npy` file of float16, float32 or float64 values (either byte order, C or Fortran order).
 pub fn read_npy(path: &Path) -> Result<NpyArray> {
     let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
-    parse_npy(&bytes).map_err(|reason| CoreError::Npy {
+    parse_npy_bytes(&bytes, path)
+}
+
+/// Parses the bytes of a `.npy` file; `path` only names the file in the error (the entry point of [`read_npy`]
+/// and of the fuzz target `npy`).
+pub fn parse_npy_bytes(bytes: &[u8], path: &Path) -> Result<NpyArray> {
+    parse_npy(bytes).map_err(|reason| CoreError::Npy {
         path: path.to_path_buf(),
         reason,
     })
@@ -76,15 +89,28 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         .ok_or("header has no 'fortran_order'")?
         .starts_with("True");
     let shape = parse_shape(header).ok_or("header has no readable 'shape'")?;
-    let count: usize = shape.iter().product();
+    if shape.len() > MAX_NPY_DIMS {
+        return Err(format!(
+            "field 'shape' declares {} dimensions (at most {MAX_NPY_DIMS})",
+            shape.len()
+        ));
+    }
     let (little, kind, size) = parse_descr(descr)?;
     let body = &bytes[header_end..];
-    let needed = count
-        .checked_mul(size)
-        .ok_or_else(|| "shape too large".to_string())?;
+    let needed = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .and_then(|count| count.checked_mul(size))
+        .ok_or_else(|| {
+            format!(
+                "field 'shape' {shape:?} is too large: its byte size overflows (the file has {} data bytes)",
+                body.len()
+            )
+        })?;
+    let count = needed / size;
     if body.len() < needed {
         return Err(format!(
-            "truncated data: shape {shape:?} needs {needed} bytes, file has {}",
+            "truncated data: field 'shape' {shape:?} needs {needed} bytes, file has {}",
             body.len()
         ));
     }
@@ -161,7 +187,7 @@ fn parse_shape(header: &str) -> Option<Vec<usize>> {
     let pos = header.find("'shape':")?;
     let rest = &header[pos..];
     let open = rest.find('(')?;
-    let close = rest.find(')')?;
+    let close = open + rest[open..].find(')')?;
     rest[open + 1..close]
         .split(',')
         .map(str::trim)

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::Checkpoint;
 use crate::error::{InferError, Result};
 use crate::inputs::{AudioStatus, StoredFeatures, StudentInput};
-use crate::json::{read_json, write_json};
+use crate::json::{parse_json, read_json_bytes, write_json};
 use crate::online::{replay_live, LiveWindow};
 use crate::predict::{ModelEngine, Predictor, VideoScores};
 
@@ -65,7 +65,14 @@ pub struct BundleSpec {
 impl BundleSpec {
     /// Reads and checks a bundle file.
     pub fn read(path: &Path) -> Result<Self> {
-        let spec: Self = read_json(path, "not a model bundle")?;
+        let bytes = read_json_bytes(path)?;
+        Self::parse(&bytes, path)
+    }
+
+    /// Parses and checks the bytes of a bundle file; `path` names it in errors (the entry point of
+    /// [`BundleSpec::read`] and of the fuzz target `bundle_json`).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        let spec: Self = parse_json(bytes, path, "not a model bundle")?;
         if spec.format != BUNDLE_FORMAT {
             return Err(InferError::ckpt(
                 path,
@@ -89,10 +96,15 @@ impl BundleSpec {
         if !path.is_file() {
             return false;
         }
-        let Ok(text) = std::fs::read_to_string(path) else {
+        let Ok(bytes) = crate::json::read_json_bytes(path) else {
             return false;
         };
-        let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(&text)
+        Self::looks_like_bundle(&bytes)
+    }
+
+    /// [`BundleSpec::is_bundle_file`] on the file's bytes.
+    pub fn looks_like_bundle(bytes: &[u8]) -> bool {
+        let Ok(serde_json::Value::Object(m)) = serde_json::from_slice::<serde_json::Value>(bytes)
         else {
             return false;
         };

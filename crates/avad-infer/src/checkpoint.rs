@@ -22,12 +22,116 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{InferError, Result};
 use crate::inputs::StudentInput;
-use crate::json::{read_json, write_json};
+use crate::json::{parse_json, read_json_bytes, write_json};
 
 /// Value of [`CheckpointMeta::format`].
 pub const CHECKPOINT_FORMAT: &str = "avad-checkpoint";
 /// Current checkpoint format version.
 pub const CHECKPOINT_VERSION: u32 = 1;
+
+/// Caps on the model configuration a checkpoint (or a training configuration) may declare, checked before any
+/// model is built from it: far above every official and synthetic model (widths 32–512, 1–12 layers, T = 256),
+/// low enough that no declared size can ask for an absurd allocation.
+pub mod limits {
+    pub use crate::json::MAX_JSON_BYTES;
+    /// Widths: `embed_dim`, `visual_width`, `clip_text.hidden_size`, the audio TCN's widths.
+    pub const MAX_WIDTH: usize = 8192;
+    /// `clip_text.intermediate_size` (OpenAI CLIP: 4 × width).
+    pub const MAX_INTERMEDIATE: usize = 4 * MAX_WIDTH;
+    /// Transformer blocks (`visual_layers`, `clip_text.num_hidden_layers`) and TCN levels.
+    pub const MAX_LAYERS: usize = 64;
+    /// Attention heads.
+    pub const MAX_HEADS: usize = 1024;
+    /// Padded snippet count T (`visual_length`; official 256): the attention mask is T × T.
+    pub const MAX_VISUAL_LENGTH: usize = 4096;
+    /// Classes (`num_class`).
+    pub const MAX_CLASSES: usize = 1024;
+    /// CLIP context (`clip_text.max_position_embeddings`, 77) and the prompt rows.
+    pub const MAX_CONTEXT: usize = 1024;
+    /// CLIP vocabulary (`clip_text.vocab_size`, 49408).
+    pub const MAX_VOCAB: usize = 1 << 20;
+    /// TCN kernel size (official 2).
+    pub const MAX_KERNEL: usize = 64;
+}
+
+/// Checks the old spelling `clip_text.width` of a raw configuration before it is deserialised (deserialising sets
+/// `intermediate_size = 4 × width`).
+pub fn check_old_text_width(width: Option<u64>) -> std::result::Result<(), String> {
+    match width {
+        Some(w) if w > limits::MAX_WIDTH as u64 => Err(format!(
+            "model_config.clip_text.width = {w} exceeds the cap of {}",
+            limits::MAX_WIDTH
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a model configuration against [`limits`] (the error names the field), then its own consistency rules
+/// (`ModelConfig::validate`).
+pub fn check_model_config(cfg: &ModelConfig) -> std::result::Result<(), String> {
+    use limits::*;
+    let t = &cfg.clip_text;
+    let mut fields: Vec<(&str, usize, usize)> = vec![
+        ("num_class", cfg.num_class, MAX_CLASSES),
+        ("embed_dim", cfg.embed_dim, MAX_WIDTH),
+        ("visual_length", cfg.visual_length, MAX_VISUAL_LENGTH),
+        ("visual_width", cfg.visual_width, MAX_WIDTH),
+        ("visual_head", cfg.visual_head, MAX_HEADS),
+        ("visual_layers", cfg.visual_layers, MAX_LAYERS),
+        ("attn_window", cfg.attn_window, MAX_VISUAL_LENGTH),
+        ("prompt_prefix", cfg.prompt_prefix, MAX_CONTEXT),
+        ("prompt_postfix", cfg.prompt_postfix, MAX_CONTEXT),
+        ("clip_text.vocab_size", t.vocab_size, MAX_VOCAB),
+        ("clip_text.hidden_size", t.hidden_size, MAX_WIDTH),
+        (
+            "clip_text.intermediate_size",
+            t.intermediate_size,
+            MAX_INTERMEDIATE,
+        ),
+        (
+            "clip_text.num_hidden_layers",
+            t.num_hidden_layers,
+            MAX_LAYERS,
+        ),
+        (
+            "clip_text.num_attention_heads",
+            t.num_attention_heads,
+            MAX_HEADS,
+        ),
+        (
+            "clip_text.max_position_embeddings",
+            t.max_position_embeddings,
+            MAX_CONTEXT,
+        ),
+    ];
+    if let Some(a) = &cfg.audio {
+        fields.push(("audio.input_width", a.input_width, MAX_WIDTH));
+        fields.push(("audio.channels (levels)", a.channels.len(), MAX_LAYERS));
+        fields.push(("audio.kernel_size", a.kernel_size, MAX_KERNEL));
+        for &c in &a.channels {
+            fields.push(("audio.channels", c, MAX_WIDTH));
+        }
+    }
+    for (name, value, cap) in fields {
+        if value > cap {
+            return Err(format!(
+                "model_config.{name} = {value} exceeds the cap of {cap}"
+            ));
+        }
+    }
+    if !t.layer_norm_eps.is_finite() {
+        return Err("model_config.clip_text.layer_norm_eps is not finite".into());
+    }
+    if let Some(a) = &cfg.audio {
+        if !(0.0..1.0).contains(&a.dropout) {
+            return Err(format!(
+                "model_config.audio.dropout = {} is outside [0, 1)",
+                a.dropout
+            ));
+        }
+    }
+    cfg.validate().map_err(|e| format!("model_config: {e}"))
+}
 
 /// The JSON half of a checkpoint; `C` and `P` are the types of the training configuration and progress (JSON
 /// values unless the trainer reads or writes them, see the module docs).
@@ -82,7 +186,22 @@ impl<C, P> CheckpointMeta<C, P> {
 impl<C: DeserializeOwned, P: DeserializeOwned> CheckpointMeta<C, P> {
     /// Reads and checks a checkpoint JSON file.
     pub fn read(path: &Path) -> Result<Self> {
-        let meta: Self = read_json(path, "invalid JSON")?;
+        let bytes = read_json_bytes(path)?;
+        Self::parse(&bytes, path)
+    }
+
+    /// Parses and checks the bytes of a checkpoint JSON file; `path` names it in errors (the entry point of
+    /// [`CheckpointMeta::read`] and of the fuzz target `checkpoint_json`). Checks the format, the version and the
+    /// model configuration ([`check_model_config`]).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        // The old spelling `clip_text.width` sets the MLP to 4 × width while deserialising: check it first.
+        if let Ok(v) = parse_json::<serde_json::Value>(bytes, path, "invalid JSON") {
+            let width = v
+                .pointer("/model_config/clip_text/width")
+                .and_then(serde_json::Value::as_u64);
+            check_old_text_width(width).map_err(|m| InferError::ckpt(path, m))?;
+        }
+        let meta: Self = parse_json(bytes, path, "invalid JSON")?;
         if meta.format != CHECKPOINT_FORMAT {
             return Err(InferError::ckpt(
                 path,
@@ -98,6 +217,7 @@ impl<C: DeserializeOwned, P: DeserializeOwned> CheckpointMeta<C, P> {
                 ),
             ));
         }
+        check_model_config(&meta.model_config).map_err(|m| InferError::ckpt(path, m))?;
         Ok(meta)
     }
 }

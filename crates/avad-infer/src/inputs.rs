@@ -177,19 +177,7 @@ pub fn read_stored_features(v: &VideoInput) -> Result<StoredFeatures> {
         None => (None, AudioStatus::NotListed),
         Some(p) if !p.is_file() => (None, AudioStatus::Missing),
         Some(p) => {
-            let a = read_features(p, None)?;
-            if a.rows != visual.rows {
-                return Err(InferError::Data(format!(
-                    "{}: audio has {} rows but visual has {} (one audio row per visual snippet is required)",
-                    v.name, a.rows, visual.rows
-                )));
-            }
-            let s = if is_silent(&a) {
-                AudioStatus::Silent
-            } else {
-                AudioStatus::Present
-            };
-            (Some(a), s)
+            return StoredFeatures::from_features(&v.name, visual, Some(read_features(p, None)?))
         }
     };
     Ok(StoredFeatures {
@@ -197,6 +185,30 @@ pub fn read_stored_features(v: &VideoInput) -> Result<StoredFeatures> {
         audio,
         audio_status,
     })
+}
+
+impl StoredFeatures {
+    /// The features of video `name` given in memory (the Python package's `Model.predict`), with the audio status
+    /// [`read_stored_features`] gives an existing audio file: `Present`, or `Silent` by [`is_silent`]; no audio is
+    /// `NotListed`. Audio must have one row per visual snippet (an error naming `name` otherwise).
+    pub fn from_features(name: &str, visual: Features, audio: Option<Features>) -> Result<Self> {
+        let audio_status = match &audio {
+            None => AudioStatus::NotListed,
+            Some(a) if a.rows != visual.rows => {
+                return Err(InferError::Data(format!(
+                    "{name}: audio has {} rows but visual has {} (one audio row per visual snippet is required)",
+                    a.rows, visual.rows
+                )))
+            }
+            Some(a) if is_silent(a) => AudioStatus::Silent,
+            Some(_) => AudioStatus::Present,
+        };
+        Ok(Self {
+            visual,
+            audio,
+            audio_status,
+        })
+    }
 }
 
 /// Reads a video's full-length features (no resampling) for a model that needs audio (`need_audio`) or not: unlike

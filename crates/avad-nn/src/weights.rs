@@ -1,15 +1,22 @@
 //! [`WeightMap`]: named tensors as a weight file stores them (key → dtype, shape, bytes), read from safetensors or
-//! PyTorch `.pt`/`.pth` files (zip or legacy pickle, through burn-store's reader, which runs no Python code) and
-//! written to safetensors atomically. [`WeightMap::f32_values`] is the one place stored f16/bf16/f64 values become
-//! f32.
+//! PyTorch `.pt`/`.pth` files (zip or legacy format, by avad's own pickle reader in [`pytorch`], which executes
+//! nothing and accepts only an allow-list of opcodes and globals) and written to safetensors atomically.
+//! [`WeightMap::f32_values`] is the one place stored f16/bf16/f64 values become f32.
+//!
+//! Every reader has a `*_bytes(bytes, source)` form (what the `load*` functions call after reading the file, and
+//! what the fuzz targets drive); `source` only names the file in errors. Limits: see `docs/hostile-input.md`.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use burn::tensor::{DType, TensorData};
 
 use crate::error::{NnError, Result};
+
+pub mod pytorch;
+
+/// Largest safetensors JSON header accepted (the `safetensors` crate's own cap is 100 MB).
+pub const MAX_SAFETENSORS_HEADER: usize = 100_000_000;
 
 /// An ordered map from key (PyTorch naming: `temporal.resblocks.0.attn.in_proj_weight`) to tensor data, with the
 /// file it came from for error messages.
@@ -151,30 +158,47 @@ impl WeightMap {
     /// Reads a weight file, choosing the format by content: safetensors, else a PyTorch file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        if is_safetensors_file(path)? {
-            Self::load_safetensors(path)
+        let bytes = read_file(path)?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Parses a weight file's bytes, choosing the format by content (safetensors, else PyTorch); `source` names
+    /// the file in errors. The entry point of `WeightMap::load` and of the fuzz target `pytorch`.
+    pub fn from_bytes(bytes: &[u8], source: impl AsRef<Path>) -> Result<Self> {
+        if is_safetensors(bytes) {
+            Self::from_safetensors_bytes(bytes, source)
         } else {
-            Self::load_pytorch(path)
+            Self::from_pytorch_bytes(bytes, source)
         }
     }
 
     /// Reads a safetensors file.
     pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| NnError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_file(path)?;
         Self::from_safetensors_bytes(&bytes, path)
     }
 
-    /// Parses a safetensors buffer, keeping each tensor's dtype; `source` names it in errors.
+    /// Parses a safetensors buffer, keeping each tensor's dtype; `source` names it in errors. The header's offsets
+    /// and shapes are checked against the buffer before anything is copied (by the `safetensors` crate; the
+    /// header is at most [`MAX_SAFETENSORS_HEADER`] bytes).
     pub fn from_safetensors_bytes(bytes: &[u8], source: impl AsRef<Path>) -> Result<Self> {
         let source = &source.as_ref().display().to_string();
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| NnError::Format {
+        let bad = |msg: String| NnError::Format {
             source_file: source.to_string(),
-            msg: format!("not a safetensors file: {e}"),
-        })?;
+            msg,
+        };
+        if bytes.len() >= 8 {
+            let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+            if n > MAX_SAFETENSORS_HEADER as u64 || n > (bytes.len() - 8) as u64 {
+                return Err(bad(format!(
+                    "not a safetensors file: header length {n} exceeds the file ({} bytes) or the cap of {MAX_SAFETENSORS_HEADER}",
+                    bytes.len()
+                )));
+            }
+        }
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let mut out = WeightMap::with_source(source);
         for (name, view) in st.tensors() {
             use safetensors::Dtype as S;
@@ -189,12 +213,30 @@ impl WeightMap {
                 S::I8 => DType::I8,
                 S::U8 => DType::U8,
                 other => {
-                    return Err(NnError::Format {
-                        source_file: source.to_string(),
-                        msg: format!("tensor `{name}` has unsupported dtype {other:?}"),
-                    })
+                    return Err(bad(format!(
+                        "tensor `{name}` has unsupported dtype {other:?}"
+                    )))
                 }
             };
+            // The crate checked that the data range matches shape × dtype and lies inside the buffer; check the
+            // element count again before copying (nothing is allocated that the file does not hold).
+            let numel = view
+                .shape()
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d));
+            let elem = match dtype {
+                DType::F64 | DType::I64 => 8,
+                DType::F32 | DType::I32 => 4,
+                DType::F16 | DType::BF16 | DType::I16 => 2,
+                _ => 1,
+            };
+            if numel.and_then(|n| n.checked_mul(elem)) != Some(view.data().len()) {
+                return Err(bad(format!(
+                    "tensor `{name}`: shape {:?} does not match its {} data bytes",
+                    view.shape(),
+                    view.data().len()
+                )));
+            }
             let data =
                 TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype);
             out.insert(name, data);
@@ -202,33 +244,35 @@ impl WeightMap {
         Ok(out)
     }
 
-    /// Reads a PyTorch `.pth`/`.pt` file (zip or legacy pickle) holding a state dict, or a training checkpoint
+    /// Reads a PyTorch `.pth`/`.pt` file (zip or legacy format) holding a state dict, or a training checkpoint
     /// dict whose `model_state_dict` entry is the state dict (the official `checkpoint.pth` layout).
     pub fn load_pytorch(path: impl AsRef<Path>) -> Result<Self> {
-        use burn_store::pytorch::PytorchReader;
         let path = path.as_ref();
-        let source = path.display().to_string();
-        let fmt = |e: &dyn std::fmt::Display| NnError::Format {
+        let bytes = read_file(path)?;
+        Self::from_pytorch_bytes(&bytes, path)
+    }
+
+    /// Parses the bytes of a PyTorch file with [`pytorch`]'s reader (allow-listed opcodes and globals, nothing
+    /// executed, every size checked against the file); `source` names the file in errors. Nested dicts are
+    /// flattened with `.`; when keys start with `model_state_dict.`, only that state dict is kept.
+    pub fn from_pytorch_bytes(bytes: &[u8], source: impl AsRef<Path>) -> Result<Self> {
+        let source = source.as_ref().display().to_string();
+        let tensors = pytorch::parse_pytorch(bytes).map_err(|msg| NnError::Format {
             source_file: source.clone(),
-            msg: format!("not a readable PyTorch checkpoint or safetensors file: {e}"),
-        };
-        let reader = PytorchReader::new(path).map_err(|e| fmt(&e))?;
-        let reader = if reader
-            .keys()
+            msg: format!("not a readable PyTorch checkpoint or safetensors file: {msg}"),
+        })?;
+        let nested = tensors
             .iter()
-            .any(|k| k.starts_with("model_state_dict."))
-        {
-            PytorchReader::with_top_level_key(path, "model_state_dict").map_err(|e| fmt(&e))?
-        } else {
-            reader
-        };
-        let mut out = WeightMap::with_source(source.clone());
-        for (name, snap) in reader.into_tensors() {
-            let data = snap.to_data().map_err(|e| NnError::BadTensor {
-                name: name.clone(),
-                msg: format!("{source}: {e:?}"),
-            })?;
-            out.insert(name, data);
+            .any(|(k, _)| k.starts_with("model_state_dict."));
+        let mut out = WeightMap::with_source(source);
+        for (name, data) in tensors {
+            if nested {
+                if let Some(inner) = name.strip_prefix("model_state_dict.") {
+                    out.insert(inner, data);
+                }
+            } else {
+                out.insert(name, data);
+            }
         }
         Ok(out)
     }
@@ -331,21 +375,20 @@ fn decode_f32(name: &str, data: &TensorData) -> Result<Vec<f32>> {
     })
 }
 
-/// Safetensors starts with a little-endian u64 header length followed by a JSON object.
-fn is_safetensors_file(path: &Path) -> Result<bool> {
-    let io = |source| NnError::Io {
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| NnError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut f = std::fs::File::open(path).map_err(io)?;
-    let len = f.metadata().map_err(io)?.len();
-    let mut head = [0u8; 9];
-    if len < 9 {
-        return Ok(false);
+    })
+}
+
+/// Safetensors starts with a little-endian u64 header length followed by a JSON object.
+fn is_safetensors(bytes: &[u8]) -> bool {
+    if bytes.len() < 9 {
+        return false;
     }
-    f.read_exact(&mut head).map_err(io)?;
-    let n = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
-    Ok(n > 0 && n <= len - 8 && head[8] == b'{')
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    n > 0 && n <= (bytes.len() - 8) as u64 && bytes[8] == b'{'
 }
 
 #[cfg(test)]

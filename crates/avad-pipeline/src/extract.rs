@@ -217,7 +217,9 @@ pub fn write_video(
     Ok(m)
 }
 
-fn audio_state_str(s: AudioState, has_file: bool) -> &'static str {
+/// A video's audio as its done-marker spells it: `none` when no audio file was written, else `silent` or
+/// `present` by the file's audio state.
+pub fn audio_state_str(s: AudioState, has_file: bool) -> &'static str {
     match (s, has_file) {
         (_, false) => "none",
         (AudioState::Silent, true) => "silent",
@@ -303,26 +305,20 @@ pub fn run_extract<B: Backend>(
             });
             continue;
         }
-        if let Some(m) = verify_done(out, &video, opts) {
-            tracing::debug!("{video}: already done (T = {}), skipped", m.t);
-            markers.insert(video.clone(), m);
-            summary.skipped.push(video.clone());
-            observer(ExtractEvent::Finished {
-                video: &video,
-                outcome: "skipped",
-            });
-            continue;
-        }
-        let t0 = std::time::Instant::now();
-        let result = extract_video(enc, path, opts, &mut |done| {
+        let result = extract_into(enc, path, out, opts, &mut |done| {
             observer(ExtractEvent::Snippets { done })
-        })
-        .and_then(|f| {
-            write_video(out, &video, path, &f, opts, t0.elapsed().as_secs_f64()).map(|m| (f.t, m))
         });
         match result {
-            Ok((t, m)) => {
-                summary.snippets += t;
+            Ok(VideoOutcome::Skipped(m)) => {
+                markers.insert(video.clone(), m);
+                summary.skipped.push(video.clone());
+                observer(ExtractEvent::Finished {
+                    video: &video,
+                    outcome: "skipped",
+                });
+            }
+            Ok(VideoOutcome::Done(m)) => {
+                summary.snippets += m.t;
                 summary.processed.push(video.clone());
                 markers.insert(video.clone(), m);
                 observer(ExtractEvent::Finished {
@@ -344,6 +340,80 @@ pub fn run_extract<B: Backend>(
     summary.list = list;
     summary.visual_only_list = vo;
     Ok(summary)
+}
+
+/// What [`extract_into`] did with one video.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VideoOutcome {
+    /// A verified earlier result exists ([`verify_done`]); nothing was written.
+    Skipped(DoneMarker),
+    /// Extracted now: its feature files and then its marker were written.
+    Done(DoneMarker),
+}
+
+impl VideoOutcome {
+    /// `skipped` or `done` (the outcome names of [`ExtractEvent::Finished`]).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Skipped(_) => "skipped",
+            Self::Done(_) => "done",
+        }
+    }
+
+    /// The video's done-marker.
+    pub fn marker(&self) -> &DoneMarker {
+        match self {
+            Self::Skipped(m) | Self::Done(m) => m,
+        }
+    }
+}
+
+/// One video of [`run_extract`]: skipped when [`verify_done`] accepts its earlier result in `out`, else extracted
+/// ([`extract_video`], `on_snippet` gets the snippets encoded so far) and written ([`write_video`]: feature files,
+/// then the marker, each atomically). The files are named after the video's file stem ([`video_name`]). Lists are
+/// not written (see [`write_lists_for`]). Used by `avad extract` and by the Python package's workers.
+pub fn extract_into<B: Backend>(
+    enc: &Encoders<B>,
+    path: &Path,
+    out: &Path,
+    opts: &FeatureOptions,
+    on_snippet: &mut dyn FnMut(usize),
+) -> Result<VideoOutcome> {
+    let video = video_name(path);
+    if let Some(m) = verify_done(out, &video, opts) {
+        tracing::debug!("{video}: already done (T = {}), skipped", m.t);
+        return Ok(VideoOutcome::Skipped(m));
+    }
+    let t0 = std::time::Instant::now();
+    let f = extract_video(enc, path, opts, on_snippet)?;
+    let m = write_video(out, &video, path, &f, opts, t0.elapsed().as_secs_f64())?;
+    Ok(VideoOutcome::Done(m))
+}
+
+/// Writes `out`'s lists (as [`run_extract`] does at its end) from the verified done-markers ([`verify_done`]) of
+/// `videos`; videos without a valid marker are left out and returned by name. For runs whose videos were
+/// extracted by many workers ([`extract_into`]), once all of them have finished.
+pub fn write_lists_for(
+    out: &Path,
+    videos: &[PathBuf],
+    opts: &FeatureOptions,
+) -> Result<(Option<PathBuf>, Option<PathBuf>, Vec<String>)> {
+    let mut markers: BTreeMap<String, DoneMarker> = BTreeMap::new();
+    let mut missing = Vec::new();
+    for path in videos {
+        let video = video_name(path);
+        if markers.contains_key(&video) {
+            continue;
+        }
+        match verify_done(out, &video, opts) {
+            Some(m) => {
+                markers.insert(video, m);
+            }
+            None => missing.push(video),
+        }
+    }
+    let (list, vo) = write_lists(out, markers.values())?;
+    Ok((list, vo, missing))
 }
 
 fn abs(p: &Path) -> PathBuf {

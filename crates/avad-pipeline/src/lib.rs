@@ -19,8 +19,8 @@ pub use detect::{
 };
 pub use error::{PipelineError, Result};
 pub use extract::{
-    list_videos, merge_lists, run_extract, shard_videos, verify_done, video_name, DoneMarker,
-    ExtractEvent, ExtractSummary, Shard,
+    extract_into, list_videos, merge_lists, run_extract, shard_videos, verify_done, video_name,
+    write_lists_for, DoneMarker, ExtractEvent, ExtractSummary, Shard, VideoOutcome,
 };
 pub use features::{
     audio_windows, extract_video, EncoderEngine, Encoders, ExtractedVideo, FeatureOptions,

@@ -446,23 +446,55 @@ impl Db {
         Ok(done.rows_affected())
     }
 
-    /// The scope of the live token `presented`, if any: every live token's hash is compared in constant time
-    /// (no early exit), so timing says nothing about which bytes matched.
+    /// The scope of the live token `presented`, if any (see [`Db::authenticate_token`]).
     pub async fn authenticate(&self, presented: &str) -> sqlx::Result<Option<Scope>> {
+        Ok(self.authenticate_token(presented).await?.map(|t| t.scope))
+    }
+
+    /// The live token `presented`, if any: every live token's hash is compared in constant time (no early exit), so
+    /// timing says nothing about which bytes matched.
+    pub async fn authenticate_token(&self, presented: &str) -> sqlx::Result<Option<AuthToken>> {
         let presented_hash = token::hash(presented);
-        let rows = sqlx::query("SELECT hash, scope FROM tokens WHERE revoked_ms IS NULL")
+        let rows = sqlx::query("SELECT id, hash, scope FROM tokens WHERE revoked_ms IS NULL")
             .fetch_all(&self.pool)
             .await?;
         let mut found = None;
         for r in &rows {
             let stored: String = r.try_get("hash")?;
             let scope: String = r.try_get("scope")?;
+            let id: String = r.try_get("id")?;
             if token::hashes_match(&presented_hash, &stored) {
-                found = scope.parse().ok();
+                if let Ok(scope) = scope.parse() {
+                    found = Some(AuthToken {
+                        id,
+                        scope,
+                        hash: stored,
+                    });
+                }
             }
         }
         Ok(found)
     }
+
+    /// The stored hash of the live (not revoked) token `id`, if there is one.
+    pub async fn live_token_hash(&self, id: &str) -> sqlx::Result<Option<String>> {
+        let row = sqlx::query("SELECT hash FROM tokens WHERE id = $1 AND revoked_ms IS NULL")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get("hash")).transpose()
+    }
+}
+
+/// A live token that a request presented.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthToken {
+    /// Its identifier.
+    pub id: String,
+    /// Its scope.
+    pub scope: Scope,
+    /// Its stored hash (the key of the media links it asks for).
+    pub hash: String,
 }
 
 /// `url` with any password replaced by `***` (for error messages).

@@ -1,6 +1,8 @@
-//! The HTTP API (axum): jobs under `/v1`, `/metrics`, and the open `/healthz` and `/readyz`. Every other route
-//! needs `Authorization: Bearer <token>`: `GET` a `read` token, `POST` and `DELETE` a `submit` token. Failed token
-//! checks are rate-limited per client address; every response carries security headers; there is no CORS.
+//! The HTTP API (axum): jobs under `/v1`, `/metrics`, and the open `/healthz` and `/readyz`; the web UI's static
+//! files under `/ui/` (open: the page holds no data, it asks for a token) and media links under `/media/` (open, each
+//! checked by its own signed ticket). Every other route needs `Authorization: Bearer <token>`: `GET` a `read` token,
+//! `POST` and `DELETE` a `submit` token. Failed token checks are rate-limited per client address; every response
+//! carries security headers; there is no CORS.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,7 +20,8 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::db::{Db, Job, Status};
+use crate::db::{now_ms, AuthToken, Db, Job, Status};
+use crate::media;
 use crate::ratelimit::FailureLimiter;
 use crate::storage::Storage;
 use crate::token::Scope;
@@ -132,6 +135,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/jobs", get(list_jobs).post(create_job))
         .route("/v1/jobs/{id}", get(get_job).delete(delete_job))
         .route("/v1/jobs/{id}/report", get(get_report))
+        .route("/v1/jobs/{id}/video", get(get_video))
+        .route("/v1/jobs/{id}/video-link", get(get_video_link))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .fallback(|| async { ApiError::NotFound })
@@ -139,6 +144,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     protected
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/media/{ticket}", get(get_media))
+        .merge(crate::ui::routes())
         .layer(middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -168,10 +175,11 @@ async fn security_headers(mut r: Response) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
-    );
+    // The UI's page sets its own (narrow) policy; everything else gets one that allows nothing.
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+        ));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
@@ -209,8 +217,8 @@ async fn require_token(
         st.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
         return ApiError::Unauthorized("a bearer token is required").into_response();
     };
-    let scope = match st.db.authenticate(presented).await {
-        Ok(Some(s)) => s,
+    let auth = match st.db.authenticate_token(presented).await {
+        Ok(Some(t)) => t,
         Ok(None) => {
             st.limiter.fail(ip);
             st.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
@@ -220,6 +228,7 @@ async fn require_token(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let need = needed_scope(req.method());
+    let scope = auth.scope;
     if scope < need {
         st.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
         return ApiError::Forbidden(format!(
@@ -227,6 +236,8 @@ async fn require_token(
         ))
         .into_response();
     }
+    let mut req = req;
+    req.extensions_mut().insert(auth);
     next.run(req).await
 }
 
@@ -315,6 +326,16 @@ pub struct JobPage {
     pub jobs: Vec<JobView>,
     /// Pass as `cursor` for the next page; `null` on the last one.
     pub next_cursor: Option<String>,
+}
+
+/// The formats of a report.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ReportFormat {
+    /// `avad detect --json`.
+    Json,
+    /// `avad detect --csv`.
+    Csv,
 }
 
 /// The body of every error answer.
@@ -455,8 +476,9 @@ async fn get_job(
 }
 
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
-    params(("limit" = Option<i64>, Query, description = "Jobs per page, 1 to 100 (20)"),
-           ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Jobs per page, 1 to 100 (20)"),
+           ("cursor" = Option<String>, Query, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "Jobs, newest first", body = JobPage),
         (status = 400, description = "Bad `limit` or `cursor`", body = ErrorBody),
         (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
@@ -497,8 +519,8 @@ async fn list_jobs(
 
 #[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "Job identifier")),
-    responses((status = 200, description = "The job was queued or running and is now cancelled", body = JobView),
-        (status = 204, description = "The finished job and its files were removed"),
+    responses((status = 204, description = "The job and its files were removed (a queued job never runs; a running \
+one's worker loses its lease and drops its result)"),
         (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
         (status = 403, description = "The token's scope is too small", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
@@ -509,12 +531,11 @@ async fn delete_job(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let job = st.db.job(&id).await?.ok_or(ApiError::NotFound)?;
-    if !job.status.is_final() && st.db.cancel_job(&id).await? {
-        st.storage.remove_job_files(&id);
-        let job = st.db.job(&id).await?.ok_or(ApiError::NotFound)?;
-        return Ok((StatusCode::OK, Json(JobView::from(&job))).into_response());
+    // An unfinished job is cancelled first (its lease ends, so a worker running it can no longer complete it),
+    // then removed like a finished one: afterwards the job is gone (404) whatever state it was in.
+    if !job.status.is_final() {
+        st.db.cancel_job(&id).await?;
     }
-    // Finished (or finished meanwhile): remove it altogether.
     st.db.delete_finished_job(&id).await?;
     st.storage.remove_job_files(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -522,7 +543,7 @@ async fn delete_job(
 
 #[utoipa::path(get, path = "/v1/jobs/{id}/report", tag = "jobs",
     params(("id" = String, Path, description = "Job identifier"),
-           ("format" = Option<String>, Query, description = "`json` (default) or `csv`")),
+           ("format" = Option<ReportFormat>, Query, description = "`json` (default) or `csv`")),
     responses((status = 200, description = "The `avad detect` report (JSON) or its per-snippet table (CSV)",
                content((Object = "application/json"), (String = "text/csv"))),
         (status = 400, description = "Unknown format", body = ErrorBody),
@@ -564,6 +585,109 @@ async fn get_report(
         }
     }
     Ok(r)
+}
+
+/// A link that opens a job's video without a token (for a `<video>` element, which cannot send one).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct VideoLink {
+    /// `/media/{ticket}`: the video, with byte ranges, until `expires_at`, while the token that asked is live.
+    pub url: String,
+    /// RFC 3339.
+    pub expires_at: Option<String>,
+}
+
+/// The job `id` and its upload, or 404 when either is gone.
+async fn job_with_video(st: &AppState, id: &str) -> Result<Job, ApiError> {
+    let job = st.db.job(id).await?.ok_or(ApiError::NotFound)?;
+    if !st.storage.upload(&job.id).is_file() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(job)
+}
+
+async fn video_response(
+    st: &AppState,
+    job: &Job,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let path = st.storage.upload(&job.id);
+    media::serve_file(&path, headers, media::content_type(&job.file_name))
+        .await
+        .ok_or(ApiError::NotFound)
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/video", tag = "jobs",
+    params(("id" = String, Path, description = "Job identifier"),
+           ("Range" = Option<String>, Header, description = "One byte range, `bytes=START-END`")),
+    responses((status = 200, description = "The uploaded video (its type from the file name's extension)",
+               content((String = "video/*"), (String = "application/octet-stream")),
+               headers(("Accept-Ranges" = String, description = "`bytes`"))),
+        (status = 206, description = "The requested byte range",
+         content((String = "video/*"), (String = "application/octet-stream")),
+         headers(("Content-Range" = String, description = "`bytes START-END/LENGTH`"))),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 404, description = "No such job, or its video was removed", body = ErrorBody),
+        (status = 416, description = "The range is outside the file"),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
+async fn get_video(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let job = job_with_video(&st, &id).await?;
+    video_response(&st, &job, &headers).await
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/video-link", tag = "jobs",
+    params(("id" = String, Path, description = "Job identifier")),
+    responses((status = 200, description = "A link to the video that needs no token, valid for an hour", body = VideoLink),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 404, description = "No such job, or its video was removed", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
+async fn get_video_link(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    axum::Extension(auth): axum::Extension<AuthToken>,
+) -> Result<Json<VideoLink>, ApiError> {
+    let id = parse_id(&id)?;
+    let job = job_with_video(&st, &id).await?;
+    let expires = now_ms() + media::LINK_LIFETIME_MS;
+    let ticket = media::issue(&auth.hash, &job.id, expires, &auth.id);
+    Ok(Json(VideoLink {
+        url: format!("/media/{ticket}"),
+        expires_at: rfc3339(expires),
+    }))
+}
+
+#[utoipa::path(get, path = "/media/{ticket}", tag = "jobs", security(()),
+    params(("ticket" = String, Path, description = "The ticket of a link from `/v1/jobs/{id}/video-link`"),
+           ("Range" = Option<String>, Header, description = "One byte range, `bytes=START-END`")),
+    responses((status = 200, description = "The uploaded video (its type from the file name's extension)",
+               content((String = "video/*"), (String = "application/octet-stream")),
+               headers(("Accept-Ranges" = String, description = "`bytes`"))),
+        (status = 206, description = "The requested byte range",
+         content((String = "video/*"), (String = "application/octet-stream")),
+         headers(("Content-Range" = String, description = "`bytes START-END/LENGTH`"))),
+        (status = 404, description = "No such link (unknown, expired, or its token was revoked), or no video",
+         body = ErrorBody),
+        (status = 416, description = "The range is outside the file")))]
+async fn get_media(
+    State(st): State<Arc<AppState>>,
+    Path(ticket): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let t = media::Ticket::parse(&ticket).ok_or(ApiError::NotFound)?;
+    let key = st
+        .db
+        .live_token_hash(&t.token_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !t.is_valid(&key, now_ms()) {
+        return Err(ApiError::NotFound);
+    }
+    let job = job_with_video(&st, &t.job).await?;
+    video_response(&st, &job, &headers).await
 }
 
 /// The label of the `avad_serve_jobs` gauge.
@@ -627,9 +751,10 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "avad serve", description = "avad detect as an HTTP job service (docs/serve.md)."),
-    paths(create_job, list_jobs, get_job, delete_job, get_report, metrics, healthz, readyz, openapi_json),
-    components(schemas(JobView, JobPage, ErrorBody)),
-    modifiers(&BearerAuth),
+    paths(create_job, list_jobs, get_job, delete_job, get_report, get_video, get_video_link, get_media, metrics,
+          healthz, readyz, openapi_json),
+    components(schemas(JobView, JobPage, ErrorBody, VideoLink, ReportFormat)),
+    modifiers(&BearerAuth, &UploadBody),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -649,9 +774,47 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Declares the upload of `POST /v1/jobs` as what the handler takes: required, binary, at least one byte.
+struct UploadBody;
+
+impl utoipa::Modify for UploadBody {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::content::ContentBuilder;
+        use utoipa::openapi::request_body::RequestBodyBuilder;
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        use utoipa::openapi::Required;
+        let Some(op) = doc
+            .paths
+            .paths
+            .get_mut("/v1/jobs")
+            .and_then(|p| p.post.as_mut())
+        else {
+            return;
+        };
+        let bytes = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .min_length(Some(1))
+            .build();
+        op.request_body = Some(
+            RequestBodyBuilder::new()
+                .description(Some(
+                    "The video's bytes, streamed (Content-Length or chunked); an empty body is refused (400)",
+                ))
+                .required(Some(Required::True))
+                .content(
+                    "application/octet-stream",
+                    ContentBuilder::new().schema(Some(bytes)).build(),
+                )
+                .build(),
+        );
+    }
+}
+
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "This document", body = Object),
-        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody)))]
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(<ApiDoc as utoipa::OpenApi>::openapi())
 }
@@ -676,6 +839,23 @@ mod tests {
             assert!(paths.contains_key(p), "{p} missing");
         }
         assert!(paths["/v1/jobs"]["post"]["responses"]["413"].is_object());
+        let body = &paths["/v1/jobs"]["post"]["requestBody"];
+        assert_eq!(body["required"], true);
+        assert_eq!(
+            body["content"]["application/octet-stream"]["schema"]["minLength"],
+            1
+        );
+        for p in [
+            "/v1/jobs/{id}/video",
+            "/v1/jobs/{id}/video-link",
+            "/media/{ticket}",
+        ] {
+            assert!(paths.contains_key(p), "{p} missing");
+        }
+        assert_eq!(
+            paths["/media/{ticket}"]["get"]["security"],
+            serde_json::json!([{}])
+        );
         assert_eq!(
             doc["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"

@@ -3,8 +3,9 @@
 //! - [`db`]: jobs and tokens in SQLite (the default, WAL) or PostgreSQL, one code path (sqlx `Any`), embedded
 //!   migrations, leases that expire so a dead worker's job is taken again.
 //! - [`token`]: scopes, random tokens, hashes. [`ratelimit`]: failed token checks per client address.
-//! - [`storage`]: the uploads and reports folder; [`http`]: the API and its OpenAPI document; [`detector`] and
-//!   [`worker`]: the jobs.
+//! - [`storage`]: the uploads and reports folder; [`http`]: the API and its OpenAPI document; [`media`]: videos
+//!   with byte ranges and signed media links; [`ui`]: the web UI's embedded files; [`detector`] and [`worker`]: the
+//!   jobs.
 //!
 //! Routes, tokens and an example: `docs/serve.md`.
 
@@ -13,9 +14,11 @@
 pub mod db;
 pub mod detector;
 pub mod http;
+pub mod media;
 pub mod ratelimit;
 pub mod storage;
 pub mod token;
+pub mod ui;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -41,6 +44,9 @@ pub struct ServeConfig {
     pub max_upload: u64,
     /// Run jobs only: no HTTP.
     pub worker_only: bool,
+    /// Serve the API only: no worker (`avad serve --no-worker`; jobs are run by `--worker-only` processes sharing
+    /// the database and the storage folder).
+    pub no_worker: bool,
     /// How long a job's lease lasts without renewal.
     pub lease: Duration,
     /// Claims after which a job whose worker keeps dying fails.
@@ -85,9 +91,18 @@ fn worker_name() -> String {
 }
 
 /// Runs the server: removes stale partial uploads, opens (and migrates) the database, serves the API (unless
-/// `worker_only`) and runs jobs with `detector` on the calling thread until SIGINT or SIGTERM. Prints
-/// `READY http://ADDR` (or `READY worker`) on stdout once it takes requests.
-pub fn serve(cfg: &ServeConfig, detector: &dyn Detector) -> anyhow::Result<()> {
+/// `worker_only`) and runs jobs with `detector` on the calling thread (unless `no_worker`) until SIGINT or
+/// SIGTERM. Prints `READY http://ADDR` (or `READY worker`) on stdout once it takes requests. `detector` may be
+/// `None` only with `no_worker` (an API process loads no models).
+pub fn serve(cfg: &ServeConfig, detector: Option<&dyn Detector>) -> anyhow::Result<()> {
+    if cfg.worker_only && cfg.no_worker {
+        anyhow::bail!("--worker-only and --no-worker leave nothing to run");
+    }
+    let detector = match (detector, cfg.no_worker) {
+        (_, true) => None,
+        (Some(d), false) => Some(d),
+        (None, false) => anyhow::bail!("a worker needs a detector (the model flags)"),
+    };
     let rt = runtime()?;
     let storage = storage::Storage::open(&cfg.storage).map_err(|e| {
         anyhow::anyhow!(
@@ -145,16 +160,29 @@ pub fn serve(cfg: &ServeConfig, detector: &dyn Detector) -> anyhow::Result<()> {
             counters: Default::default(),
         });
         let stop_http = stop.clone();
-        rt.spawn(async move {
+        let http_task = rt.spawn(async move {
             if let Err(e) = http::serve(listener, state, std::future::pending()).await {
                 tracing::error!("HTTP server: {e}");
             }
             stop_http.store(true, Ordering::SeqCst);
         });
-        tracing::info!("listening on http://{addr}");
+        if cfg.no_worker {
+            tracing::info!(
+                "listening on http://{addr} (API only: --worker-only processes run the jobs)"
+            );
+        } else {
+            tracing::info!("listening on http://{addr}");
+        }
         println!("READY http://{addr}");
+        if detector.is_none() {
+            // API only: wait for the server (a signal ends the process).
+            let _ = rt.block_on(http_task);
+            return Ok(());
+        }
     }
-    worker::run(rt.handle(), &db, &storage, detector, &wcfg, &current, &stop);
+    if let Some(detector) = detector {
+        worker::run(rt.handle(), &db, &storage, detector, &wcfg, &current, &stop);
+    }
     Ok(())
 }
 

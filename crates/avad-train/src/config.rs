@@ -4,6 +4,10 @@
 //!
 //! A TOML file overrides only the keys it names (tables are merged key by key into the preset), so
 //! `[model]\nattn_window = 8` changes one value of the preset's model and keeps the rest.
+//!
+//! A configuration file is outside data: it may be at most [`MAX_CONFIG_BYTES`], and [`TrainConfig::validate`]
+//! checks the sizes it declares against caps ([`MAX_BATCH_SIZE`], [`MAX_FRAME_FACTOR`], the model caps of
+//! `avad_infer::checkpoint::limits`) before anything is built from it.
 
 use std::path::Path;
 
@@ -101,6 +105,13 @@ pub struct TrainConfig {
     /// Loss terms and weights.
     pub loss: LossConfig,
 }
+
+/// Largest TOML configuration file read.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+/// Largest `batch_size` (official: 96 / 128 rows).
+pub const MAX_BATCH_SIZE: usize = 4096;
+/// Largest `frame_factor` (frames per snippet: 16 or 4).
+pub const MAX_FRAME_FACTOR: usize = 1024;
 
 /// Names of the built-in presets, for help texts.
 pub const PRESET_NAMES: &[&str] = &[
@@ -322,6 +333,14 @@ impl TrainConfig {
             .map_err(|e| bad(format!("cannot serialise the preset: {e}")))?;
         let mut merged = base;
         merge_tables(&mut merged, user);
+        // The old spelling `model.clip_text.width` sets the MLP to 4 × width while deserialising: check it first.
+        let width = merged
+            .get("model")
+            .and_then(|m| m.get("clip_text"))
+            .and_then(|c| c.get("width"))
+            .and_then(toml::Value::as_integer);
+        avad_infer::checkpoint::check_old_text_width(width.and_then(|w| u64::try_from(w).ok()))
+            .map_err(bad)?;
         // `model.audio` is an Option: TOML has no null, so an absent table means "no audio path" (serde's struct
         // default would otherwise fill in the teacher's TCN).
         let has_audio = merged
@@ -339,8 +358,34 @@ impl TrainConfig {
 
     /// Overrides the keys present in the TOML file at `path`.
     pub fn merge_toml_file(self, path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-        self.merge_toml_str(&text, path)
+        let len = std::fs::metadata(path)
+            .map_err(|e| TrainError::io(path, e))?
+            .len();
+        if len > MAX_CONFIG_BYTES as u64 {
+            return Err(TrainError::ConfigFile {
+                path: path.to_path_buf(),
+                msg: format!("{len} bytes: larger than the cap of {MAX_CONFIG_BYTES} bytes"),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+        self.merge_toml_bytes(&bytes, path)
+    }
+
+    /// Overrides the keys present in the TOML bytes read from `path` (which names the file in errors): the entry
+    /// point of [`TrainConfig::merge_toml_file`] and of the fuzz target `train_toml`.
+    pub fn merge_toml_bytes(self, bytes: &[u8], path: &Path) -> Result<Self> {
+        let bad = |msg: String| TrainError::ConfigFile {
+            path: path.to_path_buf(),
+            msg,
+        };
+        if bytes.len() > MAX_CONFIG_BYTES {
+            return Err(bad(format!(
+                "{} bytes: larger than the cap of {MAX_CONFIG_BYTES} bytes",
+                bytes.len()
+            )));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8 text ({e})")))?;
+        self.merge_toml_str(text, path)
     }
 
     /// The configuration as TOML text (the format `--config` reads).
@@ -355,8 +400,11 @@ impl TrainConfig {
         if self.epochs == 0 {
             return err("epochs must be ≥ 1".into());
         }
-        if self.batch_size == 0 {
-            return err("batch_size must be ≥ 1".into());
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
+            return err(format!(
+                "batch_size {} must lie in 1..={MAX_BATCH_SIZE}",
+                self.batch_size
+            ));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return err(format!("lr {} must be positive", self.lr));
@@ -385,8 +433,11 @@ impl TrainConfig {
         if self.selection == Selection::Validation && self.val_fraction == 0.0 {
             return err("selection = validation needs val_fraction > 0 (or use --select-on-test / last-epoch)".into());
         }
-        if self.frame_factor == 0 {
-            return err("frame_factor must be ≥ 1".into());
+        if self.frame_factor == 0 || self.frame_factor > MAX_FRAME_FACTOR {
+            return err(format!(
+                "frame_factor {} must lie in 1..={MAX_FRAME_FACTOR}",
+                self.frame_factor
+            ));
         }
         let classes = match self.labels {
             LabelSet::Xd => 7,
@@ -410,7 +461,7 @@ impl TrainConfig {
         if self.loss.focal && !self.model.learnable_alpha {
             return err("loss.focal needs model.learnable_alpha".into());
         }
-        self.model.validate()?;
+        avad_infer::checkpoint::check_model_config(&self.model).map_err(TrainError::Config)?;
         Ok(())
     }
 }

@@ -1,5 +1,12 @@
 //! A small, strict WAV (RIFF/WAVE) reader: PCM u8/s16/s24/s32, IEEE float 32/64, `WAVE_FORMAT_EXTENSIBLE`, any
-//! channel count and rate. Channels are averaged to mono (a plain mean, not FFmpeg's default downmix matrix).
+//! channel count, rates from [`MIN_SAMPLE_RATE`] to [`MAX_SAMPLE_RATE`]. Channels are averaged to mono (a plain
+//! mean, not FFmpeg's default downmix matrix).
+//!
+//! Limits, checked before anything is decoded: a `data` chunk must be in the file (a chunk claiming 4 GB in a small
+//! file is an error; `0` and `0xFFFFFFFF` mean "to the end of the file", as streaming writers use them), the
+//! sample rate must lie in `[MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]` (outside it the 16 kHz resampler's filter or output
+//! would be unbounded) and need at most [`MAX_RESAMPLE_TABLE_TAPS`] of precomputed filter, and the audio may last at
+//! most [`MAX_WAV_SECONDS`].
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +27,41 @@ pub struct WavAudio {
     pub float: bool,
     /// Mono samples in [-1, 1] (mean of the channels).
     pub samples: Vec<f32>,
+}
+
+/// Lowest sample rate accepted (Hz).
+pub const MIN_SAMPLE_RATE: u32 = 4_000;
+/// Highest sample rate accepted (Hz).
+pub const MAX_SAMPLE_RATE: u32 = 192_000;
+/// Longest audio accepted, in seconds (one hour: 230 MB of 16 kHz f32 samples after resampling).
+pub const MAX_WAV_SECONDS: u64 = 3_600;
+/// Largest resampling filter table (phases × taps) a sample rate may need to reach 16 kHz: [`crate::resample`]
+/// precomputes one filter row per phase when there are at most 4096 phases, whatever the file's length, so an odd
+/// rate such as 96085 Hz (3200 phases × 614 taps) would cost a second of CPU even for a 40-byte file (found by
+/// fuzzing). Every standard rate needs under 50 000.
+pub const MAX_RESAMPLE_TABLE_TAPS: u64 = 500_000;
+
+/// Taps of the filter table `resample` precomputes for `rate` → 16 kHz (0 when it computes rows per sample).
+fn resample_table_taps(rate: u32) -> u64 {
+    use crate::resample::{ROLLOFF, ZERO_CROSSINGS};
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let (from, to) = (u64::from(rate), u64::from(SAMPLE_RATE));
+    if from == to || from == 0 {
+        return 0;
+    }
+    let up = to / gcd(from, to);
+    if up > 4096 {
+        return 0; // `resample`'s MAX_TABLE_PHASES: rows are computed per output sample instead
+    }
+    let fc = ROLLOFF * 0.5 * (to as f64 / from as f64).min(1.0);
+    let taps = 2 * (ZERO_CROSSINGS as f64 / (2.0 * fc)).ceil() as u64;
+    up * taps
 }
 
 const FORMAT_PCM: u16 = 1;
@@ -46,6 +88,13 @@ pub fn read_wav(path: &Path) -> Result<WavAudio> {
 /// Reads a WAV file, averages its channels and resamples to 16 kHz (see [`crate::resample`]).
 pub fn read_wav_mono_16k(path: &Path) -> Result<Vec<f32>> {
     let wav = read_wav(path)?;
+    resample(&wav.samples, wav.sample_rate, SAMPLE_RATE)
+}
+
+/// [`read_wav_mono_16k`] on bytes: parses, averages the channels and resamples to 16 kHz; `path` only names the
+/// file in errors (the fuzz target `wav` drives this, the path `avad wav2clip --audio` takes).
+pub fn parse_wav_mono_16k(bytes: &[u8], path: &Path) -> Result<Vec<f32>> {
+    let wav = parse_wav(bytes, path)?;
     resample(&wav.samples, wav.sample_rate, SAMPLE_RATE)
 }
 
@@ -139,10 +188,17 @@ pub fn parse_wav(b: &[u8], path: &Path) -> Result<WavAudio> {
 
 fn decode(data: &[u8], f: &Fmt, unsupported: &dyn Fn(String) -> Wav2ClipError) -> Result<WavAudio> {
     let ch = f.channels as usize;
-    if ch == 0 || f.rate == 0 {
+    if ch == 0 || !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&f.rate) {
         return Err(unsupported(format!(
-            "{} channels at {} Hz",
+            "{} channels at {} Hz (field `fmt ` channels ≥ 1, sample rate {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE} Hz)",
             f.channels, f.rate
+        )));
+    }
+    let table = resample_table_taps(f.rate);
+    if table > MAX_RESAMPLE_TABLE_TAPS {
+        return Err(unsupported(format!(
+            "sample rate {} Hz needs a resampling filter table of {table} taps to reach 16 kHz (cap {MAX_RESAMPLE_TABLE_TAPS}); convert the file to a standard rate",
+            f.rate
         )));
     }
     let bytes = (f.bits as usize).div_ceil(8);
@@ -163,6 +219,12 @@ fn decode(data: &[u8], f: &Fmt, unsupported: &dyn Fn(String) -> Wav2ClipError) -
         )));
     }
     let n = data.len() / frame; // a partial trailing frame is dropped
+    if n as u64 > MAX_WAV_SECONDS * u64::from(f.rate) {
+        return Err(unsupported(format!(
+            "`data` chunk holds {n} frames at {} Hz, longer than the cap of {MAX_WAV_SECONDS} s",
+            f.rate
+        )));
+    }
     let sample = |s: &[u8]| -> f64 {
         match (float, bytes) {
             (false, 1) => (s[0] as f64 - 128.0) / 128.0,

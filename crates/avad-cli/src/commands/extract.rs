@@ -117,9 +117,15 @@ pub struct Args {
     /// 1: centre crop (CLIP preprocessing); 10: AVadCLIP's 10-crop.
     #[arg(long, default_value_t = 1, value_parser = parse_crops)]
     pub crops: usize,
-    /// Process only shard I of N (video i of the sorted list when i % N == I), e.g. `--shard 0/4`.
+    /// Process only shard I of N (video i of the sorted list when i % N == I), e.g. `--shard 0/4`. Without it the
+    /// shard comes from the environment: a Slurm array task (`SLURM_ARRAY_TASK_ID` of `SLURM_ARRAY_TASK_COUNT`) or a
+    /// Kubernetes indexed job (`JOB_COMPLETION_INDEX` of `AVAD_SHARD_COUNT`, which you set to the completions);
+    /// `--shard 0/1` processes everything whatever the environment says.
     #[arg(long)]
     pub shard: Option<Shard>,
+    /// Where the shard came from (`--shard` or the environment variables), set by [`run`].
+    #[arg(skip)]
+    pub shard_source: Option<String>,
     /// The encoders and the frame sampling.
     #[command(flatten)]
     pub encoders: EncoderArgs,
@@ -137,9 +143,95 @@ fn parse_crops(s: &str) -> Result<usize, String> {
 }
 
 /// Runs `avad extract`; fails (after finishing every other video) if any video failed.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(mut args: Args) -> anyhow::Result<()> {
     args.encoders.check()?;
+    if let Some((shard, source)) = resolve_shard(args.shard, &|k| std::env::var(k).ok())? {
+        args.shard = Some(shard);
+        args.shard_source = Some(source);
+    }
     run_inference(&args.device, &args)
+}
+
+/// The variable that gives the shard count of a Kubernetes indexed job (Kubernetes exports the index,
+/// `JOB_COMPLETION_INDEX`, but not the number of completions).
+pub const SHARD_COUNT_ENV: &str = "AVAD_SHARD_COUNT";
+
+/// The shard of this run and where it came from: `--shard` when given; else a Slurm array task
+/// (`SLURM_ARRAY_TASK_ID` − `SLURM_ARRAY_TASK_MIN`, divided by `SLURM_ARRAY_TASK_STEP`, of `SLURM_ARRAY_TASK_COUNT`;
+/// min 0 and step 1 when unset); else a Kubernetes indexed job (`JOB_COMPLETION_INDEX` of [`SHARD_COUNT_ENV`]);
+/// else `None` (every video). `env` reads a variable (empty counts as unset). Malformed or inconsistent values are
+/// errors naming the variables.
+pub fn resolve_shard(
+    explicit: Option<Shard>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<(Shard, String)>> {
+    if let Some(s) = explicit {
+        return Ok(Some((s, "--shard".into())));
+    }
+    let var = |k: &str| {
+        env(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let number = |k: &str, v: &str| -> anyhow::Result<usize> {
+        v.parse::<usize>().map_err(|_| {
+            anyhow::anyhow!("{k}=`{v}` is not a whole number >= 0 (or give --shard I/N)")
+        })
+    };
+    if let Some(id) = var("SLURM_ARRAY_TASK_ID") {
+        let id = number("SLURM_ARRAY_TASK_ID", &id)?;
+        let count = var("SLURM_ARRAY_TASK_COUNT").ok_or_else(|| {
+            anyhow::anyhow!(
+                "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not: give --shard I/N"
+            )
+        })?;
+        let count = number("SLURM_ARRAY_TASK_COUNT", &count)?;
+        let min = match var("SLURM_ARRAY_TASK_MIN") {
+            Some(v) => number("SLURM_ARRAY_TASK_MIN", &v)?,
+            None => 0,
+        };
+        let step = match var("SLURM_ARRAY_TASK_STEP") {
+            Some(v) => number("SLURM_ARRAY_TASK_STEP", &v)?.max(1),
+            None => 1,
+        };
+        let offset = id.checked_sub(min).filter(|o| o % step == 0);
+        return match offset.map(|o| o / step) {
+            Some(index) if index < count => Ok(Some((
+                Shard { index, count },
+                "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT".into(),
+            ))),
+            _ => anyhow::bail!(
+                "SLURM_ARRAY_TASK_ID={id} (SLURM_ARRAY_TASK_MIN={min}, SLURM_ARRAY_TASK_STEP={step}) is not one of the \
+                 SLURM_ARRAY_TASK_COUNT={count} tasks of an evenly spaced array: give --shard I/N"
+            ),
+        };
+    }
+    if let Some(index) = var("JOB_COMPLETION_INDEX") {
+        let index = number("JOB_COMPLETION_INDEX", &index)?;
+        let count = var(SHARD_COUNT_ENV).ok_or_else(|| {
+            anyhow::anyhow!(
+                "JOB_COMPLETION_INDEX is set (a Kubernetes indexed job) but {SHARD_COUNT_ENV} is not: set it to the \
+                 job's completions (Kubernetes does not export them), or give --shard I/N"
+            )
+        })?;
+        let count = number(SHARD_COUNT_ENV, &count)?;
+        if index >= count {
+            anyhow::bail!(
+                "JOB_COMPLETION_INDEX={index} is not below {SHARD_COUNT_ENV}={count}: need 0 <= index < count"
+            );
+        }
+        return Ok(Some((
+            Shard { index, count },
+            format!("JOB_COMPLETION_INDEX/{SHARD_COUNT_ENV}"),
+        )));
+    }
+    if let Some(count) = var(SHARD_COUNT_ENV) {
+        anyhow::bail!(
+            "{SHARD_COUNT_ENV}={count} is set but JOB_COMPLETION_INDEX is not: give both (a Kubernetes indexed job), \
+             or --shard I/N"
+        );
+    }
+    Ok(None)
 }
 
 impl InferCommand for Args {
@@ -150,9 +242,10 @@ impl InferCommand for Args {
         let videos = shard_videos(&all, self.shard);
         if let Some(s) = self.shard {
             tracing::info!(
-                "shard {}/{}: {} of {} videos",
+                "shard {}/{} (from {}): {} of {} videos",
                 s.index,
                 s.count,
+                self.shard_source.as_deref().unwrap_or("--shard"),
                 videos.len(),
                 all.len()
             );
@@ -220,5 +313,113 @@ impl InferCommand for Args {
             anyhow::bail!("{} of {} videos failed", summary.failed.len(), videos.len());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(
+        explicit: Option<&str>,
+        vars: &[(&str, &str)],
+    ) -> anyhow::Result<Option<(Shard, String)>> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        resolve_shard(explicit.map(|s| s.parse().unwrap()), &env)
+    }
+
+    fn shard(r: anyhow::Result<Option<(Shard, String)>>) -> (usize, usize, String) {
+        let (s, from) = r.unwrap().unwrap();
+        (s.index, s.count, from)
+    }
+
+    #[test]
+    fn shard_from_slurm_kubernetes_or_flag() {
+        assert!(resolve(None, &[]).unwrap().is_none());
+        let slurm = [
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ];
+        assert_eq!(shard(resolve(None, &slurm)).0, 2);
+        // Arrays that start at 1 or step by 2 map onto 0..N.
+        let from_one = [
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ];
+        let (i, n, _) = shard(resolve(None, &from_one));
+        assert_eq!((i, n), (2, 4));
+        let stepped = [
+            ("SLURM_ARRAY_TASK_ID", "5"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_STEP", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ];
+        assert_eq!(shard(resolve(None, &stepped)).0, 2);
+        let k8s = [("JOB_COMPLETION_INDEX", "1"), ("AVAD_SHARD_COUNT", "4")];
+        let (i, n, from) = shard(resolve(None, &k8s));
+        assert_eq!(
+            (i, n, from.as_str()),
+            (1, 4, "JOB_COMPLETION_INDEX/AVAD_SHARD_COUNT")
+        );
+        // The flag wins over the environment.
+        assert_eq!(
+            shard(resolve(Some("0/1"), &slurm)),
+            (0, 1, "--shard".into())
+        );
+    }
+
+    #[test]
+    fn malformed_shard_variables_are_errors() {
+        for (vars, needle) in [
+            (
+                &[
+                    ("SLURM_ARRAY_TASK_ID", "x"),
+                    ("SLURM_ARRAY_TASK_COUNT", "3"),
+                ][..],
+                "SLURM_ARRAY_TASK_ID=`x`",
+            ),
+            (
+                &[("SLURM_ARRAY_TASK_ID", "1")][..],
+                "SLURM_ARRAY_TASK_COUNT is not",
+            ),
+            (
+                &[
+                    ("SLURM_ARRAY_TASK_ID", "3"),
+                    ("SLURM_ARRAY_TASK_COUNT", "3"),
+                ][..],
+                "is not one of",
+            ),
+            (
+                &[
+                    ("SLURM_ARRAY_TASK_ID", "0"),
+                    ("SLURM_ARRAY_TASK_COUNT", "0"),
+                ][..],
+                "is not one of",
+            ),
+            (
+                &[("JOB_COMPLETION_INDEX", "2")][..],
+                "AVAD_SHARD_COUNT is not",
+            ),
+            (
+                &[("JOB_COMPLETION_INDEX", "2"), ("AVAD_SHARD_COUNT", "2")][..],
+                "not below",
+            ),
+            (
+                &[("JOB_COMPLETION_INDEX", "-1"), ("AVAD_SHARD_COUNT", "2")][..],
+                "JOB_COMPLETION_INDEX=`-1`",
+            ),
+            (
+                &[("AVAD_SHARD_COUNT", "2")][..],
+                "JOB_COMPLETION_INDEX is not",
+            ),
+        ] {
+            let e = resolve(None, vars).unwrap_err().to_string();
+            assert!(e.contains(needle), "{vars:?}: {e}");
+        }
     }
 }

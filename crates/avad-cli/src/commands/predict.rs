@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use avad_infer::{read_stored_features, read_videos, ModelBundle};
 
+use super::extract::EngineArg;
 use crate::backend::{run_inference, DeviceArgs, InferCommand};
 
 /// Arguments of `avad predict`.
@@ -32,6 +33,11 @@ pub struct Args {
     /// Score with the live rule of `avad watch` instead of the offline chunking (see `--live-window`).
     #[command(flatten)]
     pub live: LiveArgs,
+    /// How the model computes: `fast` (weights packed once, fp32 CPU kernels; scores within 1e-4 of `reference`),
+    /// `reference` (burn's generic ops, the path the parity tests check), or `auto` (fast on the CPU for every
+    /// model the fast path implements, reference on CUDA).
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
+    pub engine: EngineArg,
     /// Device and float type (`--device cuda` on a GPU build).
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -75,6 +81,7 @@ impl Args {
             out,
             c_branch: false,
             live: LiveArgs::default(),
+            engine: EngineArg::Auto,
             device: DeviceArgs::default(),
         }
     }
@@ -88,8 +95,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 impl InferCommand for Args {
     /// Scores every video of the list and writes `<video>.npy` files and `scored_by.csv`.
     fn run_on<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> anyhow::Result<()> {
-        let bundle = ModelBundle::<B>::load(&self.model, device)
+        let mut bundle = ModelBundle::<B>::load(&self.model, device)
             .with_context(|| format!("loading {}", self.model.display()))?;
+        if self.engine != EngineArg::Auto {
+            // (Loading already chose `auto`.)
+            bundle.set_engine(self.engine.model_engine())?;
+        }
         let videos = read_videos(&self.list, self.features_dir.as_deref())?;
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;

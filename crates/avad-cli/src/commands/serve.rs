@@ -9,7 +9,7 @@ use avad_infer::ModelBundle;
 use avad_pipeline::ScoreOptions;
 use avad_serve::{PipelineDetector, Scope, ServeConfig};
 
-use super::extract::EncoderArgs;
+use super::extract::{EncoderArgs, EngineArg};
 use crate::backend::{run_inference, DeviceArgs, InferCommand};
 
 /// Where the state lives, shared by the server and `avad serve token`.
@@ -57,8 +57,12 @@ pub struct Args {
     pub max_upload: u64,
     /// Run jobs from the queue only, without the HTTP API (a worker on another machine sharing `--database` and
     /// the storage folder).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_worker")]
     pub worker_only: bool,
+    /// Serve the HTTP API only, without a worker: `--worker-only` processes (on this or other machines sharing
+    /// `--database` and the storage folder) run the jobs. Loads no models, so the model flags are not needed.
+    #[arg(long)]
+    pub no_worker: bool,
     /// Seconds a job's lease lasts without renewal: a job whose worker died is taken again after it.
     #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub lease: u64,
@@ -71,16 +75,56 @@ pub struct Args {
     /// Checkpoint or model bundle, as `avad detect --model` takes it.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// The encoders and the frame sampling (as `avad detect` takes them; optional only so that `avad serve token`
-    /// parses without them).
+    /// The encoders and the frame sampling (as `avad detect` takes them; optional so that `avad serve token` and
+    /// `avad serve --no-worker` parse without them).
     #[command(flatten)]
-    pub encoders: Option<EncoderArgs>,
+    pub encoders: ServeEncoderArgs,
     /// Anomaly-score threshold for events.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f32,
     /// Device and float type.
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+/// The flags of [`EncoderArgs`] with the weights optional (an API-only process, `--no-worker`, loads no models; a
+/// flattened `Option<EncoderArgs>` would still require them, since its defaulted flags make it always present).
+#[derive(clap::Args, Debug)]
+pub struct ServeEncoderArgs {
+    /// CLIP weights: a Hugging Face CLIPModel folder or an OpenAI-named safetensors file (needed by a worker).
+    #[arg(long)]
+    pub clip_model: Option<PathBuf>,
+    /// Wav2CLIP weights (`Wav2CLIP.pt` or safetensors with the same keys; needed by a worker).
+    #[arg(long)]
+    pub wav2clip: Option<PathBuf>,
+    /// Keep every N-th decoded frame: one snippet per N frames (a model must get the stride of the features it was
+    /// trained on).
+    #[arg(long, default_value_t = 16)]
+    pub stride: usize,
+    /// Stop each video after this many snippets.
+    #[arg(long)]
+    pub max_snippets: Option<usize>,
+    /// Snippets per CLIP forward pass.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// How the encoders compute: `fast` (prepacked fp32 CPU kernels), `reference` (burn's generic ops), or `auto`
+    /// (fast on the CPU, reference on CUDA).
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
+    pub engine: EngineArg,
+}
+
+impl ServeEncoderArgs {
+    /// `avad detect`'s encoder flags, when the weights are given.
+    fn encoder_args(&self) -> Option<EncoderArgs> {
+        Some(EncoderArgs {
+            clip_model: self.clip_model.clone()?,
+            wav2clip: self.wav2clip.clone()?,
+            stride: self.stride,
+            max_snippets: self.max_snippets,
+            batch: self.batch,
+            engine: self.engine,
+        })
+    }
 }
 
 /// `avad serve token …`.
@@ -126,8 +170,17 @@ pub enum TokenCommand {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match &args.command {
         Some(ServeCommand::Token(t)) => run_token(t),
+        None if args.no_worker => {
+            if args.model.is_some()
+                || args.encoders.clip_model.is_some()
+                || args.encoders.wav2clip.is_some()
+            {
+                tracing::info!("--no-worker: the model flags are not used by an API-only process");
+            }
+            avad_serve::serve(&args.config()?, None)
+        }
         None => {
-            match &args.encoders {
+            match args.encoders.encoder_args() {
                 Some(e) if args.model.is_some() => e.check()?,
                 _ => anyhow::bail!(
                     "--model, --clip-model and --wav2clip are required to run the server"
@@ -169,6 +222,25 @@ fn run_token(t: &TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+impl Args {
+    /// The server's configuration from the flags.
+    fn config(&self) -> anyhow::Result<ServeConfig> {
+        Ok(ServeConfig {
+            storage: self.state.storage.clone(),
+            database: Some(self.state.url()?),
+            listen: self.listen,
+            max_upload: self.max_upload,
+            worker_only: self.worker_only,
+            no_worker: self.no_worker,
+            lease: Duration::from_secs(self.lease),
+            max_attempts: self.max_attempts,
+            auth_failures: self.auth_failures_per_minute,
+            auth_window: Duration::from_secs(60),
+            poll: Duration::from_millis(500),
+        })
+    }
+}
+
 impl InferCommand for Args {
     /// Loads the models once, then serves and runs jobs until stopped.
     fn run_on<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> anyhow::Result<()> {
@@ -180,7 +252,7 @@ impl InferCommand for Args {
             .with_context(|| format!("loading {}", model_path.display()))?;
         let encoders = self
             .encoders
-            .as_ref()
+            .encoder_args()
             .context("--clip-model and --wav2clip are required to run the server")?;
         let enc = encoders.load::<B>(device, self.device.device)?;
         let detector = PipelineDetector::new(
@@ -189,18 +261,6 @@ impl InferCommand for Args {
             encoders.feature_options(1, false),
             ScoreOptions::offline(self.threshold),
         );
-        let cfg = ServeConfig {
-            storage: self.state.storage.clone(),
-            database: Some(self.state.url()?),
-            listen: self.listen,
-            max_upload: self.max_upload,
-            worker_only: self.worker_only,
-            lease: Duration::from_secs(self.lease),
-            max_attempts: self.max_attempts,
-            auth_failures: self.auth_failures_per_minute,
-            auth_window: Duration::from_secs(60),
-            poll: Duration::from_millis(500),
-        };
-        avad_serve::serve(&cfg, &detector)
+        avad_serve::serve(&self.config()?, Some(&detector))
     }
 }

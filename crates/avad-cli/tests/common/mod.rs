@@ -2,8 +2,11 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 /// A command that runs the `avad` binary under test.
 pub fn avad_command() -> Command {
@@ -29,6 +32,48 @@ pub fn avad_ok(args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// A child process killed and reaped when dropped, so a failing test leaves no server behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd` (stdout piped, stderr inherited), waits up to `timeout` for its first stdout line, which must be
+/// `READY <address>`, and returns the process, the address and the stdout lines that follow.
+pub fn start_ready(
+    mut cmd: Command,
+    what: &str,
+    timeout: Duration,
+) -> (KillOnDrop, String, Receiver<String>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start ({e}); run scripts/install-deps.sh"));
+    let out = child.stdout.take().unwrap();
+    let child = KillOnDrop(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let ready = rx
+        .recv_timeout(timeout)
+        .unwrap_or_else(|_| panic!("{what} did not start within {timeout:?}"));
+    let addr = ready
+        .strip_prefix("READY ")
+        .unwrap_or_else(|| panic!("{what}: unexpected first line {ready:?}"))
+        .to_string();
+    (child, addr, rx)
 }
 
 /// Tiny models for end-to-end runs: a random teacher of the tiny CLIP fixture's width (24, audio width of
@@ -73,5 +118,366 @@ impl TinyModels {
             "--wav2clip".into(),
             self.wav2clip.display().to_string(),
         ]
+    }
+}
+
+// ---- Helpers of the `avad serve` tests (serve_*.rs) ----
+
+/// An HTTP answer (`http`).
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header named `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON; fails the test, showing the body, when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// One HTTP/1.1 request to `addr` (`host:port`) over a fresh connection (`Connection: close`), with an optional
+/// bearer token, extra header lines (`"Range: bytes=0-9"`) and body (sent with `Content-Length`).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    extra_headers: &[&str],
+    body: Option<&[u8]>,
+) -> HttpResponse {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)
+        .unwrap_or_else(|e| panic!("{method} {path}: connecting to {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    for h in extra_headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    if let Some(b) = body {
+        head.push_str(&format!(
+            "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    head.push_str("\r\n");
+    let writer = {
+        let mut w = s.try_clone().unwrap();
+        let mut all = head.into_bytes();
+        all.extend_from_slice(body.unwrap_or_default());
+        std::thread::spawn(move || {
+            let _ = w.write_all(&all);
+        })
+    };
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(_) if !raw.is_empty() => break,
+            Err(e) => panic!("{method} {path}: {e}"),
+        }
+    }
+    let _ = writer.join();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+    {
+        let (mut b, mut out) = (&body[..], Vec::new());
+        while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
+            let n = usize::from_str_radix(String::from_utf8_lossy(&b[..i]).trim(), 16).unwrap_or(0);
+            if n == 0 || b.len() < i + 2 + n {
+                break;
+            }
+            out.extend_from_slice(&b[i + 2..i + 2 + n]);
+            b = &b[(i + 4 + n).min(b.len())..];
+        }
+        body = out;
+    }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0")
+}
+
+/// A throwaway PostgreSQL server (the Debian `postgresql` package's `initdb` and `postgres`) on 127.0.0.1 and a
+/// free port, with its data, socket and log in a temporary folder; password (SCRAM) authentication for the user
+/// `avad` and a database `avad`. When the tests run as root, `initdb` runs as the `postgres` user through `runuser`
+/// and the server as a child process with the `postgres` user's ids, since PostgreSQL refuses to run as root. The
+/// server is the test's own child (not daemonised by `pg_ctl`), so dropping this stops it (immediate shutdown,
+/// SIGQUIT), reaps it and removes the folder. Fails the test, naming the package, when PostgreSQL is not installed.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    as_postgres_user: bool,
+    server: Option<Child>,
+    pub port: u16,
+    password: String,
+    /// `postgres://avad:PASSWORD@127.0.0.1:PORT/avad`.
+    pub url: String,
+}
+
+impl Postgres {
+    /// The folder of `initdb` and `pg_ctl`: the newest `/usr/lib/postgresql/N/bin` (Debian), else `PATH`.
+    fn bin_dir() -> PathBuf {
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| {
+                        let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+                        let bin = e.path().join("bin");
+                        bin.join("initdb").exists().then_some((v, bin))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        versions.sort();
+        if let Some((_, bin)) = versions.pop() {
+            return bin;
+        }
+        std::env::var_os("PATH")
+            .and_then(|p| {
+                std::env::split_paths(&p).find(|d| d.join("initdb").exists() && d.join("postgres").exists())
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "PostgreSQL's initdb and postgres were not found (in /usr/lib/postgresql/*/bin or PATH): \
+                     install the Debian package `postgresql` (scripts/install-deps.sh)"
+                )
+            })
+    }
+
+    /// Runs `bin/ARGS` (as `postgres` when needed); fails the test with its output unless it succeeds.
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let out = self.try_run(program, args);
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Runs `bin/ARGS` (as `postgres` when needed) and returns its output, whatever its exit status.
+    fn try_run(&self, program: &str, args: &[&str]) -> Output {
+        let exe = self.bin.join(program);
+        let mut cmd = if self.as_postgres_user {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("PGPASSWORD", &self.password)
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", exe.display()));
+        out
+    }
+
+    /// Initialises and starts the server; returns once it accepts connections and the database `avad` exists.
+    pub fn start() -> Postgres {
+        let bin = Self::bin_dir();
+        let as_postgres_user = unsafe { libc::geteuid() } == 0;
+        let dir = tempfile::tempdir().unwrap();
+        let password = format!("pw{}", std::process::id());
+        std::fs::write(dir.path().join("pw"), &password).unwrap();
+        let ids = if as_postgres_user {
+            let id = |flag: &str| -> u32 {
+                let out = Command::new("id")
+                    .args([flag, "postgres"])
+                    .output()
+                    .expect("run id");
+                assert!(
+                    out.status.success(),
+                    "there is no `postgres` user to run PostgreSQL as (tests run as root): install the Debian \
+                     package `postgresql` (scripts/install-deps.sh)"
+                );
+                String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+            };
+            let ids = (id("-u"), id("-g"));
+            for p in [dir.path().to_path_buf(), dir.path().join("pw")] {
+                std::os::unix::fs::chown(&p, Some(ids.0), Some(ids.1)).unwrap();
+            }
+            Some(ids)
+        } else {
+            None
+        };
+        let port = free_port();
+        let mut pg = Postgres {
+            url: format!("postgres://avad:{password}@127.0.0.1:{port}/avad"),
+            dir,
+            bin,
+            as_postgres_user,
+            server: None,
+            port,
+            password,
+        };
+        let d = pg.dir.path().display().to_string();
+        let data = format!("{d}/data");
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                "avad",
+                "--auth=scram-sha-256",
+                &format!("--pwfile={d}/pw"),
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        let log = std::fs::File::create(format!("{d}/log")).unwrap();
+        if let Some((uid, gid)) = ids {
+            std::os::unix::fs::chown(format!("{d}/log"), Some(uid), Some(gid)).unwrap();
+        }
+        let mut server = Command::new(pg.bin.join("postgres"));
+        server
+            .args(["-D", &data, "-p", &port.to_string(), "-k", &d])
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .current_dir(pg.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Some((uid, gid)) = ids {
+            use std::os::unix::process::CommandExt;
+            server.uid(uid).gid(gid);
+        }
+        pg.server = Some(
+            server
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting postgres: {e}")),
+        );
+        // Ready once it answers a query (or failed when the process is gone).
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let port = pg.port.to_string();
+            let out = pg.try_run(
+                "psql",
+                &[
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    "avad",
+                    "-d",
+                    "postgres",
+                    "-X",
+                    "-c",
+                    "SELECT 1",
+                ],
+            );
+            if out.status.success() {
+                break;
+            }
+            let exited = pg.server.as_mut().unwrap().try_wait().unwrap();
+            if exited.is_some() || std::time::Instant::now() > until {
+                panic!(
+                    "PostgreSQL did not start ({exited:?}):\n{}",
+                    std::fs::read_to_string(format!("{d}/log")).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        pg.psql_db("postgres", "CREATE DATABASE avad");
+        pg
+    }
+
+    fn psql_db(&self, db: &str, sql: &str) -> String {
+        let port = self.port.to_string();
+        let out = self.run(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "avad",
+                "-d",
+                db,
+                "-X",
+                "-At",
+                "-F",
+                "|",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Runs `sql` in the database `avad` with psql; returns the rows, one a line, columns separated by `|`.
+    pub fn psql(&self, sql: &str) -> String {
+        self.psql_db("avad", sql)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            // Immediate shutdown (SIGQUIT): the postmaster stops its backends and exits; then reap it.
+            unsafe {
+                libc::kill(server.id() as libc::pid_t, libc::SIGQUIT);
+            }
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            while server.try_wait().ok().flatten().is_none() {
+                if std::time::Instant::now() > until {
+                    let _ = server.kill();
+                    let _ = server.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 }
