@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{avad_command, avad_ok, root, start_ready, KillOnDrop, TinyModels};
+use common::{avad_command, avad_ok, create_token, root, start_ready, KillOnDrop, TinyModels};
 
 fn media(name: &str) -> PathBuf {
     root().join("fixtures/media").join(name)
@@ -47,20 +47,7 @@ fn start(m: &TinyModels, storage: &Path, extra: &[&str]) -> Server {
 
 /// Creates a token with `scope` in `storage`'s database and returns it.
 fn token(storage: &Path, name: &str, scope: &str) -> String {
-    let out = avad_ok(&[
-        "serve",
-        "token",
-        "create",
-        "--name",
-        name,
-        "--scope",
-        scope,
-        "--storage",
-        &storage.display().to_string(),
-    ]);
-    let t = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(t.starts_with("avad_"), "{t}");
-    t
+    create_token(storage, name, scope, &[])
 }
 
 /// An HTTP answer.

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{avad_command, avad_ok, http, root, start_ready, Postgres, TinyModels};
+use common::{avad_command, http, root, start_ready, Postgres, TinyModels};
 
 fn media(name: &str) -> PathBuf {
     root().join("fixtures/media").join(name)
@@ -66,21 +66,7 @@ fn one_api_and_two_workers_on_postgresql_complete_20_jobs_exactly_once_through_a
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join("shared");
     let s = storage.display().to_string();
-    let out = avad_ok(&[
-        "serve",
-        "token",
-        "create",
-        "--name",
-        "ci",
-        "--scope",
-        "submit",
-        "--storage",
-        &s,
-        "--database",
-        &pg.url,
-    ]);
-    let tok = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(tok.starts_with("avad_"), "{tok}");
+    let tok = common::create_token(&storage, "ci", "submit", &["--database", &pg.url]);
     assert!(
         !storage.join("avad-serve.db").exists(),
         "the token went to PostgreSQL, not to a SQLite file"

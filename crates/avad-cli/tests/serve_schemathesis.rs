@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{avad_command, avad_ok, root, start_ready, TinyModels};
+use common::{avad_command, root, start_ready, TinyModels};
 
 #[test]
 fn schemathesis_finds_no_server_error_and_no_answer_against_the_schema() {
@@ -15,18 +15,7 @@ fn schemathesis_finds_no_server_error_and_no_answer_against_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join("s");
     let s = storage.display().to_string();
-    let out = avad_ok(&[
-        "serve",
-        "token",
-        "create",
-        "--name",
-        "st",
-        "--scope",
-        "submit",
-        "--storage",
-        &s,
-    ]);
-    let tok = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let tok = common::create_token(&storage, "st", "submit", &[]);
     let mut cmd = avad_command();
     // Generated requests include wrong tokens: a limit high enough that they never lock the run out.
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage", &s])

@@ -28,18 +28,7 @@ fn start(
 }
 
 fn token(storage: &str, name: &str, scope: &str) -> String {
-    let out = avad_ok(&[
-        "serve",
-        "token",
-        "create",
-        "--name",
-        name,
-        "--scope",
-        scope,
-        "--storage",
-        storage,
-    ]);
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    common::create_token(std::path::Path::new(storage), name, scope, &[])
 }
 
 #[test]

@@ -76,6 +76,28 @@ pub fn start_ready(
     (child, addr, rx)
 }
 
+/// `avad serve token create --name NAME --scope SCOPE --storage STORAGE [EXTRA…]`: the new token (checked to look
+/// like one).
+pub fn create_token(storage: &Path, name: &str, scope: &str, extra: &[&str]) -> String {
+    let storage = storage.display().to_string();
+    let mut args = vec![
+        "serve",
+        "token",
+        "create",
+        "--name",
+        name,
+        "--scope",
+        scope,
+        "--storage",
+        &storage,
+    ];
+    args.extend_from_slice(extra);
+    let out = avad_ok(&args);
+    let t = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(t.starts_with("avad_"), "{t}");
+    t
+}
+
 /// Tiny models for end-to-end runs: a random teacher of the tiny CLIP fixture's width (24, audio width of
 /// Wav2CLIP), the tiny CLIP fixture, and formula Wav2CLIP weights, in a temporary folder kept alive by `_dir`.
 pub struct TinyModels {
