@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Soak test of `avad watch`: plays a clip in a loop (as fast as it can be scored) until the camera time reaches
-# MINUTES minutes of stream, sampling the process's resident memory every few seconds, then prints a summary:
-# RSS after warm-up (first and last tenth of the run, min / max) and the median score latency of the first and the
-# last tenth of the snippets. Results and the exact command go to docs/benchmarks.md ("avad watch soak").
+# Soak test of `avad watch`: plays a clip in a loop until the camera time reaches MINUTES minutes of stream,
+# sampling the process's resident memory every few seconds, then prints a summary: RSS after warm-up (first and last
+# tenth of the run, min / max), the median and p99 latency of each tenth of the snippets and the trend of the
+# latency over the run (least squares, ms per 10 minutes of stream). Results and the exact command go to
+# docs/benchmarks.md ("avad watch soak").
 #
 #   tools/soak_watch.sh OUT_DIR MINUTES -- [extra avad watch flags: --model M --clip-model C --wav2clip W ...]
 #
+# SPEED (default 6) plays the clip at that multiple of its own pace (`avad watch --speed`): a paced snippet counts as
+# arrived when it is due, so its latency is the model's (plus the lookahead wait), not time spent queueing behind a
+# reader that decodes ahead. SPEED=0 plays as fast as it can be scored (latency is then mostly that queue).
 # Needs a release build (target/release/avad) and python3. Without model flags it writes tiny random-weight models
 # (the test fixtures' sizes) into OUT_DIR first.
 set -euo pipefail
@@ -26,7 +30,11 @@ jsonl="$out/scores.jsonl"
 rss="$out/rss.tsv"
 : > "$jsonl"
 : > "$rss"
-target/release/avad watch "soak=$clip" --loop --scores --jsonl "$jsonl" "${models[@]}" 2> "$out/watch.log" &
+speed=${SPEED:-6}
+pace=()
+[ "$speed" != 0 ] && pace=(--speed "$speed")
+echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg); speed ${speed}"
+target/release/avad watch "soak=$clip" --loop "${pace[@]}" --scores --jsonl "$jsonl" "${models[@]}" 2> "$out/watch.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 start=$(date +%s)
@@ -53,11 +61,21 @@ first, last = warm[: max(1, len(warm) // 10)], warm[-max(1, len(warm) // 10):]
 mb = lambda xs: [kb / 1024 for _, kb, _ in xs]
 scores = [json.loads(l) for l in open(sys.argv[2]) if '"type":"score"' in l]
 lat = [s["latency_s"] for s in scores]
+t = [s["end_s"] for s in scores]
 k = max(1, len(lat) // 10)
 print(f"stream time {scores[-1]['end_s'] / 60:.1f} min in {rows[-1][0] / 60:.1f} min wall, {len(scores)} snippets")
 print(f"RSS after warm-up: {min(mb(warm)):.1f}-{max(mb(warm)):.1f} MB; first tenth mean {statistics.mean(mb(first)):.1f} MB,"
       f" last tenth mean {statistics.mean(mb(last)):.1f} MB"
       f" ({100 * (statistics.mean(mb(last)) / statistics.mean(mb(first)) - 1):+.1f} %)")
+tenths = [lat[i * k:(i + 1) * k] for i in range(10)]
+p99 = lambda xs: sorted(xs)[min(len(xs) - 1, int(0.99 * len(xs)))]
+print("median latency per tenth (ms): " + " ".join(f"{1000 * statistics.median(x):.0f}" for x in tenths if x))
+print("p99 latency per tenth (ms):    " + " ".join(f"{1000 * p99(x):.0f}" for x in tenths if x))
+# least-squares slope of latency against stream time, over the snippets after the first tenth (warm-up)
+xs, ys = t[k:], lat[k:]
+mx, my = statistics.mean(xs), statistics.mean(ys)
+slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
 print(f"median latency: first tenth {1000 * statistics.median(lat[:k]):.1f} ms,"
-      f" last tenth {1000 * statistics.median(lat[-k:]):.1f} ms")
+      f" last tenth {1000 * statistics.median(lat[-k:]):.1f} ms; after warm-up mean {1000 * my:.1f} ms,"
+      f" trend {1000 * slope * 600:+.2f} ms per 10 min of stream")
 EOF

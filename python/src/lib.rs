@@ -670,9 +670,6 @@ fn detect<'py>(
         threshold,
         live: live_rule(live_window, lookahead)?,
     };
-    if scoring.live.is_some() {
-        opts.audio_normalisation = Normalisation::PerSegment;
-    }
     let model_ref = model.cast::<Model>().ok().map(|m| m.get());
     let model_path: Option<PathBuf> = match model_ref {
         Some(_) => None,

@@ -196,6 +196,59 @@ fn check_event_media(after: &serde_json::Value, dir: &Path, streams: &str, gop_s
 }
 
 #[test]
+fn a_paced_file_plays_at_its_speed_and_its_latency_counts_from_when_each_snippet_is_due() {
+    let m = TinyModels::new(11);
+    let tmp = tempfile::tempdir().unwrap();
+    let jsonl = tmp.path().join("paced.jsonl");
+    let clip = media("synthetic_av_sync.mp4"); // 4 s, 25 fps, with sound: 0.64 s snippets
+    let speed = 2.0;
+    let mut args: Vec<String> = vec![
+        "watch".into(),
+        clip,
+        "--speed".into(),
+        speed.to_string(),
+        "--lookahead".into(),
+        "0".into(),
+        "--scores".into(),
+        "--jsonl".into(),
+        jsonl.display().to_string(),
+    ];
+    args.extend(m.args());
+    let t = Instant::now();
+    avad_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let wall = t.elapsed().as_secs_f64();
+    let scores = scores_in(&jsonl);
+    assert!(scores.len() >= 5, "{} scores", scores.len());
+    let last_end = scores.last().unwrap()["end_s"].as_f64().unwrap();
+    assert!(
+        wall >= last_end / speed,
+        "played at {speed}×: the last snippet ends at {last_end} s of stream, so at least {:.2} s, took {wall:.2} s",
+        last_end / speed
+    );
+    // The reader decodes ahead (up to 4 snippets, within milliseconds): counted from decoding, a paced snippet's
+    // latency would be about 5 periods. Counted from when it is due, it is the wait for its audio window (1 s of
+    // sound centred on the snippet reaches 0.18 s into the next one, so one period at this pace) plus the scoring.
+    let mut lat: Vec<f64> = scores
+        .iter()
+        .map(|s| s["latency_s"].as_f64().unwrap())
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let period = 0.64 / speed;
+    assert!(
+        lat[lat.len() / 2] < 1.6 * period,
+        "median latency {:.3} s against a paced snippet period of {period:.2} s: {lat:?}",
+        lat[lat.len() / 2]
+    );
+    // a speed outside the documented range is refused before anything starts
+    let mut bad = args.clone();
+    bad[3] = "0".into();
+    let out = avad_command().args(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("speed must be between 0.01 and 1000"), "{err}");
+}
+
+#[test]
 fn metrics_need_the_token_and_health_does_not() {
     let m = TinyModels::new(11);
     let port = free_port();

@@ -125,6 +125,16 @@ impl ScoreOptions {
         }
     }
 
+    /// The feature options this scoring needs: the live rule normalises each snippet's audio window on its own,
+    /// as `avad watch` does (a live stream has no whole track to normalise over).
+    fn features(&self, opts: &FeatureOptions) -> FeatureOptions {
+        let mut opts = opts.clone();
+        if self.live.is_some() {
+            opts.audio_normalisation = avad_wav2clip::Normalisation::PerSegment;
+        }
+        opts
+    }
+
     fn predict<B: Backend>(
         &self,
         p: &Predictor<B>,
@@ -146,7 +156,7 @@ pub fn detect_video<B: Backend>(
     opts: &FeatureOptions,
     scoring: &ScoreOptions,
 ) -> Result<DetectReport> {
-    let f = extract_video(enc, video, opts, &mut |_| {})?;
+    let f = extract_video(enc, video, &scoring.features(opts), &mut |_| {})?;
     report(f, predictor, video, scoring)
 }
 
@@ -161,7 +171,7 @@ pub fn detect_video_bundle<B: Backend>(
     opts: &FeatureOptions,
     scoring: &ScoreOptions,
 ) -> Result<DetectReport> {
-    let f = extract_video(enc, video, opts, &mut |_| {})?;
+    let f = extract_video(enc, video, &scoring.features(opts), &mut |_| {})?;
     report_bundle(f, bundle, video, scoring)
 }
 
@@ -175,7 +185,7 @@ pub fn detect_with_model<B: Backend>(
     scoring: &ScoreOptions,
     on_snippet: &mut dyn FnMut(usize),
 ) -> Result<DetectReport> {
-    let f = extract_video(enc, video, opts, on_snippet)?;
+    let f = extract_video(enc, video, &scoring.features(opts), on_snippet)?;
     if model.is_bundle {
         return report_bundle(f, model, video, scoring);
     }

@@ -341,15 +341,18 @@ impl<'a, B: Backend> Camera<'a, B> {
                 Err(RecvTimeoutError::Timeout) => continue,
             };
             last_snippet = Instant::now();
-            let (snippet, arrived) = snippet;
+            let (snippet, mut arrived) = snippet;
             let t0 = *first_pts.get_or_insert(snippet.start_s);
             self.shift.get_or_insert(offset - t0);
-            if self.cfg.realtime && !live {
-                let due = Duration::from_secs_f64((snippet.end_s - t0).max(0.0));
+            if let (Some(speed), false) = (self.cfg.pace(), live) {
+                // A paced file's snippet arrives when its last frame is due, as a camera's would (the reader
+                // decodes ahead, so the time it was decoded says nothing about latency).
+                let due = Duration::from_secs_f64(((snippet.end_s - t0) / speed).max(0.0));
                 let now = paced_start.elapsed();
                 if due > now {
                     std::thread::sleep(due - now);
                 }
+                arrived = arrived.max(paced_start + due);
             }
             let meta = Waiting {
                 index: self.next_index,

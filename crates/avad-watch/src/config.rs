@@ -80,12 +80,23 @@ pub struct CameraConfig {
     /// Files: play at the file's own pace (as a camera would deliver it) instead of as fast as possible.
     #[serde(default)]
     pub realtime: bool,
+    /// Files: play at this multiple of the file's own pace (implies `realtime`; 1 = real time, 8 = eight times
+    /// faster). For replays and soak tests: scores arrive paced, so their latency is the model's, not a backlog's.
+    #[serde(default)]
+    pub speed: Option<f64>,
     /// Files: start again at the end.
     #[serde(default, rename = "loop")]
     pub loop_file: bool,
     /// Event settings for this camera.
     #[serde(default)]
     pub events: EventOverrides,
+}
+
+impl CameraConfig {
+    /// How fast a file is played relative to its own pace: `None` = as fast as it can be scored.
+    pub fn pace(&self) -> Option<f64> {
+        self.speed.or(self.realtime.then_some(1.0))
+    }
 }
 
 /// Reconnection after a source fails or ends (live sources).
@@ -335,6 +346,14 @@ impl WatchConfig {
                     c.name
                 )));
             }
+            if let Some(v) = c.speed {
+                if !(v.is_finite() && (0.01..=1000.0).contains(&v)) {
+                    return Err(WatchError::Config(format!(
+                        "camera `{}`: speed must be between 0.01 and 1000, not {v}",
+                        c.name
+                    )));
+                }
+            }
             c.events
                 .apply(self.events)
                 .check()
@@ -408,5 +427,26 @@ mod tests {
         assert!(cfg.cameras[1].loop_file && cfg.cameras[1].realtime);
         assert_eq!(cfg.metrics.unwrap().listen.port(), 9464);
         assert_eq!(cfg.outputs.webhooks[0].attempts, 5);
+    }
+
+    #[test]
+    fn speed_sets_the_pace_of_a_file_and_is_bounded() {
+        let doc = |extra: &str| {
+            format!("model = \"m.json\"\nclip_model = \"c\"\nwav2clip = \"w\"\n[[camera]]\nname = \"a\"\nsource = \"f.mp4\"\n{extra}")
+        };
+        let pace = |extra: &str| {
+            let cfg: WatchConfig = toml::from_str(&doc(extra)).unwrap();
+            cfg.check().map(|_| cfg.cameras[0].pace())
+        };
+        assert_eq!(pace("").unwrap(), None, "as fast as it can be scored");
+        assert_eq!(pace("realtime = true").unwrap(), Some(1.0));
+        assert_eq!(pace("speed = 8.0").unwrap(), Some(8.0));
+        for bad in ["speed = 0.0", "speed = -1.0", "speed = nan", "speed = 1e9"] {
+            let e = pace(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("camera `a`: speed must be between"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

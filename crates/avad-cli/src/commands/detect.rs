@@ -76,14 +76,11 @@ impl InferCommand for Args {
         bundle.set_engine(self.encoders.engine.model_engine())?;
         let enc = self.encoders.load::<B>(device, self.device.device)?;
         let load_s = t0.elapsed().as_secs_f64();
-        let mut opts = self.encoders.feature_options(1, self.html.is_some());
+        let opts = self.encoders.feature_options(1, self.html.is_some());
         let scoring = ScoreOptions {
             threshold: self.threshold,
             live: self.live.rule()?,
         };
-        if scoring.live.is_some() {
-            opts.audio_normalisation = avad_wav2clip::Normalisation::PerSegment;
-        }
         let t1 = Instant::now();
         let report = avad_pipeline::detect::detect_with_model(
             &enc,

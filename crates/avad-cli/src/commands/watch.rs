@@ -59,6 +59,10 @@ pub struct Args {
     /// Files given as sources: play them at their own pace, as a camera would deliver them.
     #[arg(long)]
     pub realtime: bool,
+    /// Files given as sources: play them at X times their own pace (implies --realtime; e.g. 8 for a quick
+    /// replay through the event rules). Latency is then counted from when each snippet is due.
+    #[arg(long, value_name = "X")]
+    pub speed: Option<f64>,
     /// Files given as sources: start again at the end.
     #[arg(long = "loop")]
     pub loop_file: bool,
@@ -203,6 +207,7 @@ impl Args {
                 source,
                 model: None,
                 realtime: self.realtime,
+                speed: self.speed,
                 loop_file: self.loop_file,
                 events: EventOverrides::default(),
             });
