@@ -286,6 +286,7 @@ fn every_route_but_health_needs_a_token_of_the_right_scope() {
     }
     let job = format!("/v1/jobs/{ZERO_ID}");
     let report = format!("/v1/jobs/{ZERO_ID}/report");
+    let report_html = format!("/v1/jobs/{ZERO_ID}/report?format=html");
     let video = format!("/v1/jobs/{ZERO_ID}/video");
     let video_link = format!("/v1/jobs/{ZERO_ID}/video-link");
     let routes = [
@@ -294,6 +295,7 @@ fn every_route_but_health_needs_a_token_of_the_right_scope() {
         ("GET", job.as_str()),
         ("DELETE", job.as_str()),
         ("GET", report.as_str()),
+        ("GET", report_html.as_str()),
         ("GET", video.as_str()),
         ("GET", video_link.as_str()),
         ("GET", "/metrics"),

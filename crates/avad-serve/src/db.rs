@@ -36,6 +36,8 @@ pub enum Status {
     Failed,
     /// Deleted before it finished.
     Cancelled,
+    /// Was done; its report was removed after the retention time (`--keep-results`).
+    Expired,
 }
 
 impl Status {
@@ -47,6 +49,7 @@ impl Status {
             Self::Done => "done",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
         }
     }
 
@@ -56,13 +59,17 @@ impl Status {
             "running" => Self::Running,
             "done" => Self::Done,
             "cancelled" => Self::Cancelled,
+            "expired" => Self::Expired,
             _ => Self::Failed,
         }
     }
 
     /// True for the states a job never leaves.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Done | Self::Failed | Self::Cancelled)
+        matches!(
+            self,
+            Self::Done | Self::Failed | Self::Cancelled | Self::Expired
+        )
     }
 }
 
@@ -97,11 +104,18 @@ pub struct Job {
     pub result_path: Option<String>,
     /// Why the job failed.
     pub error: Option<String>,
+    /// The upload is gone or going (`removing` or `removed` by the retention sweeper): never read it.
+    pub upload_gone: bool,
+    /// When the retention sweeper removed the upload, Unix ms.
+    pub upload_removed_ms: Option<i64>,
+    /// When the report expired (status `expired`), Unix ms.
+    pub expired_ms: Option<i64>,
 }
 
 const JOB_COLUMNS: &str =
     "id, status, progress, file_name, size_bytes, lease_owner, lease_expires, attempts, \
-                           created_ms, updated_ms, started_ms, finished_ms, result_path, error";
+                           created_ms, updated_ms, started_ms, finished_ms, result_path, error, upload_state, \
+                           upload_removed_ms, expired_ms";
 
 fn job_from_row(r: &AnyRow) -> sqlx::Result<Job> {
     Ok(Job {
@@ -119,6 +133,9 @@ fn job_from_row(r: &AnyRow) -> sqlx::Result<Job> {
         finished_ms: r.try_get("finished_ms")?,
         result_path: r.try_get("result_path")?,
         error: r.try_get("error")?,
+        upload_gone: r.try_get::<Option<String>, _>("upload_state")?.is_some(),
+        upload_removed_ms: r.try_get("upload_removed_ms")?,
+        expired_ms: r.try_get("expired_ms")?,
     })
 }
 
@@ -259,7 +276,7 @@ impl Db {
     /// Removes a finished job's row; true when there was one.
     pub async fn delete_finished_job(&self, id: &str) -> sqlx::Result<bool> {
         let done = sqlx::query(
-            "DELETE FROM jobs WHERE id = $1 AND status IN ('done', 'failed', 'cancelled')",
+            "DELETE FROM jobs WHERE id = $1 AND status IN ('done', 'failed', 'cancelled', 'expired')",
         )
         .bind(id)
         .execute(&self.pool)
@@ -381,6 +398,88 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Bytes of the uploads on disk (those not removed by retention), for `--max-storage`.
+    pub async fn stored_upload_bytes(&self) -> sqlx::Result<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS n FROM jobs WHERE upload_state IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        row.try_get("n")
+    }
+
+    /// Retention, step 1: marks the reports of jobs done before `cutoff_ms` as expired (status `expired`; the
+    /// report path stays until [`Db::finish_expiry`]) and returns how many. From here on no reader opens them.
+    pub async fn expire_results(&self, cutoff_ms: i64) -> sqlx::Result<u64> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'expired', expired_ms = $1, updated_ms = $1 \
+             WHERE status = 'done' AND finished_ms < $2",
+        )
+        .bind(now)
+        .bind(cutoff_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Retention: the expired jobs whose report files may still exist (`(id, result_path)`).
+    pub async fn expired_with_results(&self) -> sqlx::Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, result_path FROM jobs WHERE status = 'expired' AND result_path IS NOT NULL LIMIT 500",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("result_path")?)))
+            .collect()
+    }
+
+    /// Retention, step 2 (after deleting the files): the expired job `id` has no report files any more.
+    pub async fn finish_expiry(&self, id: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE jobs SET result_path = NULL WHERE id = $1 AND status = 'expired'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Retention, step 1: marks the uploads of jobs that finished (done, failed or expired) before `cutoff_ms` as
+    /// `removing`; returns how many. From here on no reader opens them.
+    pub async fn mark_uploads_for_removal(&self, cutoff_ms: i64) -> sqlx::Result<u64> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE jobs SET upload_state = 'removing', updated_ms = $1 \
+             WHERE upload_state IS NULL AND status IN ('done', 'failed', 'expired') AND finished_ms < $2",
+        )
+        .bind(now)
+        .bind(cutoff_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Retention: the jobs whose upload is marked `removing` (its file may still exist).
+    pub async fn uploads_being_removed(&self) -> sqlx::Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM jobs WHERE upload_state = 'removing' LIMIT 500")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| r.try_get("id")).collect()
+    }
+
+    /// Retention, step 2 (after deleting the file): job `id`'s upload is removed.
+    pub async fn upload_removed(&self, id: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET upload_state = 'removed', upload_removed_ms = $1 \
+             WHERE id = $2 AND upload_state = 'removing'",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Stores a new token's hash under `name` and `scope`; returns the token row.

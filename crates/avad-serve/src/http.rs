@@ -41,6 +41,10 @@ pub struct AppState {
     pub retry_after_s: u64,
     /// Counters for `/metrics`.
     pub counters: Counters,
+    /// Most bytes of uploads the storage folder may hold (`--max-storage`): beyond it an upload answers 507.
+    pub max_storage: Option<u64>,
+    /// Bytes of the uploads this process is receiving now (counted against `max_storage`).
+    pub receiving: AtomicU64,
 }
 
 /// Counters since the process started.
@@ -54,6 +58,8 @@ pub struct Counters {
     pub auth_failures: AtomicU64,
     /// Requests refused by the rate limit.
     pub rate_limited: AtomicU64,
+    /// Uploads refused because the storage is full (507).
+    pub uploads_storage_full: AtomicU64,
 }
 
 /// An error answer: a status and a JSON `{"error": …}` body.
@@ -69,6 +75,8 @@ pub enum ApiError {
     NotFound,
     /// 409: the job is not in a state that has what was asked for.
     Conflict(String),
+    /// 410: what was asked for was removed after its retention time.
+    Gone(String),
     /// 413.
     TooLarge(u64),
     /// 429 with `Retry-After` seconds.
@@ -95,6 +103,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             Self::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
             Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            Self::Gone(m) => (StatusCode::GONE, m.clone()),
             Self::TooLarge(max) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the upload is larger than the limit of {max} bytes"),
@@ -275,7 +284,8 @@ fn rfc3339(ms: i64) -> Option<String> {
 pub struct JobView {
     /// Server-generated identifier (a UUID).
     pub id: String,
-    /// `queued`, `running`, `done`, `failed` or `cancelled`.
+    /// `queued`, `running`, `done`, `failed`, `cancelled`, or `expired` (was done; its report was removed after
+    /// the retention time, `--keep-results`).
     #[schema(example = "running")]
     pub status: String,
     /// Fraction done, 0 to 1.
@@ -296,8 +306,13 @@ pub struct JobView {
     pub finished_at: Option<String>,
     /// Why the job failed.
     pub error: Option<String>,
-    /// The report's URL once the job is done.
+    /// The report's URL once the job is done (`null` again once it expired).
     pub report: Option<String>,
+    /// RFC 3339: when the report was removed (status `expired`).
+    pub expired_at: Option<String>,
+    /// RFC 3339: when the uploaded video was removed after the retention time (`--keep-uploads`); `null` while it
+    /// is kept.
+    pub video_removed_at: Option<String>,
 }
 
 impl From<&Job> for JobView {
@@ -315,6 +330,11 @@ impl From<&Job> for JobView {
             finished_at: j.finished_ms.and_then(rfc3339),
             error: j.error.clone(),
             report: (j.status == Status::Done).then(|| format!("/v1/jobs/{}/report", j.id)),
+            expired_at: j.expired_ms.and_then(rfc3339),
+            video_removed_at: j
+                .upload_gone
+                .then(|| j.upload_removed_ms.unwrap_or(j.updated_ms))
+                .and_then(rfc3339),
         }
     }
 }
@@ -336,6 +356,8 @@ pub enum ReportFormat {
     Json,
     /// `avad detect --csv`.
     Csv,
+    /// `avad detect --html`: a self-contained page (score timeline, class curves, events; no script).
+    Html,
 }
 
 /// The body of every error answer.
@@ -365,10 +387,30 @@ fn clean_name(name: Option<&String>) -> String {
 }
 
 fn io_error(e: std::io::Error) -> ApiError {
-    if e.kind() == std::io::ErrorKind::StorageFull {
+    if e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded
+    {
         ApiError::StorageFull
     } else {
         ApiError::Internal(format!("storage: {e}"))
+    }
+}
+
+/// Counts bytes of an upload in [`AppState::receiving`] until dropped.
+struct Receiving<'a> {
+    counter: &'a AtomicU64,
+    bytes: u64,
+}
+
+impl Receiving<'_> {
+    fn add(&mut self, n: u64) -> u64 {
+        self.bytes += n;
+        self.counter.fetch_add(n, Ordering::SeqCst) + n
+    }
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::SeqCst);
     }
 }
 
@@ -396,7 +438,8 @@ impl Drop for PartialGuard {
         (status = 403, description = "The token's scope is too small", body = ErrorBody),
         (status = 413, description = "Larger than --max-upload; nothing is kept", body = ErrorBody),
         (status = 429, description = "Too many failed token checks from this address", body = ErrorBody),
-        (status = 507, description = "The storage is full; nothing is kept", body = ErrorBody)))]
+        (status = 507, description = "The storage is full (the disk, or --max-storage); nothing is kept",
+         body = ErrorBody)))]
 async fn create_job(
     State(st): State<Arc<AppState>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
@@ -415,6 +458,22 @@ async fn create_job(
             .fetch_add(1, Ordering::Relaxed);
         return Err(ApiError::TooLarge(st.max_upload));
     }
+    // --max-storage: the uploads kept (the database's count) plus those arriving now, this one included.
+    let stored = match st.max_storage {
+        Some(_) => st.db.stored_upload_bytes().await?.max(0) as u64,
+        None => 0,
+    };
+    let mut receiving = Receiving {
+        counter: &st.receiving,
+        bytes: 0,
+    };
+    let over_quota = |arriving: u64| st.max_storage.is_some_and(|max| stored + arriving > max);
+    if over_quota(st.receiving.load(Ordering::SeqCst) + declared.unwrap_or(0)) {
+        st.counters
+            .uploads_storage_full
+            .fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::StorageFull);
+    }
     let (path, file) = st.storage.create_partial().map_err(io_error)?;
     let mut guard = PartialGuard(Some(path.clone()));
     let mut file = tokio::fs::File::from_std(file);
@@ -429,13 +488,40 @@ async fn create_job(
                 .fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::TooLarge(st.max_upload));
         }
-        file.write_all(&chunk).await.map_err(io_error)?;
+        if over_quota(receiving.add(chunk.len() as u64)) {
+            st.counters
+                .uploads_storage_full
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::StorageFull);
+        }
+        if let Err(e) = file.write_all(&chunk).await {
+            let e = io_error(e);
+            if matches!(e, ApiError::StorageFull) {
+                st.counters
+                    .uploads_storage_full
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            return Err(e);
+        }
     }
     if size == 0 {
         return Err(ApiError::BadRequest("the upload is empty".into()));
     }
     file.flush().await.map_err(io_error)?;
     file.sync_all().await.map_err(io_error)?;
+    if st.max_storage.is_some() {
+        // Once more with the uploads that other requests completed meanwhile (now in the database).
+        let stored = st.db.stored_upload_bytes().await?.max(0) as u64;
+        if st
+            .max_storage
+            .is_some_and(|max| stored + st.receiving.load(Ordering::SeqCst) > max)
+        {
+            st.counters
+                .uploads_storage_full
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::StorageFull);
+        }
+    }
     let id = uuid::Uuid::now_v7().to_string();
     let target = st.storage.upload(&id);
     // Renamed while still open (and locked), so a restarting process never takes it for a stale partial.
@@ -449,6 +535,7 @@ async fn create_job(
             return Err(e.into());
         }
     };
+    drop(receiving); // now counted by the database
     st.counters.uploads.fetch_add(1, Ordering::Relaxed);
     tracing::info!("job {id}: accepted ({size} bytes)");
     let mut r = (StatusCode::ACCEPTED, Json(JobView::from(&job))).into_response();
@@ -543,13 +630,16 @@ async fn delete_job(
 
 #[utoipa::path(get, path = "/v1/jobs/{id}/report", tag = "jobs",
     params(("id" = String, Path, description = "Job identifier"),
-           ("format" = Option<ReportFormat>, Query, description = "`json` (default) or `csv`")),
-    responses((status = 200, description = "The `avad detect` report (JSON) or its per-snippet table (CSV)",
-               content((Object = "application/json"), (String = "text/csv"))),
+           ("format" = Option<ReportFormat>, Query, description = "`json` (default), `csv` or `html`")),
+    responses((status = 200, description = "The `avad detect` report (JSON), its per-snippet table (CSV), or the \
+self-contained HTML page of `avad detect --html` (score timeline, class curves, events; no script)",
+               content((Object = "application/json"), (String = "text/csv"), (String = "text/html"))),
         (status = 400, description = "Unknown format", body = ErrorBody),
         (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
-        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 404, description = "No such job, or no HTML report (a job done by an older server)", body = ErrorBody),
         (status = 409, description = "The job is not done", body = ErrorBody),
+        (status = 410, description = "The report was removed after the retention time (--keep-results)",
+         body = ErrorBody),
         (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
 async fn get_report(
     State(st): State<Arc<AppState>>,
@@ -561,11 +651,17 @@ async fn get_report(
     let (ext, content_type) = match q.get("format").map(String::as_str) {
         None | Some("json") => ("json", "application/json"),
         Some("csv") => ("csv", "text/csv; charset=utf-8"),
-        Some(_) => return Err(ApiError::BadRequest("`format` must be json or csv".into())),
+        Some("html") => ("html", "text/html; charset=utf-8"),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`format` must be json, csv or html".into(),
+            ))
+        }
     };
     let job = st.db.job(&id).await?.ok_or(ApiError::NotFound)?;
     let base = match (job.status, &job.result_path) {
         (Status::Done, Some(b)) => b.clone(),
+        (Status::Expired, _) => return Err(report_expired()),
         (s, _) => {
             return Err(ApiError::Conflict(format!(
                 "the job is {}; its report exists once it is done",
@@ -573,18 +669,47 @@ async fn get_report(
             )))
         }
     };
-    let bytes = tokio::fs::read(st.storage.path(&format!("{base}.{ext}")))
-        .await
-        .map_err(|e| ApiError::Internal(format!("reading the report of {id}: {e}")))?;
+    let bytes = match tokio::fs::read(st.storage.path(&format!("{base}.{ext}"))).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Expired between the look-up and the read, or an HTML report a server before it existed never wrote.
+            let now = st.db.job(&id).await?.ok_or(ApiError::NotFound)?;
+            return Err(match now.status {
+                Status::Expired => report_expired(),
+                _ if ext == "html" => ApiError::NotFound,
+                _ => ApiError::Internal(format!("the report of {id} is missing")),
+            });
+        }
+        Err(e) => {
+            return Err(ApiError::Internal(format!(
+                "reading the report of {id}: {e}"
+            )))
+        }
+    };
     let mut r = Response::new(Body::from(bytes));
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if ext == "html" {
+        // The page has inline styles and SVG, no script; file names in it are escaped as text.
+        r.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(REPORT_PAGE_CSP),
+        );
+    }
     if ext == "csv" {
         if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.csv\"")) {
             r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
         }
     }
     Ok(r)
+}
+
+/// The policy of the HTML report: its own inline styles and `data:` images, nothing else (no script at all).
+pub const REPORT_PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+fn report_expired() -> ApiError {
+    ApiError::Gone("the report was removed after the retention time (--keep-results)".into())
 }
 
 /// A link that opens a job's video without a token (for a `<video>` element, which cannot send one).
@@ -596,9 +721,14 @@ pub struct VideoLink {
     pub expires_at: Option<String>,
 }
 
-/// The job `id` and its upload, or 404 when either is gone.
+/// The job `id` and its upload: 404 when either is missing, 410 when the upload was removed after its retention time.
 async fn job_with_video(st: &AppState, id: &str) -> Result<Job, ApiError> {
     let job = st.db.job(id).await?.ok_or(ApiError::NotFound)?;
+    if job.upload_gone {
+        return Err(ApiError::Gone(
+            "the video was removed after the retention time (--keep-uploads)".into(),
+        ));
+    }
     if !st.storage.upload(&job.id).is_file() {
         return Err(ApiError::NotFound);
     }
@@ -627,6 +757,8 @@ async fn video_response(
          headers(("Content-Range" = String, description = "`bytes START-END/LENGTH`"))),
         (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
         (status = 404, description = "No such job, or its video was removed", body = ErrorBody),
+        (status = 410, description = "The video was removed after the retention time (--keep-uploads)",
+         body = ErrorBody),
         (status = 416, description = "The range is outside the file"),
         (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
 async fn get_video(
@@ -644,6 +776,8 @@ async fn get_video(
     responses((status = 200, description = "A link to the video that needs no token, valid for an hour", body = VideoLink),
         (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
         (status = 404, description = "No such job, or its video was removed", body = ErrorBody),
+        (status = 410, description = "The video was removed after the retention time (--keep-uploads)",
+         body = ErrorBody),
         (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
 async fn get_video_link(
     State(st): State<Arc<AppState>>,
@@ -670,6 +804,8 @@ async fn get_video_link(
          content((String = "video/*"), (String = "application/octet-stream")),
          headers(("Content-Range" = String, description = "`bytes START-END/LENGTH`"))),
         (status = 404, description = "No such link (unknown, expired, or its token was revoked), or no video",
+         body = ErrorBody),
+        (status = 410, description = "The video was removed after the retention time (--keep-uploads)",
          body = ErrorBody),
         (status = 416, description = "The range is outside the file")))]
 async fn get_media(
@@ -731,6 +867,11 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> 
             "rate_limited",
             "Requests refused by the failed-token rate limit (429)",
             &c.rate_limited,
+        ),
+        (
+            "uploads_storage_full",
+            "Uploads refused because the storage is full (507: the disk, or --max-storage)",
+            &c.uploads_storage_full,
         ),
     ] {
         let counter = Counter::<u64>::default();
@@ -860,10 +1001,34 @@ mod tests {
             doc["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
         );
+        assert!(
+            paths["/v1/jobs/{id}/report"]["get"]["responses"]["200"]["content"]["text/html"]
+                .is_object()
+        );
+        assert!(paths["/v1/jobs/{id}/report"]["get"]["responses"]["410"].is_object());
+        assert!(paths["/v1/jobs/{id}/video"]["get"]["responses"]["410"].is_object());
+        assert!(paths["/v1/jobs"]["post"]["responses"]["507"].is_object());
         // Health needs no token.
         assert_eq!(
             paths["/healthz"]["get"]["security"],
             serde_json::json!([{}])
         );
+    }
+
+    #[test]
+    fn a_full_disk_is_507() {
+        use std::io::Write;
+        // A real ENOSPC: /dev/full refuses every write with it.
+        let e = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .and_then(|mut f| f.write_all(b"x").and_then(|_| f.flush()))
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(28), "{e}");
+        let r = axum::response::IntoResponse::into_response(super::io_error(e));
+        assert_eq!(r.status(), axum::http::StatusCode::INSUFFICIENT_STORAGE);
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let r = axum::response::IntoResponse::into_response(super::io_error(other));
+        assert_eq!(r.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -5,7 +5,7 @@
 //! - [`token`]: scopes, random tokens, hashes. [`ratelimit`]: failed token checks per client address.
 //! - [`storage`]: the uploads and reports folder; [`http`]: the API and its OpenAPI document; [`media`]: videos
 //!   with byte ranges and signed media links; [`ui`]: the web UI's embedded files; [`detector`] and [`worker`]: the
-//!   jobs.
+//!   jobs; [`retention`]: the sweeper that removes old uploads and reports.
 //!
 //! Routes, tokens and an example: `docs/serve.md`.
 
@@ -16,6 +16,7 @@ pub mod detector;
 pub mod http;
 pub mod media;
 pub mod ratelimit;
+pub mod retention;
 pub mod storage;
 pub mod token;
 pub mod ui;
@@ -57,6 +58,10 @@ pub struct ServeConfig {
     pub auth_window: Duration,
     /// How often an idle worker looks for jobs.
     pub poll: Duration,
+    /// How long finished jobs keep their uploads and reports, and how often the sweeper looks.
+    pub retention: retention::Retention,
+    /// Most bytes of uploads the storage folder may hold (`--max-storage`); `None`: the disk is the limit.
+    pub max_storage: Option<u64>,
 }
 
 impl ServeConfig {
@@ -115,6 +120,7 @@ pub fn serve(cfg: &ServeConfig, detector: Option<&dyn Detector>) -> anyhow::Resu
         tracing::info!("removed {removed} half-received uploads");
     }
     let db = rt.block_on(Db::connect(&cfg.database_url()))?;
+    rt.spawn(retention::run(db.clone(), storage.clone(), cfg.retention));
     let stop = Arc::new(AtomicBool::new(false));
     let current: worker::CurrentJob = Default::default();
     let wcfg = worker::WorkerConfig {
@@ -158,6 +164,8 @@ pub fn serve(cfg: &ServeConfig, detector: Option<&dyn Detector>) -> anyhow::Resu
             max_upload: cfg.max_upload,
             retry_after_s: 2,
             counters: Default::default(),
+            max_storage: cfg.max_storage,
+            receiving: Default::default(),
         });
         let stop_http = stop.clone();
         let http_task = rt.spawn(async move {

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 /// Prefix of the files that uploads are written to before they are complete.
 pub const PARTIAL_PREFIX: &str = ".partial-";
 
+/// The files of a report: `<base>.json`, `.csv` and `.html`.
+pub const REPORT_EXTENSIONS: [&str; 3] = ["json", "csv", "html"];
+
 /// The storage folder.
 #[derive(Debug, Clone)]
 pub struct Storage {
@@ -80,6 +83,13 @@ impl Storage {
             }
         }
         Ok(removed)
+    }
+
+    /// Removes the report files of `base` (a [`Storage::result_base`]; missing files are fine).
+    pub fn remove_results(&self, base: &str) {
+        for ext in REPORT_EXTENSIONS {
+            let _ = std::fs::remove_file(self.path(&format!("{base}.{ext}")));
+        }
     }
 
     /// Removes job `id`'s video and every report file of it (missing files are fine).

@@ -141,9 +141,7 @@ fn run_job(
                     "job {}: finished after losing its lease; result dropped",
                     job.id
                 );
-                for ext in ["json", "csv"] {
-                    let _ = std::fs::remove_file(storage.path(&format!("{base}.{ext}")));
-                }
+                storage.remove_results(&base);
             }
             Err(e) => tracing::warn!("job {}: marking it done: {e}", job.id),
         },
@@ -156,7 +154,8 @@ fn run_job(
     }
 }
 
-/// Writes the JSON and CSV report of `job` atomically; returns their common path (relative, no extension).
+/// Writes the JSON, CSV and HTML report of `job`, each atomically; returns their common path (relative, no
+/// extension). When one cannot be written (a full disk) none is left behind.
 fn write_report(
     storage: &Storage,
     job: &Job,
@@ -167,8 +166,13 @@ fn write_report(
         avad_core::files::write_atomic(&storage.path(&format!("{base}.{ext}")), bytes)
             .map_err(|e| format!("cannot write the report: {e}"))
     };
-    write("json", report.to_json().as_bytes())?;
-    write("csv", report.to_csv().as_bytes())?;
+    let all = write("json", report.to_json().as_bytes())
+        .and_then(|_| write("csv", report.to_csv().as_bytes()))
+        .and_then(|_| write("html", avad_pipeline::render_html(report).as_bytes()));
+    if let Err(e) = all {
+        storage.remove_results(&base);
+        return Err(e);
+    }
     Ok(base)
 }
 

@@ -6,7 +6,7 @@
 
 (function () {
   const TOKEN_KEY = 'avad_token';
-  const FINAL = new Set(['done', 'failed', 'cancelled']);
+  const FINAL = new Set(['done', 'failed', 'cancelled', 'expired']);
   let pollTimer = null;
   let reportState = null;
 
@@ -206,8 +206,14 @@
     if (job.status !== 'done') return;
     try {
       const report = await (await api('/v1/jobs/' + encodeURIComponent(id) + '/report')).json();
-      const link = await (await api('/v1/jobs/' + encodeURIComponent(id) + '/video-link')).json();
-      video.src = link.url;
+      try {
+        const link = await (await api('/v1/jobs/' + encodeURIComponent(id) + '/video-link')).json();
+        video.src = link.url;
+      } catch (e) {
+        // 410: the video was removed after the retention time; the report is still shown.
+        if (e.status !== 410) throw e;
+        $('report-error').textContent = e.message;
+      }
       reportState = { id, report, duration: reportDuration(report) };
       $('report-body').hidden = false;
       fillEvents(report);
@@ -374,7 +380,7 @@
   async function download(format) {
     if (!reportState) return;
     try {
-      const q = format === 'csv' ? '?format=csv' : '';
+      const q = format === 'json' ? '' : '?format=' + format;
       const blob = await (await api('/v1/jobs/' + encodeURIComponent(reportState.id) + '/report' + q)).blob();
       const a = document.createElement('a');
       a.href = URL.createObjectURL(blob);
@@ -419,6 +425,7 @@
     $('video').addEventListener('seeked', drawAll);
     $('dl-json').addEventListener('click', (e) => { e.preventDefault(); download('json'); });
     $('dl-csv').addEventListener('click', (e) => { e.preventDefault(); download('csv'); });
+    $('dl-html').addEventListener('click', (e) => { e.preventDefault(); download('html'); });
     window.addEventListener('hashchange', route);
     route();
   }

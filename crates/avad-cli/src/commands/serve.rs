@@ -69,6 +69,22 @@ pub struct Args {
     /// Claims after which a job whose worker keeps dying is marked failed.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i64).range(1..))]
     pub max_attempts: i64,
+    /// How long a finished job's uploaded video is kept (after the job finished): `90s`, `30m`, `24h`, `7d`, or
+    /// `forever`. A retention sweeper removes older ones; the job stays, and its video answers 410.
+    #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = parse_keep)]
+    pub keep_uploads: Keep,
+    /// How long a done job's report is kept (after the job finished), as `--keep-uploads`. Older ones are
+    /// removed and the job's status becomes `expired`; its report answers 410.
+    #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = parse_keep)]
+    pub keep_results: Keep,
+    /// Seconds between retention sweeps.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub sweep_every: u64,
+    /// Most bytes of uploaded videos the storage folder may hold (those kept plus those arriving); an upload that
+    /// would pass it answers 507 Insufficient Storage and leaves nothing behind (as a full disk does). Default: no
+    /// limit but the disk.
+    #[arg(long, value_name = "BYTES")]
+    pub max_storage: Option<u64>,
     /// Failed token checks allowed per client address per minute before answers are 429.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_failures_per_minute: u32,
@@ -85,6 +101,14 @@ pub struct Args {
     /// Device and float type.
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+/// A retention time (`None`: forever).
+#[derive(Debug, Clone, Copy)]
+pub struct Keep(pub Option<Duration>);
+
+fn parse_keep(s: &str) -> Result<Keep, String> {
+    avad_serve::retention::parse_duration(s).map(Keep)
 }
 
 /// The flags of [`EncoderArgs`] with the weights optional (an API-only process, `--no-worker`, loads no models; a
@@ -237,6 +261,12 @@ impl Args {
             auth_failures: self.auth_failures_per_minute,
             auth_window: Duration::from_secs(60),
             poll: Duration::from_millis(500),
+            retention: avad_serve::retention::Retention {
+                keep_uploads: self.keep_uploads.0,
+                keep_results: self.keep_results.0,
+                every: Duration::from_secs(self.sweep_every),
+            },
+            max_storage: self.max_storage,
         })
     }
 }
