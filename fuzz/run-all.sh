@@ -13,7 +13,7 @@ set -u
 cd "$(dirname "$0")/.."
 SECS=${SECS:-360}
 LOGS=${LOGS:-/tmp/fuzz-logs}
-TARGETS=${TARGETS:-"npy list_csv annotations wav safetensors pytorch checkpoint_json bundle_json train_toml tokenizer"}
+TARGETS=${TARGETS:-"npy list_csv annotations wav safetensors pytorch checkpoint_json bundle_json train_toml tokenizer media_snippets"}
 BUILD_FLAGS=${BUILD_FLAGS:-"-O -a"}
 mkdir -p "$LOGS"
 for t in $TARGETS; do

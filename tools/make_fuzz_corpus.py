@@ -422,6 +422,94 @@ def tokenizer_seeds(out):
     for name, t in texts.items():
         write(out, "tokenizer", name, t)
 
+# --- media_snippets: synthetic decoder outputs (byte format: crates/avad-media/src/fuzzing.rs, "Input format") ---
+
+def ms_header(live, audio, stride, max_snippets=None, nominal=1):
+    flags = (1 if live else 0) | (2 if audio else 0) | (4 if max_snippets else 0)
+    return bytes([flags, stride - 1, (max_snippets or 1) - 1, nominal])
+
+
+def ms_video(step=10):
+    return bytes([0, step])  # 360 ticks per unit: 10 = 40 ms at 1/90000
+
+
+def ms_video_tick(tick):
+    return bytes([4]) + struct.pack("<q", tick)
+
+
+def ms_video_f64(pts):
+    return bytes([5]) + struct.pack("<d", pts)
+
+
+def ms_video_no_pts(wall_10ms=4):
+    return bytes([6, wall_10ms])
+
+
+def ms_timebase(common=None, num=1, den=1, audio=False):
+    b = bytes([common]) if common is not None else bytes([7]) + struct.pack("<ii", num, den)
+    return bytes([7]) + b + bytes([1 if audio else 0])
+
+
+def ms_audio(samples, rate_index=0, delta=None, tick=None, pts=None, rate=None):
+    # rate_index: 0 48k, 1 44.1k, 2 16k, 3 8k, 4 22.05k, 5 96k, 6 32k, 7 = `rate` (u32)
+    if rate is not None:
+        rate_index = 7
+    if delta is not None:
+        mode, tail = 0, struct.pack("<h", delta)
+    elif tick is not None:
+        mode, tail = 1, struct.pack("<q", tick)
+    elif pts is not None:
+        mode, tail = 2, struct.pack("<d", pts)
+    else:
+        mode, tail = 3, b""
+    out = bytes([8, rate_index | (mode << 3)]) + struct.pack("<H", samples)
+    if rate_index == 7:
+        out += struct.pack("<I", rate)
+    return out + tail
+
+
+def ms_anchor(g):
+    return bytes([11, 0]) + struct.pack("<q", g)
+
+
+def ms_audio_end(fatal=False):
+    return bytes([11, 200 if fatal else 201])
+
+
+def ms_av(frames, audio=True, step=10):
+    """`frames` 25 fps video frames with 48 kHz audio in 1024-sample frames (16 ticks of 64 at 1/48000) between."""
+    out = b""
+    for i in range(frames):
+        out += ms_video(step)
+        if audio and i % 2 == 0:
+            out += ms_audio(1024, delta=16) + ms_audio(1024, delta=16)
+    return out
+
+
+def media_snippets_seeds(out):
+    w = lambda name, data: write(out, "media_snippets", name, data)
+    w("live-av-stride16", ms_header(True, True, 16) + ms_av(70))
+    w("file-av-stride16", ms_header(False, True, 16) + ms_av(70))
+    w("live-video-only", ms_header(True, False, 4) + ms_av(20, audio=False))
+    w("live-max-snippets", ms_header(True, True, 4, max_snippets=3) + ms_av(40))
+    w("live-jumps", ms_header(True, True, 8) + ms_av(20) + ms_video_tick(10) + ms_av(12)
+      + ms_video_tick(90000 * 100) + ms_av(12) + ms_video_tick(-5) + ms_av(12))
+    w("live-no-pts", ms_header(True, True, 4, nominal=0)
+      + b"".join(ms_video_no_pts(4) + ms_audio(640, rate_index=2) for _ in range(24)))
+    w("live-early-audio", ms_header(True, True, 4) + ms_timebase(6, audio=True)
+      + b"".join(ms_audio(1024, rate_index=1, delta=16) for _ in range(30)) + ms_av(24))
+    w("live-ntsc-timebase", ms_header(True, True, 16, nominal=2) + ms_timebase(3) + bytes([3, 1, 0]) * 40)
+    w("live-non-finite", ms_header(True, True, 2) + ms_av(4) + ms_video_f64(float("nan")) + ms_av(3)
+      + ms_video_f64(float("inf")) + ms_video_f64(-1.7e308) + ms_av(3) + ms_video_f64(1e300) + ms_av(4))
+    w("live-odd-rates", ms_header(True, True, 4) + ms_av(4) + ms_audio(1000, rate=1) + ms_av(2)
+      + ms_audio(4096, rate=0) + ms_audio(512, rate=0x80000000) + ms_audio(480, rate=768000) + ms_av(6))
+    w("file-huge-anchors", ms_header(False, True, 2) + ms_anchor(2**63 - 100) + ms_audio(4096, rate_index=2)
+      + ms_av(4, audio=False) + ms_anchor(-2**63) + ms_audio(2048, rate_index=2) + ms_av(4, audio=False))
+    w("file-backwards", ms_header(False, True, 4) + ms_av(16) + ms_video_tick(0) + ms_av(12)
+      + ms_audio(2048, tick=-2**62) + ms_audio_end(fatal=True) + ms_av(4))
+    w("file-any-timebase", ms_header(False, True, 3) + ms_timebase(num=2**31 - 1, den=3)
+      + ms_timebase(num=-7, den=0, audio=True) + ms_av(12))
+
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "fuzz", "corpus")
@@ -436,6 +524,7 @@ def main():
     json_seeds(out)
     toml_seeds(out)
     tokenizer_seeds(out)
+    media_snippets_seeds(out)
     total = 0
     for target in sorted(os.listdir(out)):
         files = os.listdir(os.path.join(out, target))

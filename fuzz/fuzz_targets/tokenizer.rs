@@ -4,4 +4,5 @@
 #[path = "../harness/clip.rs"]
 mod harness;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::tokenizer_text(data));
+// The tokenizer is built once before fuzzing (`warm_up`), not inside the first (timed) input.
+libfuzzer_sys::fuzz_target!(init: harness::warm_up(), |data: &[u8]| harness::tokenizer_text(data));

@@ -63,6 +63,8 @@
 //! - `live`: the live clock (`VideoClock`, `AudioClock`) turning source pts into live time; imports `audio`.
 //! - `snippet`: `Snippet`, `AudioState`, `peak`; imports `video`.
 //! - `reader`: `open`, `MediaReader`, the snippet assembly and the live decoding loop; imports all of the above.
+//! - `fuzzing` (feature `fuzzing`, off by default): the fuzz target `media_snippets`' entry point, driving the
+//!   snippet and timestamp logic of `reader` and `live` with synthetic decoder outputs; imports all of the above.
 
 #![warn(missing_docs)]
 
@@ -79,6 +81,9 @@ mod snippet;
 
 mod reader;
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+
 pub use audio::{grid_index, AUDIO_RATE, GAP_TOLERANCE_S};
 pub use clip::{clip_from_file, ClipInfo, RecordOptions, Recorder};
 pub use error::{MediaError, Result};
@@ -87,7 +92,7 @@ pub use live::LIVE_MAX_JUMP_S;
 pub use probe::{probe, AudioStreamInfo, MediaInfo, StreamSummary, VideoStreamInfo};
 pub use reader::{
     open, DecodeOptions, DecodeSummary, LiveStart, MediaReader, DEFAULT_SILENCE_THRESHOLD,
-    LIVE_AUDIO_WAIT_S, MAX_SNIPPET_SAMPLES,
+    LIVE_AUDIO_RATES, LIVE_AUDIO_WAIT_S, MAX_HELD_SAMPLES, MAX_SNIPPET_SAMPLES,
 };
 pub use snippet::{peak, AudioState, Snippet};
 pub use video::RgbImage;

@@ -82,7 +82,10 @@ impl VideoClock {
 
     /// Places the next frame: `pts` its source pts in seconds (`None` when it has none), `wall_s` seconds of wall
     /// clock since the first frame arrived. Returns its live time.
+    ///
+    /// A non-finite `pts` counts as none; a non-finite `wall_s` as no time passed.
     pub(crate) fn place(&mut self, pts: Option<f64>, wall_s: f64) -> f64 {
+        let pts = pts.filter(|p| p.is_finite());
         let Some(last) = self.last else {
             self.first_pts = pts;
             self.offset = pts.map(|p| -p);
@@ -93,6 +96,7 @@ impl VideoClock {
             (Some(p), Some(off)) => {
                 let cand = p + off;
                 let d = cand - last;
+                // (A NaN `d`, from pts near ±f64::MAX, fails both tests: a discontinuity.)
                 if d > 0.0 && d <= LIVE_MAX_JUMP_S {
                     if d <= 1.0 {
                         self.step = d;
@@ -101,7 +105,7 @@ impl VideoClock {
                 } else {
                     self.discontinuities += 1;
                     let t = last + self.step;
-                    self.offset = Some(t - p);
+                    self.offset = Some(t - p).filter(|o| o.is_finite());
                     t
                 }
             }
@@ -109,11 +113,14 @@ impl VideoClock {
                 // First pts after frames without: continue one interval on; live 0 then corresponds to the
                 // source pts `first_pts` implied by it.
                 let t = last + self.step;
-                self.offset = Some(t - p);
-                self.first_pts = Some(p - t);
+                self.offset = Some(t - p).filter(|o| o.is_finite());
+                self.first_pts = Some(p - t).filter(|f| f.is_finite());
                 t
             }
-            (None, _) => wall_s.max(last + 0.001),
+            (None, _) => {
+                let w = if wall_s.is_finite() { wall_s } else { last };
+                w.max(last + 0.001)
+            }
         };
         self.last = Some(live);
         live
@@ -139,8 +146,16 @@ pub(crate) struct AudioClock {
 impl AudioClock {
     /// Places an audio frame of `dur_s` seconds with source pts `pts`, given the video's current `offset`;
     /// returns the decision and the frame's live start time.
+    ///
+    /// Non-finite values (only from absurd timestamps) are never placed: a non-finite target counts as no pts, a
+    /// non-finite or negative duration as 0, and an end that overflows starts the next frame afresh.
     pub(crate) fn place(&mut self, pts: Option<f64>, dur_s: f64, offset: f64) -> (AudioPlace, f64) {
-        let target = pts.map(|a| a + offset);
+        let target = pts.map(|a| a + offset).filter(|t| t.is_finite());
+        let dur_s = if dur_s.is_finite() && dur_s > 0.0 {
+            dur_s
+        } else {
+            0.0
+        };
         let place = match (self.next, target) {
             (None, t) => AudioPlace::Anchor(t.unwrap_or(0.0)),
             (Some(_), None) => AudioPlace::Contiguous,
@@ -157,7 +172,7 @@ impl AudioClock {
             AudioPlace::Anchor(t) => t,
             AudioPlace::Contiguous => self.next.unwrap_or(0.0),
         };
-        self.next = Some(start + dur_s);
+        self.next = Some(start + dur_s).filter(|n| n.is_finite());
         (place, start)
     }
 }

@@ -26,6 +26,12 @@ use crate::video::{FrameTime, RgbConverter, RgbImage, VideoDecoder};
 /// gigabytes of silence. Longer snippets keep their `end_s` but get only this many samples.
 pub const MAX_SNIPPET_SAMPLES: usize = 16_000 * 600;
 
+/// Most 16 kHz samples the snippet assembler holds (20 minutes, 77 MB): a live source whose audio runs far ahead
+/// of its video (or whose video stalls while audio flows, or whose audio frames claim absurd lengths) loses its
+/// oldest held audio rather than growing without bound. Files never get near it (their audio is read only as far
+/// as the snippet being cut).
+pub const MAX_HELD_SAMPLES: usize = 2 * MAX_SNIPPET_SAMPLES;
+
 /// Default silence threshold: a peak |sample| at or below 1e-4 (-80 dBFS, about 3 LSB of 16-bit audio) is
 /// digital silence. The silent track of `intel_car-detection.mp4` decodes to exactly 0.
 pub const DEFAULT_SILENCE_THRESHOLD: f32 = 1e-4;
@@ -131,7 +137,7 @@ pub struct LiveStart {
 }
 
 /// Messages from the video thread to the reader.
-enum Msg {
+pub(crate) enum Msg {
     Live(LiveStart),
     Snippet(Box<Snippet>),
     Done(DecodeSummary),
@@ -327,25 +333,30 @@ fn spawn(name: &str, path: &Path, f: impl FnOnce() + Send + 'static) -> Result<J
 }
 
 /// The 16 kHz audio received so far, as segments on the grid (holes between segments are silence).
-struct AudioBuffer {
+pub(crate) struct AudioBuffer {
     rx: Option<Receiver<AudioMsg>>,
-    segments: VecDeque<(i64, Vec<f32>)>,
+    pub(crate) segments: VecDeque<(i64, Vec<f32>)>,
+    /// Samples in `segments`, at most `max_held` (`MAX_HELD_SAMPLES`; the fuzz target uses less).
+    pub(crate) held: usize,
+    pub(crate) max_held: usize,
     /// Grid index after the last received sample (`None` before the first anchor).
-    write: Option<i64>,
+    pub(crate) write: Option<i64>,
     /// Incoming samples still to drop because they overlap audio already received.
     skip: usize,
-    ended: bool,
+    pub(crate) ended: bool,
     received: u64,
     errors: u64,
     fatal: Option<String>,
 }
 
 impl AudioBuffer {
-    fn new(rx: Option<Receiver<AudioMsg>>) -> Self {
+    pub(crate) fn new(rx: Option<Receiver<AudioMsg>>) -> Self {
         let ended = rx.is_none();
         AudioBuffer {
             rx,
             segments: VecDeque::new(),
+            held: 0,
+            max_held: MAX_HELD_SAMPLES,
             write: None,
             skip: 0,
             ended,
@@ -355,11 +366,14 @@ impl AudioBuffer {
         }
     }
 
-    fn handle(&mut self, m: AudioMsg) {
+    pub(crate) fn handle(&mut self, m: AudioMsg) {
         match m {
             AudioMsg::Anchor(g) => match self.write {
                 Some(w) if g < w => {
-                    self.skip = (w - g) as usize;
+                    // Hostile timestamps may put `g` anywhere in i64: the overlap saturates (everything that
+                    // follows is dropped until the audio is past `w` again).
+                    let overlap = w.abs_diff(g);
+                    self.skip = usize::try_from(overlap).unwrap_or(usize::MAX);
                     self.segments.push_back((w, Vec::new()));
                 }
                 _ => {
@@ -375,10 +389,16 @@ impl AudioBuffer {
                 if s.is_empty() {
                     return;
                 }
-                self.received += s.len() as u64;
+                self.received = self.received.saturating_add(s.len() as u64);
                 if let (Some(w), Some(last)) = (self.write.as_mut(), self.segments.back_mut()) {
-                    *w += s.len() as i64;
-                    last.1.extend_from_slice(&s);
+                    // The grid ends at i64::MAX (an anchor near it comes only from an absurd pts): samples past
+                    // it are dropped, so `start + len` of a segment never overflows.
+                    let room = usize::try_from(i64::MAX.abs_diff(*w)).unwrap_or(usize::MAX);
+                    let n = s.len().min(room);
+                    *w += n as i64;
+                    last.1.extend_from_slice(&s[..n]);
+                    self.held += n;
+                    self.trim();
                 }
             }
             AudioMsg::End { errors, fatal } => {
@@ -389,8 +409,31 @@ impl AudioBuffer {
         }
     }
 
+    /// Drops the oldest held samples beyond `max_held` (the last segment keeps ending at `write`).
+    fn trim(&mut self) {
+        while self.held > self.max_held {
+            let excess = self.held - self.max_held;
+            let is_last = self.segments.len() == 1;
+            let Some((start, data)) = self.segments.front_mut() else {
+                break;
+            };
+            if !is_last && data.len() <= excess {
+                self.held -= data.len();
+                self.segments.pop_front();
+                continue;
+            }
+            let cut = excess.min(data.len());
+            data.drain(..cut);
+            *start = start.saturating_add(cut as i64);
+            self.held -= cut;
+            if cut == 0 {
+                break;
+            }
+        }
+    }
+
     /// A buffer fed directly with `handle` (live mode: audio decoded in the same thread as the video).
-    fn live(has_audio: bool) -> Self {
+    pub(crate) fn live(has_audio: bool) -> Self {
         let mut b = AudioBuffer::new(None);
         b.ended = !has_audio;
         b
@@ -402,7 +445,7 @@ impl AudioBuffer {
     }
 
     /// Blocks until the audio covers grid index `e` (exclusive) or the audio stream has ended.
-    fn wait_until(&mut self, e: i64) {
+    pub(crate) fn wait_until(&mut self, e: i64) {
         while !self.ended && self.write.is_none_or(|w| w < e) {
             let msg = match self.rx.as_ref().map(|rx| rx.recv()) {
                 Some(Ok(m)) => m,
@@ -416,16 +459,19 @@ impl AudioBuffer {
     }
 
     /// Copies grid `[s, e)` (zeros where no audio) and forgets everything before `e`.
-    fn take(&mut self, s: i64, e: i64) -> Vec<f32> {
-        let len = (e - s).max(0) as usize;
+    ///
+    /// The caller bounds `e - s` (`Assembler::emit`: at most `MAX_SNIPPET_SAMPLES`); an `e` below `s` gives nothing.
+    /// Arithmetic is in `i128`/checked form, since hostile timestamps put grid indices anywhere in `i64`.
+    pub(crate) fn take(&mut self, s: i64, e: i64) -> Vec<f32> {
+        let len = usize::try_from(i128::from(e) - i128::from(s)).unwrap_or(0);
         let mut out = vec![0.0f32; len];
         for (start, data) in &self.segments {
-            let seg_end = start + data.len() as i64;
+            let seg_end = seg_end(*start, data);
             let lo = s.max(*start);
             let hi = e.min(seg_end);
             if lo < hi {
-                let src = &data[(lo - start) as usize..(hi - start) as usize];
-                out[(lo - s) as usize..(hi - s) as usize].copy_from_slice(src);
+                let src = &data[grid_dist(*start, lo)..grid_dist(*start, hi)];
+                out[grid_dist(s, lo)..grid_dist(s, hi)].copy_from_slice(src);
             }
         }
         // Forget samples before `e` (the next snippet starts there).
@@ -434,14 +480,16 @@ impl AudioBuffer {
             let Some((start, data)) = self.segments.front_mut() else {
                 break;
             };
-            let seg_end = *start + data.len() as i64;
-            if seg_end <= e && !is_last {
+            let end = seg_end(*start, data);
+            if end <= e && !is_last {
+                self.held -= data.len();
                 self.segments.pop_front();
             } else {
                 if *start < e {
-                    let cut = ((e - *start) as usize).min(data.len());
+                    let cut = grid_dist(*start, e).min(data.len());
                     data.drain(..cut);
-                    *start += cut as i64;
+                    *start = start.saturating_add(cut as i64);
+                    self.held -= cut;
                 }
                 break;
             }
@@ -450,26 +498,38 @@ impl AudioBuffer {
     }
 }
 
-/// A sampled frame waiting for its end time.
-struct Pending {
-    frame_index: u64,
-    start_s: f64,
-    image: RgbImage,
-    /// Live mode: when the frame was decoded.
-    wall_clock: Option<SystemTime>,
+/// Grid index after the last sample of a segment starting at `start` (saturating: `handle` keeps it in range).
+fn seg_end(start: i64, data: &[f32]) -> i64 {
+    start.saturating_add(i64::try_from(data.len()).unwrap_or(i64::MAX))
 }
 
-struct Assembler {
-    path: PathBuf,
-    tx: SyncSender<Msg>,
-    audio: AudioBuffer,
-    has_audio: bool,
-    threshold: f32,
-    emitted: usize,
-    any_present: bool,
-    peak: f32,
+/// Number of grid samples from `a` to `b` (`a <= b`, and the caller knows the distance fits a slice).
+fn grid_dist(a: i64, b: i64) -> usize {
+    usize::try_from(b.abs_diff(a)).unwrap_or(usize::MAX)
+}
+
+/// A sampled frame waiting for its end time.
+pub(crate) struct Pending {
+    pub(crate) frame_index: u64,
+    pub(crate) start_s: f64,
+    pub(crate) image: RgbImage,
+    /// Live mode: when the frame was decoded.
+    pub(crate) wall_clock: Option<SystemTime>,
+}
+
+pub(crate) struct Assembler {
+    pub(crate) path: PathBuf,
+    pub(crate) tx: SyncSender<Msg>,
+    pub(crate) audio: AudioBuffer,
+    pub(crate) has_audio: bool,
+    pub(crate) threshold: f32,
+    pub(crate) emitted: usize,
+    pub(crate) any_present: bool,
+    pub(crate) peak: f32,
     /// Live mode: the audio is fed in the same thread, so `emit` must not wait for it.
-    live: bool,
+    pub(crate) live: bool,
+    /// Longest audio cut per snippet: `MAX_SNIPPET_SAMPLES` (the fuzz target uses less, to stay fast).
+    pub(crate) max_samples: usize,
 }
 
 impl Assembler {
@@ -498,14 +558,14 @@ impl Assembler {
     }
 
     /// Cuts the audio of `p` up to `end_s` and sends the snippet; `false` when the reader is gone.
-    fn emit(&mut self, p: Pending, end_s: f64) -> bool {
+    pub(crate) fn emit(&mut self, p: Pending, end_s: f64) -> bool {
         let end_s = if end_s.is_finite() && end_s > p.start_s {
             end_s
         } else {
             p.start_s
         };
         let s = grid_index(p.start_s);
-        let e = grid_index(end_s).clamp(s, s.saturating_add(MAX_SNIPPET_SAMPLES as i64));
+        let e = grid_index(end_s).clamp(s, s.saturating_add(self.max_samples as i64));
         let (audio, state) = if self.has_audio {
             if !self.live {
                 self.audio.wait_until(e);
@@ -561,6 +621,7 @@ fn run_video_thread(
         any_present: false,
         peak: 0.0,
         live: false,
+        max_samples: MAX_SNIPPET_SAMPLES,
     };
     let mut conv = RgbConverter::new();
     let stride = o.stride as u64;
@@ -687,6 +748,165 @@ fn open_live(path: &Path, opts: &DecodeOptions) -> Result<MediaReader> {
     })
 }
 
+/// Lowest and highest audio sample rate a live source may report (Hz): outside, the frame is counted as an error
+/// and dropped. A hostile stream claiming 1 Hz would otherwise make every decoded frame 16 000 times longer after
+/// resampling to 16 kHz (and its clock placement absurd); no codec FFmpeg decodes runs outside this range.
+pub const LIVE_AUDIO_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+
+/// What the live audio placement needs from a 16 kHz resampler (`audio::Resampler`; the fuzz target uses a model
+/// of it, see `fuzzing.rs`).
+pub(crate) trait LiveResample: Sized {
+    /// A resampler from `rate` Hz to 16 kHz.
+    fn create(rate: u32) -> std::result::Result<Self, String>;
+    /// Its input rate.
+    fn rate(&self) -> u32;
+    /// Resamples a chunk.
+    fn push_chunk(&mut self, input: &[f32]) -> std::result::Result<Vec<f32>, String>;
+    /// Drains what it holds.
+    fn drain(&mut self) -> std::result::Result<Vec<f32>, String>;
+}
+
+impl LiveResample for Resampler {
+    fn create(rate: u32) -> std::result::Result<Self, String> {
+        Resampler::new(rate)
+    }
+    fn rate(&self) -> u32 {
+        self.in_rate()
+    }
+    fn push_chunk(&mut self, input: &[f32]) -> std::result::Result<Vec<f32>, String> {
+        self.push(input)
+    }
+    fn drain(&mut self) -> std::result::Result<Vec<f32>, String> {
+        self.flush()
+    }
+}
+
+/// The placement of a live source's decoded audio on the live clock (`AudioClock`) into the assembler's
+/// `AudioBuffer`: everything of `LiveAudio` but the FFmpeg decoder.
+pub(crate) struct LiveAudioPlacer<R> {
+    clock: AudioClock,
+    resampler: Option<R>,
+    /// Source pts of the first decoded audio frame.
+    pub(crate) first_pts: Option<f64>,
+    /// Decoded before the first video frame: (pts, mono samples, rate).
+    early: VecDeque<(Option<f64>, Vec<f32>, u32)>,
+    early_s: f64,
+    pub(crate) errors: u64,
+}
+
+impl<R: LiveResample> LiveAudioPlacer<R> {
+    pub(crate) fn new() -> Self {
+        LiveAudioPlacer {
+            clock: AudioClock::default(),
+            resampler: None,
+            first_pts: None,
+            early: VecDeque::new(),
+            early_s: 0.0,
+            errors: 0,
+        }
+    }
+
+    /// One decoded frame: `pts` its source pts (seconds), `mono` its samples at `rate` Hz; `offset` the video's
+    /// source-to-live offset (`None` before the first video frame: the audio is kept, at most
+    /// `LIVE_EARLY_AUDIO_S`, until it is known).
+    pub(crate) fn decoded(
+        &mut self,
+        pts: Option<f64>,
+        mono: Vec<f32>,
+        rate: u32,
+        offset: Option<f64>,
+        buf: &mut AudioBuffer,
+    ) {
+        if !LIVE_AUDIO_RATES.contains(&rate) {
+            self.errors += 1;
+            return;
+        }
+        if mono.is_empty() {
+            return;
+        }
+        let pts = pts.filter(|p| p.is_finite());
+        if self.first_pts.is_none() {
+            self.first_pts = pts;
+        }
+        match offset {
+            Some(off) => self.place(pts, &mono, rate, off, buf),
+            None => {
+                self.early_s += mono.len() as f64 / f64::from(rate);
+                self.early.push_back((pts, mono, rate));
+                while self.early_s > LIVE_EARLY_AUDIO_S {
+                    let Some((_, m, r)) = self.early.pop_front() else {
+                        break;
+                    };
+                    self.early_s -= m.len() as f64 / f64::from(r);
+                }
+            }
+        }
+    }
+
+    /// Places the audio decoded before the first video frame, once the video clock has an offset.
+    pub(crate) fn flush_early(&mut self, offset: f64, buf: &mut AudioBuffer) {
+        while let Some((pts, mono, rate)) = self.early.pop_front() {
+            self.place(pts, &mono, rate, offset, buf);
+        }
+        self.early_s = 0.0;
+    }
+
+    fn place(
+        &mut self,
+        pts: Option<f64>,
+        mono: &[f32],
+        rate: u32,
+        offset: f64,
+        buf: &mut AudioBuffer,
+    ) {
+        let dur = mono.len() as f64 / f64::from(rate);
+        let (place, start) = self.clock.place(pts, dur, offset);
+        let rate_changed = self.resampler.as_ref().is_some_and(|r| r.rate() != rate);
+        if matches!(place, AudioPlace::Anchor(_)) || self.resampler.is_none() || rate_changed {
+            self.flush_resampler(buf);
+            buf.handle(AudioMsg::Anchor(grid_index(start)));
+            match R::create(rate) {
+                Ok(r) => self.resampler = Some(r),
+                Err(_) => {
+                    self.errors += 1;
+                    return;
+                }
+            }
+        }
+        if let Some(r) = self.resampler.as_mut() {
+            match r.push_chunk(mono) {
+                Ok(out) if !out.is_empty() => buf.handle(AudioMsg::Samples(out)),
+                Ok(_) => {}
+                Err(_) => self.errors += 1,
+            }
+        }
+    }
+
+    pub(crate) fn flush_resampler(&mut self, buf: &mut AudioBuffer) {
+        if let Some(mut r) = self.resampler.take() {
+            match r.drain() {
+                Ok(tail) if !tail.is_empty() => buf.handle(AudioMsg::Samples(tail)),
+                Ok(_) => {}
+                Err(_) => self.errors += 1,
+            }
+        }
+    }
+
+    /// The input ended (the decoder is drained): place the early audio, drain the resampler, close the buffer.
+    pub(crate) fn finish(&mut self, offset: Option<f64>, buf: &mut AudioBuffer) {
+        if let Some(off) = offset {
+            self.flush_early(off, buf);
+        }
+        self.flush_resampler(buf);
+        if !buf.ended {
+            buf.handle(AudioMsg::End {
+                errors: self.errors,
+                fatal: None,
+            });
+        }
+    }
+}
+
 /// The audio decoder of a live source, fed packet by packet by the live thread, placing its samples on the live
 /// clock (`AudioClock`) into the assembler's `AudioBuffer`.
 struct LiveAudio {
@@ -696,13 +916,7 @@ struct LiveAudio {
     tb: ff::Rational,
     stream_rate: u32,
     frame: ff::frame::Audio,
-    clock: AudioClock,
-    resampler: Option<Resampler>,
-    first_pts: Option<f64>,
-    /// Decoded before the first video frame: (pts, mono samples, rate).
-    early: VecDeque<(Option<f64>, Vec<f32>, u32)>,
-    early_s: f64,
-    errors: u64,
+    placer: LiveAudioPlacer<Resampler>,
 }
 
 impl LiveAudio {
@@ -731,13 +945,13 @@ impl LiveAudio {
             tb,
             stream_rate,
             frame: ff::frame::Audio::empty(),
-            clock: AudioClock::default(),
-            resampler: None,
-            first_pts: None,
-            early: VecDeque::new(),
-            early_s: 0.0,
-            errors: 0,
+            placer: LiveAudioPlacer::new(),
         }
+    }
+
+    /// Source pts of the first decoded audio frame.
+    fn first_pts(&self) -> Option<f64> {
+        self.placer.first_pts
     }
 
     /// Reports a decoder that could not be opened to the buffer (once, at the start).
@@ -760,7 +974,7 @@ impl LiveAudio {
             None => dec.send_eof(),
         };
         if sent.is_err() {
-            self.errors += 1;
+            self.placer.errors += 1;
             return;
         }
         loop {
@@ -781,98 +995,137 @@ impl LiveAudio {
         } else {
             self.stream_rate
         };
-        let Some(mono) = frame_to_mono(&self.frame).filter(|_| rate > 0) else {
-            self.errors += 1;
+        let Some(mono) = frame_to_mono(&self.frame) else {
+            self.placer.errors += 1;
             return;
         };
-        if mono.is_empty() {
-            return;
-        }
         let pts = self
             .frame
             .timestamp()
             .or(self.frame.pts())
             .and_then(|t| ts2s(t, self.tb));
-        if self.first_pts.is_none() {
-            self.first_pts = pts;
-        }
-        match offset {
-            Some(off) => self.place(pts, &mono, rate, off, buf),
-            None => {
-                self.early_s += mono.len() as f64 / f64::from(rate);
-                self.early.push_back((pts, mono, rate));
-                while self.early_s > LIVE_EARLY_AUDIO_S {
-                    let Some((_, m, r)) = self.early.pop_front() else {
-                        break;
-                    };
-                    self.early_s -= m.len() as f64 / f64::from(r);
-                }
-            }
-        }
+        self.placer.decoded(pts, mono, rate, offset, buf);
     }
 
     /// Places the audio decoded before the first video frame, once the video clock has an offset.
     fn flush_early(&mut self, offset: f64, buf: &mut AudioBuffer) {
-        while let Some((pts, mono, rate)) = self.early.pop_front() {
-            self.place(pts, &mono, rate, offset, buf);
-        }
-        self.early_s = 0.0;
-    }
-
-    fn place(
-        &mut self,
-        pts: Option<f64>,
-        mono: &[f32],
-        rate: u32,
-        offset: f64,
-        buf: &mut AudioBuffer,
-    ) {
-        let dur = mono.len() as f64 / f64::from(rate);
-        let (place, start) = self.clock.place(pts, dur, offset);
-        let rate_changed = self.resampler.as_ref().is_some_and(|r| r.in_rate() != rate);
-        if matches!(place, AudioPlace::Anchor(_)) || self.resampler.is_none() || rate_changed {
-            self.flush_resampler(buf);
-            buf.handle(AudioMsg::Anchor(grid_index(start)));
-            match Resampler::new(rate) {
-                Ok(r) => self.resampler = Some(r),
-                Err(_) => {
-                    self.errors += 1;
-                    return;
-                }
-            }
-        }
-        if let Some(r) = self.resampler.as_mut() {
-            match r.push(mono) {
-                Ok(out) if !out.is_empty() => buf.handle(AudioMsg::Samples(out)),
-                Ok(_) => {}
-                Err(_) => self.errors += 1,
-            }
-        }
-    }
-
-    fn flush_resampler(&mut self, buf: &mut AudioBuffer) {
-        if let Some(mut r) = self.resampler.take() {
-            match r.flush() {
-                Ok(tail) if !tail.is_empty() => buf.handle(AudioMsg::Samples(tail)),
-                Ok(_) => {}
-                Err(_) => self.errors += 1,
-            }
-        }
+        self.placer.flush_early(offset, buf);
     }
 
     /// The input ended: drain the decoder and the resampler and close the buffer.
     fn finish(&mut self, offset: Option<f64>, buf: &mut AudioBuffer) {
         self.packet(None, offset, buf);
-        if let Some(off) = offset {
-            self.flush_early(off, buf);
+        self.placer.finish(offset, buf);
+    }
+}
+
+/// The snippet logic of the live loop, apart from FFmpeg (the fuzz target `media_snippets` drives it too): frames
+/// placed on the live clock, every `stride`-th one the start of a snippet, finished snippets waiting for their
+/// audio.
+pub(crate) struct LiveSnippets {
+    pub(crate) clock: VideoClock,
+    stride: u64,
+    max_snippets: Option<usize>,
+    /// Frames counted (all decoded ones until `max_snippets` stops the count).
+    pub(crate) n: u64,
+    pending: Option<Pending>,
+    ready: VecDeque<(Pending, f64)>,
+    /// `max_snippets` reached: no new snippet is started.
+    pub(crate) stopping: bool,
+}
+
+impl LiveSnippets {
+    pub(crate) fn new(
+        nominal_frame_s: Option<f64>,
+        stride: usize,
+        max_snippets: Option<usize>,
+    ) -> Self {
+        LiveSnippets {
+            clock: VideoClock::new(nominal_frame_s),
+            stride: stride.max(1) as u64,
+            max_snippets,
+            n: 0,
+            pending: None,
+            ready: VecDeque::new(),
+            stopping: false,
         }
-        self.flush_resampler(buf);
-        if !buf.ended {
-            buf.handle(AudioMsg::End {
-                errors: self.errors,
-                fatal: None,
-            });
+    }
+
+    /// Places a decoded frame (`pts` its source pts, `wall_s` seconds since the first frame arrived) and returns
+    /// its live time; a sampled frame finishes the pending snippet and starts the next one with the image
+    /// `convert` gives (`emitted`: snippets already sent, for `max_snippets`).
+    pub(crate) fn frame<E>(
+        &mut self,
+        pts: Option<f64>,
+        wall_s: f64,
+        emitted: usize,
+        convert: impl FnOnce(u64) -> std::result::Result<RgbImage, E>,
+    ) -> std::result::Result<f64, E> {
+        let live_t = self.clock.place(pts, wall_s);
+        if !self.stopping && self.n.is_multiple_of(self.stride) {
+            if let Some(p) = self.pending.take() {
+                self.ready.push_back((p, live_t));
+            }
+            if self
+                .max_snippets
+                .is_some_and(|m| emitted + self.ready.len() >= m)
+            {
+                self.stopping = true;
+            } else {
+                let image = convert(self.n)?;
+                self.pending = Some(Pending {
+                    frame_index: self.n,
+                    start_s: live_t,
+                    image,
+                    wall_clock: Some(SystemTime::now()),
+                });
+            }
         }
+        if !self.stopping {
+            self.n += 1;
+        }
+        Ok(live_t)
+    }
+
+    /// The next finished snippet (and its end) whose audio has arrived, or that waited `LIVE_AUDIO_WAIT_S` of
+    /// video time for it; `None` when there is none.
+    pub(crate) fn next_ready(
+        &mut self,
+        audio: &AudioBuffer,
+        has_audio: bool,
+    ) -> Option<(Pending, f64)> {
+        let end = self.ready.front()?.1;
+        let covered =
+            !has_audio || audio.ended || audio.write.is_some_and(|w| w >= grid_index(end));
+        let waited = self
+            .clock
+            .last()
+            .is_some_and(|l| l - end >= LIVE_AUDIO_WAIT_S);
+        if covered || waited {
+            self.ready.pop_front()
+        } else {
+            None
+        }
+    }
+
+    /// True when `max_snippets` was reached and every finished snippet was handed out.
+    pub(crate) fn done(&self) -> bool {
+        self.stopping && self.ready.is_empty()
+    }
+
+    /// The input ended: unless truncated, the last sampled frame lasts until one frame interval after the last
+    /// frame. Then every finished snippet is handed out by `pop`.
+    pub(crate) fn finish(&mut self) {
+        if !self.stopping {
+            if let (Some(p), Some(l)) = (self.pending.take(), self.clock.last()) {
+                self.ready.push_back((p, l + self.clock.step()));
+            }
+        }
+    }
+
+    /// The next finished snippet, waiting for nothing (after `finish`).
+    pub(crate) fn pop(&mut self) -> Option<(Pending, f64)> {
+        self.ready.pop_front()
     }
 }
 
@@ -899,6 +1152,7 @@ fn run_live_thread(
         any_present: false,
         peak: 0.0,
         live: true,
+        max_samples: MAX_SNIPPET_SAMPLES,
     };
     if let Some(a) = &audio {
         a.start(&mut asm.audio);
@@ -906,21 +1160,15 @@ fn run_live_thread(
     let video_index = dec.stream_index();
     let audio_index = audio.as_ref().map(|a| a.index);
     let mut conv = RgbConverter::new();
-    let mut clock = VideoClock::new(dec.nominal_frame_s());
-    let stride = o.stride as u64;
-    let mut n: u64 = 0;
+    let mut snips = LiveSnippets::new(dec.nominal_frame_s(), o.stride, o.max_snippets);
+    // Fixed when the decoder was opened (the stream's display matrix).
+    let orientation = dec.orientation();
     let mut start: Option<(Instant, SystemTime)> = None;
-    let mut pending: Option<Pending> = None;
-    let mut ready: VecDeque<(Pending, f64)> = VecDeque::new();
     let mut lost: Option<String> = None;
-    let mut stopping = false;
     let mut sent_start = false;
     // The audio offset: the video's, or (video without pts) the audio's own start at live 0.
     let audio_offset = |clock: &VideoClock, audio: &Option<LiveAudio>| {
-        clock.last()?;
-        clock
-            .offset()
-            .or_else(|| audio.as_ref().and_then(|a| a.first_pts).map(|p| -p))
+        live_audio_offset(clock, audio.as_ref().and_then(|a| a.first_pts()))
     };
     loop {
         io.arm(o.read_timeout);
@@ -930,12 +1178,16 @@ fn run_live_thread(
         io.disarm();
         let mut eof = false;
         if let (Ok(()), Some(rec)) = (&r, &recorder) {
-            rec.push(&packet, audio_offset(&clock, &audio), clock.last());
+            rec.push(
+                &packet,
+                audio_offset(&snips.clock, &audio),
+                snips.clock.last(),
+            );
         }
         match r {
             Ok(()) if packet.stream() == video_index => dec.send_packet(&packet),
             Ok(()) if Some(packet.stream()) == audio_index => {
-                let off = audio_offset(&clock, &audio);
+                let off = audio_offset(&snips.clock, &audio);
                 if let Some(a) = audio.as_mut() {
                     a.packet(Some(&packet), off, &mut asm.audio);
                 }
@@ -971,84 +1223,49 @@ fn run_live_thread(
         while let Some((frame, t)) = dec.receive() {
             let now = Instant::now();
             let (i0, _) = *start.get_or_insert_with(|| (now, SystemTime::now()));
-            let first = clock.last().is_none();
-            let live_t = clock.place(t.src_pts_s, (now - i0).as_secs_f64());
+            let first = snips.clock.last().is_none();
+            let placed = snips.frame(t.src_pts_s, (now - i0).as_secs_f64(), asm.emitted, |n| {
+                conv.convert(frame)
+                    .map(|image| orientation.apply(image))
+                    .map_err(|reason| format!("frame {n}: {reason}"))
+            });
+            if let Err(reason) = placed {
+                return asm.fail(MediaError::Convert {
+                    path: asm.path.clone(),
+                    what: "swscale",
+                    reason,
+                });
+            }
             if first {
-                if let (Some(off), Some(a)) = (audio_offset(&clock, &audio), audio.as_mut()) {
+                if let (Some(off), Some(a)) = (audio_offset(&snips.clock, &audio), audio.as_mut()) {
                     a.flush_early(off, &mut asm.audio);
                 }
-            }
-            if !stopping && n.is_multiple_of(stride) {
-                if let Some(p) = pending.take() {
-                    ready.push_back((p, live_t));
-                }
-                if o.max_snippets
-                    .is_some_and(|m| asm.emitted + ready.len() >= m)
-                {
-                    stopping = true;
-                } else {
-                    match conv.convert(frame) {
-                        Ok(image) => {
-                            pending = Some(Pending {
-                                frame_index: n,
-                                start_s: live_t,
-                                image: dec.orientation().apply(image),
-                                wall_clock: Some(SystemTime::now()),
-                            })
-                        }
-                        Err(reason) => {
-                            return asm.fail(MediaError::Convert {
-                                path: asm.path.clone(),
-                                what: "swscale",
-                                reason: format!("frame {n}: {reason}"),
-                            })
-                        }
-                    }
-                }
-            }
-            if !stopping {
-                n += 1;
             }
         }
         if eof {
             break;
         }
         // Emit the finished snippets whose audio has arrived (or will not be waited for any longer).
-        while let Some(end) = ready.front().map(|r| r.1) {
-            let covered = !has_audio
-                || asm.audio.ended
-                || asm.audio.write.is_some_and(|w| w >= grid_index(end));
-            let waited = clock.last().is_some_and(|l| l - end >= LIVE_AUDIO_WAIT_S);
-            if !(covered || waited) {
-                break;
-            }
-            let Some((p, end)) = ready.pop_front() else {
-                break;
-            };
-            if !sent_start && !send_live_start(&asm, &clock, &audio, start, &mut sent_start) {
+        while let Some((p, end)) = snips.next_ready(&asm.audio, has_audio) {
+            if !sent_start && !send_live_start(&asm, &snips.clock, &audio, start, &mut sent_start) {
                 return;
             }
             if !asm.emit(p, end) {
                 return;
             }
         }
-        if stopping && ready.is_empty() {
+        if snips.done() {
             break;
         }
     }
-    let truncated = stopping;
-    if !truncated {
-        if let (Some(p), Some(l)) = (pending.take(), clock.last()) {
-            // The last sampled frame lasts until one frame interval after the last frame.
-            ready.push_back((p, l + clock.step()));
-        }
-    }
-    let off = audio_offset(&clock, &audio);
+    let truncated = snips.stopping;
+    snips.finish();
+    let off = audio_offset(&snips.clock, &audio);
     if let Some(a) = audio.as_mut() {
         a.finish(off, &mut asm.audio);
     }
-    while let Some((p, end)) = ready.pop_front() {
-        if !sent_start && !send_live_start(&asm, &clock, &audio, start, &mut sent_start) {
+    while let Some((p, end)) = snips.pop() {
+        if !sent_start && !send_live_start(&asm, &snips.clock, &audio, start, &mut sent_start) {
             return;
         }
         if !asm.emit(p, end) {
@@ -1058,14 +1275,21 @@ fn run_live_thread(
     if let Some(reason) = lost {
         return asm.fail(MediaError::StreamLost { path, reason });
     }
-    if clock.last().is_none() {
+    if snips.clock.last().is_none() {
         return asm.fail(MediaError::NoDecodableFrames {
             path,
             packets: dec.packets,
             errors: dec.errors,
         });
     }
-    asm.done(n, truncated, &dec, clock.discontinuities);
+    asm.done(snips.n, truncated, &dec, snips.clock.discontinuities);
+}
+
+/// The offset that places live audio: the video's, or (video without pts) the audio's own start (`audio_first_pts`)
+/// at live 0; `None` before the first video frame.
+pub(crate) fn live_audio_offset(clock: &VideoClock, audio_first_pts: Option<f64>) -> Option<f64> {
+    clock.last()?;
+    clock.offset().or_else(|| audio_first_pts.map(|p| -p))
 }
 
 /// True for live inputs whose end of file is a normal end: standard input (`-`) and `pipe:`.
@@ -1085,7 +1309,7 @@ fn send_live_start(
     *sent = true;
     let msg = LiveStart {
         video_start_pts_s: clock.first_pts(),
-        audio_start_pts_s: audio.as_ref().and_then(|a| a.first_pts),
+        audio_start_pts_s: audio.as_ref().and_then(|a| a.first_pts()),
         wall_clock: start.map_or_else(SystemTime::now, |s| s.1),
     };
     asm.tx.send(Msg::Live(msg)).is_ok()
@@ -1129,5 +1353,47 @@ mod tests {
             .segments
             .iter()
             .all(|(s, d)| s + d.len() as i64 <= 30 || *s >= 30 || d.is_empty()));
+    }
+
+    #[test]
+    fn audio_buffer_survives_anchors_at_the_ends_of_the_grid() {
+        let mut b = AudioBuffer::live(true);
+        // An anchor just before i64::MAX: the samples past the grid's end are dropped, not wrapped.
+        b.handle(AudioMsg::Anchor(i64::MAX - 3));
+        b.handle(AudioMsg::Samples(vec![1.0; 10]));
+        assert_eq!(b.write, Some(i64::MAX));
+        assert_eq!(b.held, 3);
+        // An anchor at i64::MIN, far before the write position: the overlap saturates instead of wrapping.
+        b.handle(AudioMsg::Anchor(i64::MIN));
+        b.handle(AudioMsg::Samples(vec![2.0; 10]));
+        assert_eq!(b.write, Some(i64::MAX));
+        assert_eq!(b.held, 3);
+        // Cutting anywhere stays in range.
+        assert_eq!(b.take(i64::MAX - 4, i64::MAX), vec![0.0, 1.0, 1.0, 1.0]);
+        assert_eq!(b.take(i64::MIN, i64::MIN + 2), vec![0.0, 0.0]);
+        assert!(b.take(5, -5).is_empty());
+    }
+
+    #[test]
+    fn audio_buffer_holds_at_most_its_cap() {
+        let mut b = AudioBuffer::live(true);
+        b.max_held = 100;
+        b.handle(AudioMsg::Anchor(0));
+        for _ in 0..10 {
+            b.handle(AudioMsg::Samples(vec![1.0; 30]));
+        }
+        b.handle(AudioMsg::Anchor(1000));
+        b.handle(AudioMsg::Samples(vec![2.0; 70]));
+        assert_eq!(b.held, 100);
+        assert_eq!(
+            b.held,
+            b.segments.iter().map(|(_, d)| d.len()).sum::<usize>()
+        );
+        // The newest samples are kept: 270..300 and 1000..1070.
+        let a = b.take(260, 1070);
+        assert_eq!(a[..10], [0.0; 10]);
+        assert_eq!(a[10..40], [1.0; 30]);
+        assert_eq!(a[740..], [2.0; 70]);
+        assert_eq!(b.held, 0);
     }
 }

@@ -143,7 +143,9 @@ impl ModelConfig {
                 text.hidden_size, self.embed_dim
             ));
         }
-        if text.intermediate_size != 4 * text.hidden_size || text.hidden_act != "quick_gelu" {
+        if text.hidden_size.checked_mul(4) != Some(text.intermediate_size)
+            || text.hidden_act != "quick_gelu"
+        {
             return err(format!(
                 "clip_text must be OpenAI CLIP's text tower (MLP 4 × width, quick_gelu), got MLP {} and {:?}",
                 text.intermediate_size, text.hidden_act
@@ -169,7 +171,11 @@ impl ModelConfig {
         if self.attn_window == 0 || self.visual_length == 0 {
             return err("attn_window and visual_length must be positive".into());
         }
-        if self.prompt_prefix + self.prompt_postfix + 3 > text.max_position_embeddings {
+        let prompt_tokens = self
+            .prompt_prefix
+            .checked_add(self.prompt_postfix)
+            .and_then(|n| n.checked_add(3));
+        if prompt_tokens.is_none_or(|n| n > text.max_position_embeddings) {
             return err(format!(
                 "prompt prefix {} + postfix {} leave no room in the context {}",
                 self.prompt_prefix, self.prompt_postfix, text.max_position_embeddings

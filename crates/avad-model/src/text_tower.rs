@@ -62,7 +62,11 @@ pub fn deserialize_text_config<'de, D: Deserializer<'de>>(
     );
     if let Some(w) = e.width {
         c.hidden_size = w;
-        c.intermediate_size = 4 * w;
+        c.intermediate_size = w.checked_mul(4).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "clip_text.width {w} is too large (4 × width overflows)"
+            ))
+        })?;
     }
     if let Some(a) = e.hidden_act {
         c.hidden_act = a;
@@ -76,7 +80,8 @@ pub fn deserialize_text_config<'de, D: Deserializer<'de>>(
 /// Sets the tower's width (and its MLP's, 4 × width, as OpenAI CLIP's), keeping the head count a divisor.
 pub fn set_text_width(c: &mut ClipTextConfig, width: usize) {
     c.hidden_size = width;
-    c.intermediate_size = 4 * width;
+    // Saturates (usize::MAX then fails `validate`'s `intermediate_size == 4 × hidden_size` with a clear error).
+    c.intermediate_size = width.saturating_mul(4);
     if c.num_attention_heads == 0 || !width.is_multiple_of(c.num_attention_heads) {
         c.num_attention_heads = 1;
     }

@@ -17,8 +17,16 @@ pub const ZERO_CROSSINGS: usize = 48;
 pub const ROLLOFF: f64 = 0.94;
 /// Kaiser window shape parameter.
 pub const KAISER_BETA: f64 = 9.0;
-/// Largest number of phases whose filters are precomputed (otherwise taps are computed per output sample).
-const MAX_TABLE_PHASES: u64 = 4096;
+/// Largest filter table kept (phases × taps, f64: 32 MB). A phase's row is computed when an output sample first
+/// needs it, so a short input costs only the rows it uses (`min(phases, output length)`), whatever the rates.
+/// Above this size (an odd rate far above 16 kHz, e.g. 191 999 Hz → 16 kHz: 16 000 phases × 1 226 taps) rows are
+/// computed per output sample from a tabulated Kaiser window ([`WindowTable`]).
+pub const MAX_TABLE_TAPS: u64 = 1 << 22;
+/// Largest downsampling ratio `from / to` (its filter has about 100 × ratio taps: 1024 gives 105 000). Every real
+/// rate to 8 or 16 kHz is far below it (768 kHz → 8 kHz is 96).
+pub const MAX_DOWN_RATIO: u64 = 1024;
+/// Points of the tabulated Kaiser window (over `r²` ∈ [0, 1], linear interpolation: error under 1e-8).
+const WINDOW_POINTS: usize = 1 << 16;
 
 fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 {
@@ -60,8 +68,9 @@ impl Kernel {
         }
     }
 
-    /// Filter taps for fractional phase `frac` ∈ [0, 1): tap `k` multiplies `x[i0 − taps/2 + 1 + k]`.
-    fn row(&self, frac: f64, out: &mut Vec<f64>) {
+    /// Filter taps for fractional phase `frac` ∈ [0, 1): tap `k` multiplies `x[i0 − taps/2 + 1 + k]`. The window
+    /// is exact, or read from `table` when given.
+    fn row(&self, frac: f64, table: Option<&WindowTable>, out: &mut Vec<f64>) {
         out.clear();
         let k0 = self.taps as isize / 2 - 1;
         for k in 0..self.taps as isize {
@@ -69,6 +78,8 @@ impl Kernel {
             let r = d / self.half_width;
             let w = if r.abs() >= 1.0 {
                 0.0
+            } else if let Some(t) = table {
+                t.at(r * r)
             } else {
                 bessel_i0(KAISER_BETA * (1.0 - r * r).sqrt()) / self.i0_beta
             };
@@ -85,7 +96,43 @@ impl Kernel {
     }
 }
 
+/// The Kaiser window `I0(β·√(1 − u)) / I0(β)` as a function of `u = r²` (a power series in `1 − u`: smooth), at
+/// `WINDOW_POINTS + 1` points, read by linear interpolation; for rows computed per output sample.
+struct WindowTable {
+    v: Vec<f64>,
+}
+
+impl WindowTable {
+    fn new(i0_beta: f64) -> Self {
+        let n = WINDOW_POINTS as f64;
+        let v = (0..=WINDOW_POINTS)
+            .map(|i| bessel_i0(KAISER_BETA * (1.0 - i as f64 / n).max(0.0).sqrt()) / i0_beta)
+            .collect();
+        WindowTable { v }
+    }
+
+    /// The window at `u` ∈ [0, 1).
+    fn at(&self, u: f64) -> f64 {
+        let x = u.clamp(0.0, 1.0) * WINDOW_POINTS as f64;
+        let i = (x as usize).min(WINDOW_POINTS - 1);
+        let f = x - i as f64;
+        self.v[i] + (self.v[i + 1] - self.v[i]) * f
+    }
+}
+
+/// Where a phase's filter row comes from.
+enum Rows {
+    /// Computed on first use and kept (`up × taps <= MAX_TABLE_TAPS`).
+    Cached(Vec<Option<Box<[f64]>>>),
+    /// Computed for every output sample, with a tabulated window.
+    PerSample(WindowTable, Vec<f64>),
+}
+
 /// Resamples `input` from `from` Hz to `to` Hz (returns a copy when equal). Errors on a zero rate.
+///
+/// Cost: `out_len × taps` multiply-adds plus the filter rows: at most `min(phases, out_len)` rows of `taps` Kaiser
+/// taps each when the table fits `MAX_TABLE_TAPS`, else one row (tabulated window, no Bessel function) per output
+/// sample. Memory: the output, and at most `MAX_TABLE_TAPS` f64 of rows.
 pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     if from == 0 || to == 0 {
         return Err(Wav2ClipError::InvalidArgument(format!(
@@ -95,31 +142,46 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     if from == to || input.is_empty() {
         return Ok(input.to_vec());
     }
+    if u64::from(from) > MAX_DOWN_RATIO * u64::from(to) {
+        // The low-pass filter is `from / to` times wider than at equal rates (about 100 taps per unit of ratio).
+        return Err(Wav2ClipError::InvalidArgument(format!(
+            "cannot resample {from} Hz → {to} Hz: more than {MAX_DOWN_RATIO}:1"
+        )));
+    }
     let g = gcd(from as u64, to as u64);
     let (up, down) = (to as u64 / g, from as u64 / g);
     let kernel = Kernel::new(from as u64, to as u64);
-    let out_len = (input.len() as u64 * up).div_ceil(down) as usize;
-    let table: Option<Vec<Vec<f64>>> = (up <= MAX_TABLE_PHASES).then(|| {
-        (0..up)
-            .map(|p| {
-                let mut row = Vec::new();
-                kernel.row(p as f64 / up as f64, &mut row);
-                row
-            })
-            .collect()
-    });
+    let out_len = (input.len() as u64)
+        .checked_mul(up)
+        .and_then(|n| usize::try_from(n.div_ceil(down)).ok())
+        .ok_or_else(|| {
+            Wav2ClipError::InvalidArgument(format!(
+                "cannot resample {} samples {from} Hz → {to} Hz: output too long",
+                input.len()
+            ))
+        })?;
+    let table_taps = up.checked_mul(kernel.taps as u64);
+    let mut rows = match table_taps {
+        Some(t) if t <= MAX_TABLE_TAPS => Rows::Cached(vec![None; up as usize]),
+        _ => Rows::PerSample(WindowTable::new(kernel.i0_beta), Vec::new()),
+    };
     let k0 = kernel.taps as i64 / 2 - 1;
     let len = input.len() as i64;
-    let mut scratch = Vec::new();
     let mut out = Vec::with_capacity(out_len);
     for n in 0..out_len as u64 {
+        // n · down < len · up + down: fits, as len · up did.
         let num = n * down;
         let (i0, phase) = ((num / up) as i64, num % up);
-        let row: &[f64] = match &table {
-            Some(t) => &t[phase as usize],
-            None => {
-                kernel.row(phase as f64 / up as f64, &mut scratch);
-                &scratch
+        let frac = phase as f64 / up as f64;
+        let row: &[f64] = match &mut rows {
+            Rows::Cached(t) => t[phase as usize].get_or_insert_with(|| {
+                let mut row = Vec::new();
+                kernel.row(frac, None, &mut row);
+                row.into_boxed_slice()
+            }),
+            Rows::PerSample(w, scratch) => {
+                kernel.row(frac, Some(w), scratch);
+                scratch
             }
         };
         let start = i0 - k0;
@@ -197,9 +259,42 @@ mod tests {
     }
 
     #[test]
+    fn short_inputs_and_odd_rates_stay_cheap() {
+        // Rows are made only for the phases used: one input sample at rates whose full table would be large.
+        for (from, to) in [
+            (1, 16000),
+            (44099, 16000),
+            (96085, 16000),
+            (191_996, 16000),
+            (191_999, 16000),
+            (16000, 191_999),
+            (16_384_000, 16000),
+        ] {
+            for n in [1usize, 2, 7] {
+                let t = std::time::Instant::now();
+                let y = resample(&vec![0.5f32; n], from, to).unwrap();
+                let want = (n as u64 * to as u64).div_ceil(from as u64) as usize;
+                assert_eq!(y.len(), want, "{from} -> {to}, {n} samples");
+                assert!(y.iter().all(|v| v.is_finite()));
+                let dt = t.elapsed().as_secs_f64();
+                assert!(dt < 0.5, "{from} -> {to}, {n} samples: {dt:.3} s");
+            }
+        }
+    }
+
+    #[test]
+    fn per_sample_rows_are_accurate() {
+        // 44 099 Hz: 16 000 phases × 282 taps > MAX_TABLE_TAPS, rows per output sample from the tabulated window.
+        let e = max_err_vs_ideal(44099, 16000, 1000.0);
+        eprintln!("44099 -> 16000, 1000 Hz: {e:.2e}");
+        assert!(e < 2e-5, "{e}");
+    }
+
+    #[test]
     fn identity_and_zero_rate() {
         let x = vec![0.1f32, 0.2, 0.3];
         assert_eq!(resample(&x, 16000, 16000).unwrap(), x);
         assert!(resample(&x, 0, 16000).is_err());
+        assert!(resample(&x, 16_385_000, 16000).is_err());
     }
 }
