@@ -213,3 +213,80 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
         .output()
         .unwrap());
 }
+
+#[test]
+fn plain_distillation_options_train_and_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = avad_core::synth::SynthConfig {
+        seed: 12,
+        train: 16,
+        test: 4,
+        min_len: 20,
+        max_len: 60,
+        dim: 32,
+        visual_trace: 0.2,
+        ..Default::default()
+    };
+    let data = avad_core::synth::generate(&cfg, &tmp.path().join("data")).unwrap();
+    let recipe = tmp.path().join("recipe.toml");
+    std::fs::write(&recipe, "lr = 1e-3\n[model]\nvisual_length = 32\n").unwrap();
+    let common = |c: &mut Command, out: &Path| {
+        c.arg("--train-list")
+            .arg(&data.train_list)
+            .arg("--config")
+            .arg(&recipe)
+            .arg("--out")
+            .arg(out)
+            .args([
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--val-fraction",
+                "0.25",
+                "--no-progress",
+            ]);
+    };
+    let teacher = tmp.path().join("teacher");
+    let mut c = avad_command();
+    c.args(["train", "--preset", "synth-teacher"]);
+    common(&mut c, &teacher);
+    ok(c.output().unwrap());
+
+    // --kd-weight belongs to the plain distillations.
+    let mut c = avad_command();
+    c.args([
+        "distill",
+        "--preset",
+        "synth-student",
+        "--kd-weight",
+        "2",
+        "--teacher",
+    ])
+    .arg(&teacher);
+    common(&mut c, &tmp.path().join("refused"));
+    let res = c.output().unwrap();
+    assert!(!res.status.success());
+    assert!(String::from_utf8_lossy(&res.stderr).contains("--distill scores"));
+
+    for kind in ["scores", "features"] {
+        let out = tmp.path().join(kind);
+        let mut c = avad_command();
+        c.args(["distill", "--preset", "synth-student", "--ukd-weight", "0"])
+            .args(["--distill", kind, "--kd-weight", "0.5", "--teacher"])
+            .arg(&teacher);
+        common(&mut c, &out);
+        let stdout = ok(c.output().unwrap());
+        assert!(
+            stdout.contains(&format!("{kind} distillation weight 5e-1")),
+            "{stdout}"
+        );
+        let history = std::fs::read_to_string(out.join("history.jsonl")).unwrap();
+        let row: serde_json::Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+        let l4 = row["loss4"].as_f64().unwrap();
+        assert!(l4.is_finite() && l4 > 0.0, "raw {kind} loss {l4}");
+        let meta = std::fs::read_to_string(out.join("model.json")).unwrap();
+        assert!(meta.contains(&format!("{kind} distillation")), "{meta}");
+        assert!(out.join("bundle.json").is_file());
+    }
+}

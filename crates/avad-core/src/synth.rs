@@ -54,6 +54,16 @@ pub struct SynthConfig {
     pub crops: usize,
     /// Feature width (512 like CLIP ViT-B/16 and Wav2CLIP; smaller widths make fast demos).
     pub dim: usize,
+    /// Strength of the faint visual correlate of audio-only events (0 = none, the original benchmark): an
+    /// audio-only event of class c with amplitude a also adds `visual_trace · a · w_c` to the visual rows, where
+    /// `w_c` is a per-class "reaction" direction (people turning, a crowd flinching), starting 1–3 snippets after
+    /// the sound and lingering 2 snippets after it ends. See docs/synth.md, "Faint visual traces".
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub visual_trace: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl Default for SynthConfig {
@@ -67,6 +77,7 @@ impl Default for SynthConfig {
             max_len: 600,
             crops: 1,
             dim: SYNTH_DIM,
+            visual_trace: 0.0,
         }
     }
 }
@@ -316,6 +327,44 @@ fn plan_video(
     (label, t, events, distractors)
 }
 
+/// The per-class visual "reaction" directions of the faint traces (index 1..=6 used), from their own RNG so that
+/// the other directions, and the benchmark at `visual_trace = 0`, do not change.
+fn trace_directions(seed: u64, dim: usize) -> Vec<Vec<f32>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7EAC_7104);
+    (0..7).map(|_| random_unit(&mut rng, dim)).collect()
+}
+
+/// Adds the faint visual trace of every audio-only event to `visual` ([T, D] row-major): `strength · a · w_c`
+/// with a per-row jitter, from 1–3 snippets after the event starts to 2 snippets after it ends (clipped to the
+/// video), `a` in [2, 4] like the event's own amplitude. Draws only from `rng` (a stream of its own).
+fn add_visual_traces(
+    visual: &mut [f32],
+    rng: &mut ChaCha8Rng,
+    trace_dirs: &[Vec<f32>],
+    labels: &LabelMap,
+    t: usize,
+    events: &[SynthEvent],
+    strength: f32,
+) {
+    let d = trace_dirs[0].len();
+    for ev in events.iter().filter(|e| e.modality == Modality::AudioOnly) {
+        let c = labels
+            .index_of(&ev.class)
+            .expect("synth class in the XD map");
+        let amplitude = rng.random_range(2.0..4.0f32);
+        let lag = rng.random_range(1..=3usize);
+        for row in (ev.start + lag).min(t)..(ev.end + lag + 2).min(t) {
+            let jitter = rng.random_range(0.7..1.3f32);
+            for (o, v) in visual[row * d..(row + 1) * d]
+                .iter_mut()
+                .zip(&trace_dirs[c])
+            {
+                *o += strength * amplitude * jitter * v;
+            }
+        }
+    }
+}
+
 /// Visual and audio features of one planned video, [T, 512] each, row-major.
 fn render_video(
     rng: &mut ChaCha8Rng,
@@ -397,8 +446,15 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
             "synth: need train+test > 0, 2 ≤ min_len ≤ max_len, crops ≥ 1 and dim ≥ 8 (got {cfg:?})"
         )));
     }
+    if !(cfg.visual_trace.is_finite() && cfg.visual_trace >= 0.0) {
+        return Err(CoreError::Invalid(format!(
+            "synth: visual_trace must be ≥ 0 (got {})",
+            cfg.visual_trace
+        )));
+    }
     let labels = LabelMap::xd_violence();
     let dirs = Directions::new(cfg.seed, cfg.dim);
+    let trace_dirs = (cfg.visual_trace > 0.0).then(|| trace_directions(cfg.seed, cfg.dim));
     for sub in ["visual", "audio"] {
         let p = out.join(sub);
         std::fs::create_dir_all(&p).map_err(|e| CoreError::io(&p, e))?;
@@ -412,13 +468,26 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> Result<SynthSummary> {
         let n_anomalous = (count as f64 * cfg.anomaly_fraction).round() as usize;
         for i in 0..count {
             // One RNG per video: the benchmark does not depend on generation order.
-            let mut rng = ChaCha8Rng::seed_from_u64(
-                cfg.seed.wrapping_mul(1_000_003) ^ (split_id << 40) ^ i as u64,
-            );
+            let video_seed = cfg.seed.wrapping_mul(1_000_003) ^ (split_id << 40) ^ i as u64;
+            let mut rng = ChaCha8Rng::seed_from_u64(video_seed);
             let anomalous = i < n_anomalous;
             let (label, t, events, distractors) = plan_video(&mut rng, cfg, anomalous);
             let name = format!("synth_{split}_{i:05}_label_{label}");
-            let (visual, audio) = render_video(&mut rng, &dirs, &labels, t, &events, &distractors);
+            let (mut visual, audio) =
+                render_video(&mut rng, &dirs, &labels, t, &events, &distractors);
+            if let Some(trace_dirs) = &trace_dirs {
+                // Its own RNG stream: the rest of the video is the same as without the trace.
+                let mut trace_rng = ChaCha8Rng::seed_from_u64(video_seed ^ 0x7EAC_E000_0000_0001);
+                add_visual_traces(
+                    &mut visual,
+                    &mut trace_rng,
+                    trace_dirs,
+                    &labels,
+                    t,
+                    &events,
+                    cfg.visual_trace as f32,
+                );
+            }
             let crops = if split == "test" { 1 } else { cfg.crops };
             for crop in 0..crops {
                 let data: Vec<f32> = if crop == 0 {
@@ -857,5 +926,131 @@ mod tests {
             (v_in - v_out).abs() < 0.8,
             "audio-only event leaked into video: {v_in} vs {v_out}"
         );
+    }
+
+    /// FNV-1a over the relative names and bytes of every file under `root` but `videos.json` (which names `root`).
+    fn tree_fingerprint(root: &Path) -> (usize, u64) {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(root, &mut files);
+        let mut rel: Vec<String> = files
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+            .collect();
+        rel.sort();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for f in rel.iter().filter(|f| f.as_str() != "videos.json") {
+            for b in f.bytes().chain(std::fs::read(root.join(f)).unwrap()) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        (rel.len(), h)
+    }
+
+    #[test]
+    fn visual_trace_zero_is_the_original_benchmark_bit_for_bit() {
+        // Fingerprint of `avad synth --seed 3 --train 6 --test 4 --dim 16 --max-len 40 --crops 2` written by the
+        // generator before `visual_trace` existed (release binary of 2026-12-01).
+        let cfg = SynthConfig {
+            seed: 3,
+            train: 6,
+            test: 4,
+            dim: 16,
+            max_len: 40,
+            crops: 2,
+            ..SynthConfig::default()
+        };
+        assert_eq!(cfg.visual_trace, 0.0);
+        let tmp = tempfile::tempdir().unwrap();
+        generate(&cfg, tmp.path()).unwrap();
+        assert_eq!(tree_fingerprint(tmp.path()), (31, 0x0f49_363b_bffa_5d21));
+        let json = std::fs::read_to_string(tmp.path().join("videos.json")).unwrap();
+        assert!(!json.contains("visual_trace"));
+    }
+
+    #[test]
+    fn visual_trace_marks_audio_only_events_in_the_video_only() {
+        let base = SynthConfig {
+            seed: 5,
+            train: 40,
+            test: 0,
+            dim: 64,
+            max_len: 80,
+            ..SynthConfig::default()
+        };
+        let traced = SynthConfig {
+            visual_trace: 0.4,
+            ..base.clone()
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let sa = generate(&base, a.path()).unwrap();
+        let sb = generate(&traced, b.path()).unwrap();
+        let json = std::fs::read_to_string(b.path().join("videos.json")).unwrap();
+        assert!(json.contains("\"visual_trace\": 0.4"));
+        let labels = LabelMap::xd_violence();
+        let trace_dirs = trace_directions(5, 64);
+        let read = |root: &Path, f: String| crate::npy::read_npy(&root.join(f)).unwrap().data;
+        let (mut with_trace, mut gain) = (0, 0.0f32);
+        for (va, vb) in sa.videos.iter().zip(&sb.videos) {
+            assert_eq!(va.events.len(), vb.events.len());
+            // The audio and the plan never change; the video changes only where an audio-only event is.
+            assert_eq!(
+                read(a.path(), format!("audio/{}.npy", va.name)),
+                read(b.path(), format!("audio/{}.npy", vb.name))
+            );
+            let (xa, xb) = (
+                read(a.path(), format!("visual/{}__0.npy", va.name)),
+                read(b.path(), format!("visual/{}__0.npy", vb.name)),
+            );
+            let audio_only: Vec<&SynthEvent> = va
+                .events
+                .iter()
+                .filter(|e| e.modality == Modality::AudioOnly)
+                .collect();
+            if audio_only.is_empty() {
+                assert_eq!(
+                    xa, xb,
+                    "{}: video changed without an audio-only event",
+                    va.name
+                );
+                continue;
+            }
+            with_trace += 1;
+            for e in audio_only {
+                let c = labels.index_of(&e.class).unwrap();
+                // Rows 3 .. end+1 after the start are inside the trace whatever its lag (1–3).
+                for row in (e.start + 3).min(va.snippets)..(e.end + 1).min(va.snippets) {
+                    let d: f32 = (0..64)
+                        .map(|j| (xb[row * 64 + j] - xa[row * 64 + j]) * trace_dirs[c][j])
+                        .sum();
+                    // 0.4 · a · jitter with a in [2, 4], jitter in [0.7, 1.3] (other traces can only add).
+                    assert!(
+                        d >= 0.4 * 2.0 * 0.7 - 1e-4,
+                        "{}: row {row} trace {d}",
+                        va.name
+                    );
+                    gain = gain.max(d);
+                }
+            }
+        }
+        assert!(with_trace > 0 && gain > 0.0);
+        assert!(generate(
+            &SynthConfig {
+                visual_trace: -0.1,
+                ..base
+            },
+            a.path()
+        )
+        .is_err());
     }
 }

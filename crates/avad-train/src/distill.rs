@@ -12,6 +12,14 @@
 //! The weight is `cfg.loss.ukd_weight`: the official 1e-8 (XD) / 1e-7 (CCTV) in the `xd-student` /
 //! `cctv-student` presets. With weight 0 the teacher is not run and the student trains on the task losses alone
 //! (the "without UKD" rows of Table 6).
+//!
+//! [`distill_plain`] adds a plain alternative (not in the paper or the official code): distillation of the
+//! teacher's snippet scores or of its fused feature by a fixed loss ([`PlainDistill`], module `kd`), optionally
+//! on top of UKD. `avad distill --distill scores|features` selects it; UKD alone stays the default.
+
+mod kd;
+
+pub use kd::{DistillKind, PlainDistill};
 
 use avad_infer::StudentInput;
 use burn::prelude::*;
@@ -104,4 +112,28 @@ pub fn distill<B: AutodiffBackend>(
 ) -> Result<TrainSummary> {
     check_compatible(cfg, teacher, train_data)?;
     train_with_teacher::<B>(cfg, clip, train_data, test, opts, device, Some(teacher))
+}
+
+/// [`distill`] with a plain distillation term (`plain`: the teacher's snippet scores or fused feature, see
+/// [`PlainDistill`]) in the loss, in addition to the UKD term when `cfg.loss.ukd_weight > 0`. The teacher runs on
+/// every step.
+#[allow(clippy::too_many_arguments)]
+pub fn distill_plain<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    plain: PlainDistill,
+    clip: &ClipSource,
+    teacher: &Teacher<B::InnerBackend>,
+    train_data: &Dataset,
+    test: Option<&TestSet>,
+    opts: &TrainOptions,
+    device: &B::Device,
+) -> Result<TrainSummary> {
+    check_compatible(cfg, teacher, train_data)?;
+    if !(plain.weight.is_finite() && plain.weight >= 0.0) {
+        return Err(TrainError::Config(format!(
+            "the distillation weight must be ≥ 0 (got {})",
+            plain.weight
+        )));
+    }
+    kd::train_plain::<B>(cfg, plain, clip, teacher, train_data, test, opts, device)
 }

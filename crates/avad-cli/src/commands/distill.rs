@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use avad_infer::{BundleSpec, Role, StudentInput};
+use avad_train::distill::{distill_plain, DistillKind, PlainDistill};
 use avad_train::lists::{load_training_set, probe_widths};
 use avad_train::{distill, Teacher};
 
@@ -33,12 +34,32 @@ pub struct Args {
     /// Weight of the UKD loss in the total (preset: 1e-8 XD, 1e-7 CCTV; 0 trains the student without UKD).
     #[arg(long)]
     pub ukd_weight: Option<f64>,
+    /// Distillation: `ukd` (default: the official uncertainty-driven feature distillation only), `scores` (also
+    /// match the teacher's snippet scores: BCE on the C branch, cross-entropy on the A branch) or `features` (also
+    /// match the teacher's fused feature X_av by mean squared error). `scores` and `features` keep the UKD term
+    /// at --ukd-weight (set it to 0 for the plain loss alone). See docs/training.md.
+    #[arg(long, value_name = "ukd|scores|features", default_value = "ukd")]
+    pub distill: DistillArg,
+    /// Weight of the `scores` / `features` distillation term (default 1).
+    #[arg(long, value_name = "W")]
+    pub kd_weight: Option<f64>,
     /// Bundle file to write or update with the teacher and this student (default: OUT/bundle.json).
     #[arg(long)]
     pub bundle: Option<PathBuf>,
     /// The flags shared with `avad train`.
     #[command(flatten)]
     pub flags: TrainFlags,
+}
+
+/// `--distill`: which distillation.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DistillArg {
+    /// The official UKD term only.
+    Ukd,
+    /// UKD (at --ukd-weight) plus teacher-score distillation.
+    Scores,
+    /// UKD (at --ukd-weight) plus mean-squared feature distillation to X_av.
+    Features,
 }
 
 /// Runs `avad distill`.
@@ -51,6 +72,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(w) = args.ukd_weight {
         cfg.loss.ukd_weight = w;
     }
+    let plain = match args.distill {
+        DistillArg::Ukd => {
+            anyhow::ensure!(
+                args.kd_weight.is_none(),
+                "--kd-weight needs --distill scores or --distill features"
+            );
+            None
+        }
+        DistillArg::Scores | DistillArg::Features => Some(PlainDistill {
+            kind: if args.distill == DistillArg::Scores {
+                DistillKind::Scores
+            } else {
+                DistillKind::Features
+            },
+            weight: args.kd_weight.unwrap_or(1.0),
+        }),
+    };
     anyhow::ensure!(
         cfg.is_student(),
         "preset `{}` is not a student (no FE net): use xd-student, cctv-student or synth-student",
@@ -103,7 +141,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 v.visual = v.audio.take().unwrap_or_default();
             }
         }
-        let r = distill::<B>(&cfg, &clip, &teacher, &data, test.as_ref(), &opts, &device);
+        let r = match plain {
+            Some(p) => distill_plain::<B>(
+                &cfg,
+                p,
+                &clip,
+                &teacher,
+                &data,
+                test.as_ref(),
+                &opts,
+                &device,
+            ),
+            None => distill::<B>(&cfg, &clip, &teacher, &data, test.as_ref(), &opts, &device),
+        };
         Ok::<_, anyhow::Error>((r, teacher.path))
     });
     let (trained, teacher_json) = result?;
@@ -117,8 +167,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| flags.out.join("bundle.json"));
     BundleSpec::update(&bundle, Some(&teacher_json), role, &summary.model_json)?;
+    let extra = plain
+        .map(|p| format!(", {} distillation weight {:e}", p.kind.as_str(), p.weight))
+        .unwrap_or_default();
     println!(
-        "distilled a {} student (UKD weight {:e}) for {run}: {}\nbundle (teacher + student): {}",
+        "distilled a {} student (UKD weight {:e}{extra}) for {run}: {}\nbundle (teacher + student): {}",
         cfg.modality.as_str(),
         cfg.loss.ukd_weight,
         summary.model_json.display(),
