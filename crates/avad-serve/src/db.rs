@@ -585,6 +585,117 @@ impl Db {
     }
 }
 
+/// One stored event message of a watched camera (`avad serve --watch`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraEvent {
+    /// A UUIDv7 given on arrival (newest first by it).
+    pub id: String,
+    /// The camera.
+    pub camera: String,
+    /// The event's label.
+    pub label: String,
+    /// `new`, `update` or `end`.
+    pub kind: String,
+    /// The event's own identifier (shared by its `new`, `update`s and `end`).
+    pub event_id: String,
+    /// When the message arrived, Unix ms.
+    pub received_ms: i64,
+    /// The whole message, JSON text.
+    pub message: String,
+}
+
+/// Filters of [`Db::list_camera_events`].
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this camera.
+    pub camera: Option<String>,
+    /// Only this label.
+    pub label: Option<String>,
+    /// Only messages that arrived at or after this, Unix ms.
+    pub since_ms: Option<i64>,
+    /// Only messages that arrived at or before this, Unix ms.
+    pub until_ms: Option<i64>,
+    /// Only messages older than this one (the page cursor).
+    pub before: Option<String>,
+}
+
+impl Db {
+    /// Stores a camera's event message.
+    pub async fn insert_camera_event(&self, e: &CameraEvent) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO camera_events (id, camera, label, kind, event_id, received_ms, message) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&e.id)
+        .bind(&e.camera)
+        .bind(&e.label)
+        .bind(&e.kind)
+        .bind(&e.event_id)
+        .bind(e.received_ms)
+        .bind(&e.message)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Up to `limit` stored event messages that pass `f`, newest first.
+    pub async fn list_camera_events(
+        &self,
+        f: &EventFilter,
+        limit: i64,
+    ) -> sqlx::Result<Vec<CameraEvent>> {
+        enum Arg<'a> {
+            Text(&'a str),
+            Int(i64),
+        }
+        let mut clauses: Vec<String> = Vec::new();
+        let mut args: Vec<Arg<'_>> = Vec::new();
+        for (clause, arg) in [
+            ("camera = ", f.camera.as_deref().map(Arg::Text)),
+            ("label = ", f.label.as_deref().map(Arg::Text)),
+            ("received_ms >= ", f.since_ms.map(Arg::Int)),
+            ("received_ms <= ", f.until_ms.map(Arg::Int)),
+            ("id < ", f.before.as_deref().map(Arg::Text)),
+        ] {
+            if let Some(a) = arg {
+                args.push(a);
+                clauses.push(format!("{clause}${}", args.len()));
+            }
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {} ", clauses.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT id, camera, label, kind, event_id, received_ms, message FROM camera_events {filter}\
+             ORDER BY id DESC LIMIT ${}",
+            args.len() + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for a in args {
+            q = match a {
+                Arg::Text(t) => q.bind(t),
+                Arg::Int(i) => q.bind(i),
+            };
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CameraEvent {
+                    id: r.try_get("id")?,
+                    camera: r.try_get("camera")?,
+                    label: r.try_get("label")?,
+                    kind: r.try_get("kind")?,
+                    event_id: r.try_get("event_id")?,
+                    received_ms: r.try_get("received_ms")?,
+                    message: r.try_get("message")?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// A live token that a request presented.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthToken {

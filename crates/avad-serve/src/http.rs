@@ -45,6 +45,8 @@ pub struct AppState {
     pub max_storage: Option<u64>,
     /// Bytes of the uploads this process is receiving now (counted against `max_storage`).
     pub receiving: AtomicU64,
+    /// The watched cameras (`avad serve --watch`); `None`: no cameras, no events.
+    pub cameras: Option<crate::cameras::CameraHub>,
 }
 
 /// Counters since the process started.
@@ -146,6 +148,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/jobs/{id}/report", get(get_report))
         .route("/v1/jobs/{id}/video", get(get_video))
         .route("/v1/jobs/{id}/video-link", get(get_video_link))
+        .route("/v1/cameras", get(list_cameras))
+        .route("/v1/events", get(list_events))
+        .route("/v1/events/stream", get(event_stream))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .fallback(|| async { ApiError::NotFound })
@@ -888,13 +893,232 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> 
     Ok(r)
 }
 
+/// A watched camera (`avad serve --watch`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CameraView {
+    /// Name (as in the configuration and in its events).
+    pub name: String,
+    /// Source, with any credentials in it replaced by `***`.
+    #[schema(example = "rtsp://admin:***@10.0.0.5:554/stream1")]
+    pub source: String,
+    /// Whether the camera is being scored: a score arrived in the last 10 seconds.
+    pub active: bool,
+    /// The latest snippet's anomaly score.
+    pub last_score: Option<f64>,
+    /// RFC 3339: when the latest score arrived.
+    pub last_score_at: Option<String>,
+    /// Event messages received from this camera since the server started.
+    pub events: u64,
+}
+
+/// The watched cameras.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CameraList {
+    /// In configuration order; empty without `--watch`.
+    pub cameras: Vec<CameraView>,
+}
+
+#[utoipa::path(get, path = "/v1/cameras", tag = "cameras",
+    responses((status = 200, description = "The cameras of `--watch` (none without it)", body = CameraList),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
+async fn list_cameras(State(st): State<Arc<AppState>>) -> Json<CameraList> {
+    let now = now_ms();
+    let cameras = st
+        .cameras
+        .as_ref()
+        .map(|h| h.cameras())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| CameraView {
+            active: c.last_score_ms.is_some_and(|t| now - t <= 10_000),
+            last_score_at: c.last_score_ms.and_then(rfc3339),
+            name: c.name,
+            source: c.source,
+            last_score: c.last_score,
+            events: c.events,
+        })
+        .collect();
+    Json(CameraList { cameras })
+}
+
+/// A stored event message of a watched camera.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    /// Identifier of this message (a UUID given on arrival; the page cursor).
+    pub id: String,
+    /// `new`, `update` or `end`.
+    #[serde(rename = "type")]
+    #[schema(example = "new")]
+    pub kind: String,
+    /// The camera.
+    pub camera: String,
+    /// The event's label.
+    pub label: String,
+    /// The event's identifier, shared by its `new`, `update`s and `end`.
+    pub event_id: String,
+    /// RFC 3339: when the message arrived (what `since` and `until` compare with).
+    pub received_at: Option<String>,
+    /// The message as `avad watch` sends it: `{"type", "before", "after"}` (docs/watch.md).
+    #[schema(value_type = Object)]
+    pub message: serde_json::Value,
+}
+
+/// One page of event messages, newest first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventPage {
+    /// The messages.
+    pub events: Vec<EventView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Unix milliseconds of an RFC 3339 time.
+fn parse_rfc3339(name: &str, s: &str) -> Result<i64, ApiError> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| ApiError::BadRequest(format!("`{name}` must be an RFC 3339 time")))
+}
+
+#[utoipa::path(get, path = "/v1/events", tag = "cameras",
+    params(("camera" = Option<String>, Query, description = "Only this camera's messages"),
+           ("label" = Option<String>, Query, description = "Only messages of events with this label"),
+           ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339: only messages that arrived at or after this"),
+           ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339: only messages that arrived at or before this"),
+           ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Messages per page, 1 to 100 (20)"),
+           ("cursor" = Option<String>, Query, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "Event messages, newest first", body = EventPage),
+        (status = 400, description = "Bad `limit`, `cursor`, `since` or `until`", body = ErrorBody),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
+async fn list_events(
+    State(st): State<Arc<AppState>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<EventPage>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = match q.get("limit") {
+        None => 20,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "`limit` must be a whole number from 1 to 100".into(),
+                ))
+            }
+        },
+    };
+    let before = match q.get("cursor") {
+        None => None,
+        Some(c) => Some(
+            uuid::Uuid::parse_str(c)
+                .map_err(|_| ApiError::BadRequest("`cursor` is not one this server gave".into()))?
+                .to_string(),
+        ),
+    };
+    let filter = crate::db::EventFilter {
+        camera: q.get("camera").cloned(),
+        label: q.get("label").cloned(),
+        since_ms: q
+            .get("since")
+            .map(|s| parse_rfc3339("since", s))
+            .transpose()?,
+        until_ms: q
+            .get("until")
+            .map(|s| parse_rfc3339("until", s))
+            .transpose()?,
+        before,
+    };
+    let rows = st.db.list_camera_events(&filter, limit).await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|e| e.id.clone()))
+        .flatten();
+    let events = rows
+        .into_iter()
+        .map(|e| EventView {
+            received_at: rfc3339(e.received_ms),
+            message: serde_json::from_str(&e.message).unwrap_or(serde_json::Value::Null),
+            id: e.id,
+            kind: e.kind,
+            camera: e.camera,
+            label: e.label,
+            event_id: e.event_id,
+        })
+        .collect();
+    Ok(Json(EventPage {
+        events,
+        next_cursor: next,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/events/stream", tag = "cameras",
+    params(("camera" = Option<String>, Query, description = "Only this camera's items"),
+           ("scores" = Option<bool>, Query, description = "Also each snippet's score (`score` items; default false)")),
+    responses((status = 200, description = "Server-Sent Events as they happen: `new`, `update` and `end` with the \
+event message as data, `score` with the score line (with `scores=true`), and `lagged` with `{\"missed\": N}` when \
+this client fell behind and missed N items. Comments keep the connection alive.",
+        content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad `scores`", body = ErrorBody),
+        (status = 404, description = "No cameras are watched (the server runs without `--watch`)", body = ErrorBody),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
+async fn event_stream(
+    State(st): State<Arc<AppState>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let scores = match q.get("scores").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`scores` must be true or false".into(),
+            ))
+        }
+    };
+    let camera = q.get("camera").cloned();
+    // without --watch nothing would ever come: not found
+    let rx = st.cameras.as_ref().ok_or(ApiError::NotFound)?.subscribe();
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let camera = camera.clone();
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(item) => {
+                        if (item.kind == "score" && !scores)
+                            || camera.as_ref().is_some_and(|c| *c != item.camera)
+                        {
+                            continue;
+                        }
+                        let ev = Event::default().event(item.kind).data(item.data);
+                        return Some((Ok::<_, std::convert::Infallible>(ev), rx));
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        let ev = Event::default()
+                            .event("lagged")
+                            .data(format!("{{\"missed\":{n}}}"));
+                        return Some((Ok(ev), rx));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
 /// The OpenAPI document of this API, generated from the handlers' annotations.
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "avad serve", description = "avad detect as an HTTP job service (docs/serve.md)."),
     paths(create_job, list_jobs, get_job, delete_job, get_report, get_video, get_video_link, get_media, metrics,
-          healthz, readyz, openapi_json),
-    components(schemas(JobView, JobPage, ErrorBody, VideoLink, ReportFormat)),
+          healthz, readyz, openapi_json, list_cameras, list_events, event_stream),
+    components(schemas(JobView, JobPage, ErrorBody, VideoLink, ReportFormat, CameraView, CameraList, EventView,
+                       EventPage)),
     modifiers(&BearerAuth, &UploadBody),
     security(("bearer" = []))
 )]

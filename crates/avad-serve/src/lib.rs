@@ -7,10 +7,13 @@
 //!   with byte ranges and signed media links; [`ui`]: the web UI's embedded files; [`detector`] and [`worker`]: the
 //!   jobs; [`retention`]: the sweeper that removes old uploads and reports.
 //!
+//! [`cameras`]: `avad serve --watch`, the cameras of an `avad watch` configuration and their events.
+//!
 //! Routes, tokens and an example: `docs/serve.md`.
 
 #![warn(missing_docs)]
 
+pub mod cameras;
 pub mod db;
 pub mod detector;
 pub mod http;
@@ -100,6 +103,19 @@ fn worker_name() -> String {
 /// SIGTERM. Prints `READY http://ADDR` (or `READY worker`) on stdout once it takes requests. `detector` may be
 /// `None` only with `no_worker` (an API process loads no models).
 pub fn serve(cfg: &ServeConfig, detector: Option<&dyn Detector>) -> anyhow::Result<()> {
+    serve_with_cameras(cfg, detector, None)
+}
+
+/// [`serve`], with the watched cameras of `avad serve --watch`: their event messages are stored and offered under
+/// `/v1/cameras`, `/v1/events` and `/v1/events/stream` (the caller runs the watch and feeds `cameras`).
+pub fn serve_with_cameras(
+    cfg: &ServeConfig,
+    detector: Option<&dyn Detector>,
+    cameras: Option<cameras::CameraHub>,
+) -> anyhow::Result<()> {
+    if cfg.worker_only && cameras.is_some() {
+        anyhow::bail!("--watch needs the HTTP API: it cannot go with --worker-only");
+    }
     if cfg.worker_only && cfg.no_worker {
         anyhow::bail!("--worker-only and --no-worker leave nothing to run");
     }
@@ -121,6 +137,9 @@ pub fn serve(cfg: &ServeConfig, detector: Option<&dyn Detector>) -> anyhow::Resu
     }
     let db = rt.block_on(Db::connect(&cfg.database_url()))?;
     rt.spawn(retention::run(db.clone(), storage.clone(), cfg.retention));
+    if let Some(hub) = &cameras {
+        rt.spawn(cameras::store(hub.clone(), db.clone()));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let current: worker::CurrentJob = Default::default();
     let wcfg = worker::WorkerConfig {
@@ -166,6 +185,7 @@ pub fn serve(cfg: &ServeConfig, detector: Option<&dyn Detector>) -> anyhow::Resu
             counters: Default::default(),
             max_storage: cfg.max_storage,
             receiving: Default::default(),
+            cameras: cameras.clone(),
         });
         let stop_http = stop.clone();
         let http_task = rt.spawn(async move {

@@ -221,13 +221,18 @@ impl<'a, B: Backend> Camera<'a, B> {
                     tracing::warn!("camera {}: the stream ended; reconnecting", self.cfg.name)
                 }
                 Err(e) if once => {
+                    let e = self.cfg.redact(&e.to_string());
                     tracing::error!("camera {}: {e}", self.cfg.name);
                     if let Ok(mut err) = self.stats.error.lock() {
-                        *err = Some(e.to_string());
+                        *err = Some(e);
                     }
                     return;
                 }
-                Err(e) => tracing::warn!("camera {}: {e}; reconnecting", self.cfg.name),
+                Err(e) => tracing::warn!(
+                    "camera {}: {}; reconnecting",
+                    self.cfg.name,
+                    self.cfg.redact(&e.to_string())
+                ),
             }
             if scored_any {
                 backoff = shared.reconnect.initial_s.max(0.05);
@@ -299,7 +304,7 @@ impl<'a, B: Backend> Camera<'a, B> {
         tracing::info!(
             "camera {}: connected to {} ({}); scored by the {model_name} ({reason}), window {} lookahead {}",
             self.cfg.name,
-            self.cfg.source,
+            self.cfg.shown_source(),
             reader.info().stream_list(),
             rule.window,
             rule.lookahead

@@ -93,6 +93,22 @@ pub struct CameraConfig {
 }
 
 impl CameraConfig {
+    /// The source as logs and APIs show it: without a password or secret-looking query values
+    /// ([`redact_source`]).
+    pub fn shown_source(&self) -> String {
+        redact_source(&self.source)
+    }
+
+    /// `text` (an error or a log line) with the source's credentials replaced as in [`Self::shown_source`].
+    pub fn redact(&self, text: &str) -> String {
+        let shown = self.shown_source();
+        if shown == self.source {
+            text.to_string()
+        } else {
+            text.replace(&self.source, &shown)
+        }
+    }
+
     /// How fast a file is played relative to its own pace: `None` = as fast as it can be scored.
     pub fn pace(&self) -> Option<f64> {
         self.speed.or(self.realtime.then_some(1.0))
@@ -372,9 +388,94 @@ impl WatchConfig {
     }
 }
 
+/// A camera source as the API shows it: the password (or, without one, the user) of a URL replaced by `***`, and
+/// the values of query parameters that look like secrets (`password`, `token`, `key`, `secret`, `auth`, `sig…`)
+/// too.
+pub fn redact_source(source: &str) -> String {
+    let Some(scheme_end) = source.find("://") else {
+        return source.to_string();
+    };
+    let rest_start = scheme_end + 3;
+    let authority_end = source[rest_start..]
+        .find(['/', '?', '#'])
+        .map_or(source.len(), |i| rest_start + i);
+    let authority = &source[rest_start..authority_end];
+    let mut out = source[..rest_start].to_string();
+    match authority.rfind('@') {
+        Some(at) => {
+            let creds = &authority[..at];
+            match creds.find(':') {
+                Some(c) => out.push_str(&format!("{}:***", &creds[..c])),
+                None => out.push_str("***"),
+            }
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    let tail = &source[authority_end..];
+    let (before_query, query_and_more) = match tail.find('?') {
+        Some(q) => (&tail[..q], Some(&tail[q + 1..])),
+        None => (tail, None),
+    };
+    out.push_str(before_query);
+    if let Some(qm) = query_and_more {
+        let (query, fragment) = match qm.find('#') {
+            Some(h) => (&qm[..h], &qm[h..]),
+            None => (qm, ""),
+        };
+        let secretive = [
+            "pass",
+            "pwd",
+            "token",
+            "key",
+            "secret",
+            "auth",
+            "sig",
+            "credential",
+        ];
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if secretive.iter().any(|s| k.to_ascii_lowercase().contains(s)) => {
+                    format!("{k}=***")
+                }
+                _ => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&parts.join("&"));
+        out.push_str(fragment);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_lose_their_credentials() {
+        assert_eq!(
+            redact_source("rtsp://admin:hunter2@10.0.0.5:554/stream1"),
+            "rtsp://admin:***@10.0.0.5:554/stream1"
+        );
+        assert_eq!(redact_source("rtsp://tok@cam/x"), "rtsp://***@cam/x");
+        assert_eq!(
+            redact_source("https://cam/live.m3u8?user=a&password=b&token=c#f"),
+            "https://cam/live.m3u8?user=a&password=***&token=***#f"
+        );
+        assert_eq!(redact_source("/dev/video0"), "/dev/video0");
+        assert_eq!(redact_source("/tmp/a@b.webm"), "/tmp/a@b.webm");
+        assert_eq!(redact_source("http://host/path@x"), "http://host/path@x");
+        // errors and log lines that quote the source lose the credentials too
+        let cam: CameraConfig =
+            toml::from_str("name = \"gate\"\nsource = \"rtsp://admin:hunter2@10.0.0.5/s\"")
+                .unwrap();
+        assert_eq!(
+            cam.redact("rtsp://admin:hunter2@10.0.0.5/s: Connection refused"),
+            "rtsp://admin:***@10.0.0.5/s: Connection refused"
+        );
+    }
 
     #[test]
     fn parses_the_documented_example_and_checks_it() {

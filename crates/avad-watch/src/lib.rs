@@ -44,8 +44,18 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Builds the outputs `cfg.outputs` names, counting into `metrics`.
 pub fn build_outputs(cfg: &WatchConfig, metrics: &Metrics) -> Result<Dispatcher> {
+    build_outputs_with(cfg, metrics, Vec::new())
+}
+
+/// [`build_outputs`] plus `extra` outputs of the caller's own (`avad serve --watch` adds the one that stores and
+/// streams events), each on its own thread behind its own queue like the others.
+pub fn build_outputs_with(
+    cfg: &WatchConfig,
+    metrics: &Metrics,
+    extra: Vec<Box<dyn Output>>,
+) -> Result<Dispatcher> {
     let o = &cfg.outputs;
-    let mut outputs: Vec<Box<dyn Output>> = Vec::new();
+    let mut outputs: Vec<Box<dyn Output>> = extra;
     if let Some(path) = &o.jsonl {
         outputs.push(Box::new(JsonLines::open(path, o.scores)?));
     }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -98,6 +99,12 @@ pub struct Args {
     /// Anomaly-score threshold for events.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f32,
+    /// Watch the cameras of this `avad watch` configuration (cameras.toml, docs/watch.md) in this process: their
+    /// event messages are stored in the database and offered under /v1/cameras, /v1/events and
+    /// /v1/events/stream, besides the configuration's own outputs. Its models are its own (`clip_model`,
+    /// `wav2clip`, `model` in the file), independent of the job flags.
+    #[arg(long, value_name = "FILE", conflicts_with = "worker_only")]
+    pub watch: Option<PathBuf>,
     /// Device and float type.
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -194,6 +201,10 @@ pub enum TokenCommand {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match &args.command {
         Some(ServeCommand::Token(t)) => run_token(t),
+        None if args.no_worker && args.watch.is_some() => {
+            check_watch(&args)?;
+            run_inference(&args.device, &args)
+        }
         None if args.no_worker => {
             if args.model.is_some()
                 || args.encoders.clip_model.is_some()
@@ -210,8 +221,47 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     "--model, --clip-model and --wav2clip are required to run the server"
                 ),
             }
+            check_watch(&args)?;
             run_inference(&args.device, &args)
         }
+    }
+}
+
+/// `--watch`'s configuration, read and checked (errors before anything loads).
+fn check_watch(args: &Args) -> anyhow::Result<Option<avad_watch::WatchConfig>> {
+    let Some(path) = &args.watch else {
+        return Ok(None);
+    };
+    let cfg = avad_watch::WatchConfig::from_file(path)
+        .with_context(|| format!("--watch {}", path.display()))?;
+    cfg.check()
+        .with_context(|| format!("--watch {}", path.display()))?;
+    if cfg.metrics.is_some() {
+        tracing::warn!(
+            "--watch: the configuration's [metrics] endpoint is not served by avad serve"
+        );
+    }
+    Ok(Some(cfg))
+}
+
+/// The output of `--watch` that hands event messages and scores to the server (stored, streamed).
+struct ServeOutput(avad_serve::cameras::CameraHub);
+
+impl avad_watch::Output for ServeOutput {
+    fn name(&self) -> String {
+        "serve".into()
+    }
+
+    fn deliver(&mut self, item: &avad_watch::outputs::Outgoing) -> avad_watch::Result<()> {
+        use avad_watch::outputs::Outgoing;
+        let to_value = |r: serde_json::Result<serde_json::Value>| {
+            r.map_err(|e| avad_watch::WatchError::Output(e.to_string()))
+        };
+        match item {
+            Outgoing::Event(m) => self.0.event(&to_value(serde_json::to_value(m))?),
+            Outgoing::Score(s) => self.0.score(&to_value(serde_json::to_value(s))?),
+        }
+        Ok(())
     }
 }
 
@@ -272,25 +322,73 @@ impl Args {
 }
 
 impl InferCommand for Args {
-    /// Loads the models once, then serves and runs jobs until stopped.
+    /// Loads the models once, then serves and runs jobs (and watches the cameras of `--watch`) until stopped.
     fn run_on<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> anyhow::Result<()> {
-        let model_path = self
-            .model
-            .as_ref()
-            .context("--model is required to run the server")?;
-        let bundle = ModelBundle::<B>::load(model_path, device)
-            .with_context(|| format!("loading {}", model_path.display()))?;
-        let encoders = self
-            .encoders
-            .encoder_args()
-            .context("--clip-model and --wav2clip are required to run the server")?;
-        let enc = encoders.load::<B>(device, self.device.device)?;
-        let detector = PipelineDetector::new(
-            enc,
-            bundle,
-            encoders.feature_options(1, false),
-            ScoreOptions::offline(self.threshold),
+        let detector = if self.no_worker {
+            None
+        } else {
+            let model_path = self
+                .model
+                .as_ref()
+                .context("--model is required to run the server")?;
+            let bundle = ModelBundle::<B>::load(model_path, device)
+                .with_context(|| format!("loading {}", model_path.display()))?;
+            let encoders = self
+                .encoders
+                .encoder_args()
+                .context("--clip-model and --wav2clip are required to run the server")?;
+            let enc = encoders.load::<B>(device, self.device.device)?;
+            Some(PipelineDetector::new(
+                enc,
+                bundle,
+                encoders.feature_options(1, false),
+                ScoreOptions::offline(self.threshold),
+            ))
+        };
+        let detector_ref = detector.as_ref().map(|d| d as &dyn avad_serve::Detector);
+        let Some(cfg) = check_watch(self)? else {
+            return avad_serve::serve(&self.config()?, detector_ref);
+        };
+        let serve_cfg = self.config()?;
+        let mut models = avad_watch::load_models::<B>(&cfg, device)?;
+        for bundle in models.values_mut() {
+            bundle.set_engine(self.encoders.engine.model_engine())?;
+        }
+        let engine = match (self.encoders.engine, self.device.device) {
+            (EngineArg::Reference, _) | (_, crate::backend::DeviceKind::Cuda(_)) => {
+                avad_pipeline::EncoderEngine::Reference
+            }
+            _ => avad_pipeline::EncoderEngine::FastCpu,
+        };
+        let encoders =
+            avad_pipeline::Encoders::<B>::load(&cfg.clip_model, &cfg.wav2clip, device, engine)?;
+        let hub = avad_serve::cameras::CameraHub::new(
+            cfg.cameras
+                .iter()
+                .map(|c| (c.name.clone(), c.shown_source())),
         );
-        avad_serve::serve(&self.config()?, Some(&detector))
+        let metrics = avad_watch::Metrics::new();
+        let outputs = avad_watch::build_outputs_with(
+            &cfg,
+            &metrics,
+            vec![Box::new(ServeOutput(hub.clone()))],
+        )?;
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("avad-watch".into())
+                .spawn_scoped(scope, || {
+                    match avad_watch::run_watch::<B>(
+                        &cfg, &encoders, &models, outputs, &metrics, &stop,
+                    ) {
+                        Ok(_) => tracing::info!("--watch: every camera's source has ended"),
+                        Err(e) => tracing::error!("--watch: {e}"),
+                    }
+                })
+                .context("starting the --watch thread")?;
+            let served = avad_serve::serve_with_cameras(&serve_cfg, detector_ref, Some(hub));
+            stop.store(true, Ordering::Relaxed);
+            served
+        })
     }
 }
