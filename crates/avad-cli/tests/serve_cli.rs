@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{avad_command, avad_ok, create_token, root, start_ready, KillOnDrop, TinyModels};
+use common::{
+    avad_command, avad_ok, create_token, read_http_response, root, start_ready, HttpResponse,
+    KillOnDrop, TinyModels,
+};
 
 fn media(name: &str) -> PathBuf {
     root().join("fixtures/media").join(name)
@@ -50,26 +53,6 @@ fn token(storage: &Path, name: &str, scope: &str) -> String {
     create_token(storage, name, scope, &[])
 }
 
-/// An HTTP answer.
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
 /// How a request sends its body.
 enum Upload<'a> {
     None,
@@ -81,7 +64,13 @@ enum Upload<'a> {
 }
 
 /// One request over a fresh connection (`Connection: close`).
-fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: Upload) -> Resp {
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Upload,
+) -> HttpResponse {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let auth = token
@@ -121,63 +110,14 @@ fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: Uplo
             }))
         }
     };
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            // A reset after the whole answer arrived (the server closed without reading the rest of the upload).
-            Err(_) if !raw.is_empty() => break,
-            Err(e) => panic!("{method} {path}: {e}"),
-        }
-    }
+    let response = read_http_response(&mut s, &format!("{method} {path}"));
     if let Some(w) = writer {
         let _ = w.join();
     }
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(&raw)));
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
-    {
-        body = dechunk(&body);
-    }
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    response
 }
 
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
-        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..i]).trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&b[i + 2..i + 2 + n]);
-        b = &b[i + 2 + n + 2..];
-    }
-    out
-}
-
-fn get(addr: &str, path: &str, token: Option<&str>) -> Resp {
+fn get(addr: &str, path: &str, token: Option<&str>) -> HttpResponse {
     request(addr, "GET", path, token, Upload::None)
 }
 

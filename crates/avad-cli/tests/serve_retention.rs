@@ -4,11 +4,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{avad_command, create_token, http, root, start_ready, KillOnDrop, TinyModels};
+use common::{
+    avad_command, create_token, http, read_http_response, root, start_ready, KillOnDrop, TinyModels,
+};
 
 const CLIP: &str = "fixtures/media/synthetic_av_sync.mp4";
 
@@ -88,22 +90,9 @@ fn upload_chunked(addr: &str, token: &str, bytes: &[u8]) -> u16 {
         }
         let _ = w.write_all(b"0\r\n\r\n");
     });
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(_) if !raw.is_empty() => break,
-            Err(e) => panic!("chunked upload: {e}"),
-        }
-    }
+    let status = read_http_response(&mut s, "chunked upload").status;
     let _ = writer.join();
-    String::from_utf8_lossy(&raw)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    status
 }
 
 /// Polls job `id` until `done(job)`; returns the job.

@@ -178,7 +178,7 @@ pub fn http(
     extra_headers: &[&str],
     body: Option<&[u8]>,
 ) -> HttpResponse {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let mut s = std::net::TcpStream::connect(addr)
         .unwrap_or_else(|e| panic!("{method} {path}: connecting to {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
@@ -205,6 +205,17 @@ pub fn http(
             let _ = w.write_all(&all);
         })
     };
+    let response = read_http_response(&mut s, &format!("{method} {path}"));
+    let _ = writer.join();
+    response
+}
+
+/// Reads one HTTP/1.1 answer from `s` until the server closes the connection (`Connection: close`) and parses it
+/// (status, headers, body, de-chunked when `Transfer-Encoding: chunked`). A reset after part of the answer arrived
+/// (a server that answers before reading the whole upload, then closes) ends the read; `what` names the request
+/// in failures.
+pub fn read_http_response(s: &mut std::net::TcpStream, what: &str) -> HttpResponse {
+    use std::io::Read;
     let mut raw = Vec::new();
     let mut buf = [0u8; 16384];
     loop {
@@ -212,14 +223,18 @@ pub fn http(
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
             Err(_) if !raw.is_empty() => break,
-            Err(e) => panic!("{method} {path}: {e}"),
+            Err(e) => panic!("{what}: {e}"),
         }
     }
-    let _ = writer.join();
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(&raw)));
+        .unwrap_or_else(|| {
+            panic!(
+                "{what}: no HTTP head in {:?}",
+                String::from_utf8_lossy(&raw)
+            )
+        });
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head.lines();
     let status = lines
