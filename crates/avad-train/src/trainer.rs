@@ -74,7 +74,7 @@ pub struct TrainSummary {
 }
 
 /// The backend seed of the step taken after `step` earlier ones.
-fn step_seed(seed: u64, step: u64) -> u64 {
+pub(crate) fn step_seed(seed: u64, step: u64) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ step.wrapping_add(1).wrapping_mul(0xBF58_476D_1CE4_E5B9)
 }
@@ -117,7 +117,7 @@ fn model_view(data: &Dataset, cfg: &TrainConfig) -> Result<Dataset> {
 
 /// Checks `train_data` against `cfg` and splits it into the training rows and (for `selection = validation`) the
 /// validation view; checks that the data the selection rule needs is there.
-fn split_for_selection(
+pub(crate) fn split_for_selection(
     cfg: &TrainConfig,
     train_data: &Dataset,
     test: Option<&TestSet>,

@@ -26,8 +26,8 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::build::ClipSource;
 use crate::checkpoint::{EpochRecord, Progress, RunWriter, TrainCheckpoint};
-use crate::config::{Selection, TrainConfig};
-use crate::data::{epoch_batches, split_by_video, Batch, Dataset};
+use crate::config::TrainConfig;
+use crate::data::{epoch_batches, Batch, Dataset};
 use crate::error::{Result, TrainError};
 use crate::eval::{evaluate_epoch, is_improvement, TestSet};
 use crate::optim::{AdamW, MultiStepLr};
@@ -35,7 +35,7 @@ use crate::resume::{start_or_resume, RunState};
 use crate::step::StepLosses;
 use crate::teacher::Teacher;
 use crate::text::class_names;
-use crate::trainer::{TrainOptions, TrainSummary};
+use crate::trainer::{split_for_selection, step_seed, TrainOptions, TrainSummary};
 
 /// Which teacher signal a plain distillation matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,12 +63,6 @@ pub struct PlainDistill {
     pub kind: DistillKind,
     /// Weight of L_kd in the total loss.
     pub weight: f64,
-}
-
-/// The backend seed of the step taken after `step` earlier ones (the trainer's rule).
-fn step_seed(seed: u64, step: u64) -> u64 {
-    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ step.wrapping_add(1).wrapping_mul(0xBF58_476D_1CE4_E5B9)
 }
 
 /// L_kd of one batch (see the module docs) for the student output `out` against the teacher on the same batch.
@@ -170,41 +164,6 @@ fn kd_step<B: AutodiffBackend>(
     Ok((optimizer.step(lr, model, grads), values))
 }
 
-/// The training rows and (for `selection = validation`) the validation view, as the trainer splits them.
-fn split(cfg: &TrainConfig, data: &Dataset) -> Result<(Dataset, Option<Dataset>)> {
-    if data.num_class != cfg.model.num_class {
-        return Err(TrainError::Data(format!(
-            "data has {} classes, the model {}",
-            data.num_class, cfg.model.num_class
-        )));
-    }
-    let frac = if cfg.selection == Selection::Validation {
-        cfg.val_fraction
-    } else {
-        0.0
-    };
-    let (tr, va) = split_by_video(data, frac, cfg.seed);
-    let train_set = data.subset(&tr);
-    let val_set = if va.is_empty() {
-        None
-    } else {
-        let v = data.subset(&va);
-        Some(match cfg.modality {
-            StudentInput::Audio => v.audio_as_visual()?,
-            StudentInput::Visual => v.visual_only(),
-        })
-    };
-    if cfg.selection == Selection::Validation && val_set.is_none() {
-        return Err(TrainError::Data(
-            "the validation split is empty (too few videos)".into(),
-        ));
-    }
-    if train_set.is_empty() {
-        return Err(TrainError::Data("the training split is empty".into()));
-    }
-    Ok((train_set, val_set))
-}
-
 /// Trains the student `cfg` with the task losses, the UKD term (when `cfg.loss.ukd_weight > 0`) and `plain`'s
 /// distillation term against the frozen `teacher`. Checkpoints, resume (give the same `plain` again) and model
 /// selection are those of [`crate::train`].
@@ -254,7 +213,7 @@ pub(crate) fn train_plain<B: AutodiffBackend>(
         return finish(progress, 0);
     }
     progress.finished = false;
-    let (train_set, val_set) = split(&cfg, train_data)?;
+    let (train_set, val_set) = split_for_selection(&cfg, train_data, test)?;
     tracing::info!(
         "preset {}: {} training rows, {} validation rows, {} epochs, {} student distilled from {} ({} \
          distillation, weight {:e}; UKD weight {:e})",
