@@ -567,19 +567,8 @@ async fn get_job(
     Ok(Json(JobView::from(&job)))
 }
 
-#[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
-    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Jobs per page, 1 to 100 (20)"),
-           ("cursor" = Option<String>, Query, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-            description = "`next_cursor` of the previous page")),
-    responses((status = 200, description = "Jobs, newest first", body = JobPage),
-        (status = 400, description = "Bad `limit` or `cursor`", body = ErrorBody),
-        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
-        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
-async fn list_jobs(
-    State(st): State<Arc<AppState>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<JobPage>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+/// The `limit` (1 to 100, default 20) and `cursor` (a `next_cursor` this server gave) of a paged list.
+fn page_params(q: &HashMap<String, String>) -> Result<(i64, Option<String>), ApiError> {
     let limit = match q.get("limit") {
         None => 20,
         Some(s) => match s.parse::<i64>() {
@@ -599,6 +588,23 @@ async fn list_jobs(
                 .to_string(),
         ),
     };
+    Ok((limit, cursor))
+}
+
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Jobs per page, 1 to 100 (20)"),
+           ("cursor" = Option<String>, Query, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "Jobs, newest first", body = JobPage),
+        (status = 400, description = "Bad `limit` or `cursor`", body = ErrorBody),
+        (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
+        (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
+async fn list_jobs(
+    State(st): State<Arc<AppState>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<JobPage>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (limit, cursor) = page_params(&q)?;
     let jobs = st.db.list_jobs(limit, cursor.as_deref()).await?;
     let next = (jobs.len() as i64 == limit)
         .then(|| jobs.last().map(|j| j.id.clone()))
@@ -997,25 +1003,7 @@ async fn list_events(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = match q.get("limit") {
-        None => 20,
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "`limit` must be a whole number from 1 to 100".into(),
-                ))
-            }
-        },
-    };
-    let before = match q.get("cursor") {
-        None => None,
-        Some(c) => Some(
-            uuid::Uuid::parse_str(c)
-                .map_err(|_| ApiError::BadRequest("`cursor` is not one this server gave".into()))?
-                .to_string(),
-        ),
-    };
+    let (limit, before) = page_params(&q)?;
     let filter = crate::db::EventFilter {
         camera: q.get("camera").cloned(),
         label: q.get("label").cloned(),
