@@ -1,7 +1,8 @@
 //! The web UI of `avad serve` in real headless Chromium on loopback (Debian `chromium` driven by Playwright, through
 //! `scripts/serve_ui_browser.sh`): sign in with a token, upload a clip from fixtures/media, wait for the report,
 //! the timeline is drawn and clicking it seeks the video, a file named `<script>alert(1)</script>.mp4` is shown as
-//! text and runs nothing. Screenshots go to target/serve-ui/screenshots (docs/screenshots/ holds a copy). Also, without
+//! text and runs nothing; the cameras page of `--watch` shows each camera (credentials redacted), live scores and
+//! the recent events as they happen. Screenshots go to target/serve-ui/screenshots (docs/screenshots/ holds a copy). Also, without
 //! a browser: the page's Content-Security-Policy, the media link (byte ranges, refused once its token is revoked),
 //! and DELETE removing a job that has not finished (never completed, no report left).
 
@@ -230,7 +231,15 @@ fn the_web_ui_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path().join("s").display().to_string();
     let tok = token(&s, "browser", "submit");
-    let (_p, url, _o) = start(&m, &s);
+    // With cameras, for the cameras page: `yard` replays a clip at 4x its pace (low event thresholds), `gate` has a
+    // password in its URL and never answers.
+    let cameras = common::write_cameras_toml(&m, dir.path(), Some(4.0));
+    let mut cmd = avad_command();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage", &s])
+        .args(["--threads", "1", "--watch"])
+        .arg(&cameras)
+        .args(m.args());
+    let (_p, url, _o) = start_ready(cmd, "avad serve --watch", Duration::from_secs(120));
     let shots = std::env::var("AVAD_UI_SCREENSHOTS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| root().join("target/serve-ui/screenshots"));

@@ -518,3 +518,41 @@ impl Drop for Postgres {
         }
     }
 }
+
+/// Writes `dir/cameras.toml`, an `avad watch` configuration of the tiny models with low event thresholds and two
+/// cameras: `yard` plays Big Buck Bunny (with sound) in a loop — as fast as it decodes, or at `yard_speed` times its
+/// pace — and `gate` is an RTSP URL with a password that never answers.
+pub fn write_cameras_toml(m: &TinyModels, dir: &Path, yard_speed: Option<f64>) -> PathBuf {
+    let media = root().join("fixtures/media/moviepy_big_buck_bunny_0_30.webm");
+    let speed = yard_speed
+        .map(|s| format!("speed = {s:?}\n"))
+        .unwrap_or_default();
+    let text = format!(
+        r#"clip_model = {clip:?}
+wav2clip = {w2c:?}
+model = {model:?}
+
+[events]
+on = 0.35
+off = 0.3
+min_duration_s = 0.0
+max_quiet_s = 1.0
+
+[[camera]]
+name = "yard"
+source = {media:?}
+loop = true
+{speed}
+[[camera]]
+name = "gate"
+source = "rtsp://admin:hunter2@127.0.0.1:9/stream1?token=abc"
+"#,
+        clip = m.clip.display().to_string(),
+        w2c = m.wav2clip.display().to_string(),
+        model = m.model.display().to_string(),
+        media = media.display().to_string(),
+    );
+    let p = dir.join("cameras.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}

@@ -1,7 +1,9 @@
 """avad serve's web UI in real headless Chromium (Debian `chromium`, driven by Playwright): sign in with a token,
 upload a clip from fixtures/media, wait for its report, check the timeline is drawn and that clicking it seeks the
 video; a job whose file name is `<script>alert(1)</script>.mp4` is shown as text and runs nothing (no dialog, no
-extra script element); no Content-Security-Policy violation anywhere. Saves a screenshot of each page.
+extra script element); the cameras page (the server runs with `--watch`) shows each camera with its source
+redacted, live scores and the recent events as the stream brings them; no Content-Security-Policy violation
+anywhere. Saves a screenshot of each page.
 
 Run by scripts/serve_ui_browser.sh (which makes the venv), itself run by crates/avad-cli/tests/serve_ui.rs:
 
@@ -133,6 +135,55 @@ def main():
         expect(page.locator("#report-status")).to_contain_text("failed")
         assert page.locator("script").count() == 1
         page.screenshot(path=os.path.join(SHOTS, "failed-job.png"), full_page=True)
+
+        # The cameras page (the server runs with --watch): a card per camera, the source without its password, live
+        # scores from the event stream, the strip of scores drawn, and the recent events, which the stream adds as
+        # they happen (no reload).
+        page.click("#nav-cameras")
+        expect(page.locator("#view-cameras")).to_be_visible()
+        expect(page.locator(".camera")).to_have_count(2)
+        expect(page.locator(".camera[data-name='yard'] .name")).to_have_text("yard")
+        gate = page.locator(".camera[data-name='gate'] .source")
+        expect(gate).to_have_text("rtsp://admin:***@127.0.0.1:9/stream1?token=***")
+        assert "hunter2" not in page.content()
+        expect(page.locator("#live-status")).to_have_text("live", timeout=30_000)
+        seen = int(page.locator(".camera[data-name='yard']").get_attribute("data-scores"))
+        wait_js(page, "Number(document.querySelector(\".camera[data-name='yard']\").dataset.scores) >= %d" % max(seen + 5, 30),
+                60)
+        expect(page.locator(".camera[data-name='yard'] .state")).to_have_text("live")
+        expect(page.locator(".camera[data-name='gate'] .state")).to_have_text("idle")
+        score = float(page.locator(".camera[data-name='yard'] .score").text_content())
+        assert 0 <= score <= 1, score
+        spark = page.evaluate("""() => {
+            const c = document.querySelector(".camera[data-name='yard'] canvas.spark");
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let red = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i] > 150 && d[i + 1] < 90 && d[i + 2] < 90) red++;
+            return red;
+        }""")
+        assert spark > 50, f"the score strip is not drawn ({spark} red pixels)"
+        # Events: the rows on the page are the API's events, and the stream adds or ends one while the page stays.
+        before = page.evaluate("""() => Array.from(document.querySelectorAll('#camera-events tbody tr'))
+            .map((r) => r.dataset.eventId + '/' + r.dataset.ended).join(',')""")
+        wait_js(page, """Array.from(document.querySelectorAll('#camera-events tbody tr'))
+            .map((r) => r.dataset.eventId + '/' + r.dataset.ended).join(',') !== %s""" % json.dumps(before), 240)
+        rows = page.evaluate("""() => Array.from(document.querySelectorAll('#camera-events tbody tr'))
+            .map((r) => [r.dataset.eventId, r.dataset.ended, r.cells[0].textContent, r.cells[1].textContent])""")
+        assert rows, "no event rows"
+        req = urllib.request.Request(URL + "/v1/events?limit=100", headers={"Authorization": "Bearer " + TOKEN})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            stored = {e["event_id"]: e for e in reversed(json.load(r)["events"])}  # the newest message wins
+        for event_id, ended, camera, label in rows:
+            assert camera == "yard", rows
+            assert label, rows
+            if event_id in stored:
+                assert stored[event_id]["label"] == label or ended == "false", (rows, stored[event_id])
+        assert any(r[0] in stored for r in rows), (rows, list(stored))
+        page.screenshot(path=os.path.join(SHOTS, "cameras.png"), full_page=True)
+        # A reload keeps the token and the page, and fills the events from the stored ones.
+        page.reload()
+        expect(page.locator("#view-cameras")).to_be_visible()
+        expect(page.locator("#camera-events tbody tr").first).to_be_visible(timeout=10_000)
 
         # Signing out forgets the token.
         page.click("#signout")
