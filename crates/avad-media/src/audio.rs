@@ -285,6 +285,13 @@ impl AudioPipeline {
         if rate == 0 {
             return Err("audio frame without sample rate".into());
         }
+        if !crate::reader::AUDIO_RATES.contains(&rate) {
+            return Err(format!(
+                "audio sample rate {rate} Hz is outside {}–{} Hz",
+                crate::reader::AUDIO_RATES.start(),
+                crate::reader::AUDIO_RATES.end()
+            ));
+        }
         let Some(mono) = frame_to_mono(frame) else {
             return Err("unsupported audio sample format or empty planes".into());
         };

@@ -42,7 +42,7 @@ use crate::audio::{grid_index, AudioMsg, AUDIO_RATE};
 use crate::live::VideoClock;
 use crate::reader::{
     live_audio_offset, Assembler, AudioBuffer, LiveAudioPlacer, LiveResample, LiveSnippets, Msg,
-    Pending, LIVE_AUDIO_RATES,
+    Pending, AUDIO_RATES,
 };
 use crate::snippet::{AudioState, Snippet};
 use crate::video::RgbImage;
@@ -413,7 +413,7 @@ fn run_live(setup: &Setup, mut events: Events) -> Vec<Snippet> {
                 }
             }
             Event::Audio { pts, samples, rate } => {
-                // What the resampler will make of it (rates outside `LIVE_AUDIO_RATES` make nothing).
+                // What the resampler will make of it (rates outside `AUDIO_RATES` make nothing).
                 let out = samples as u64 * u64::from(AUDIO_RATE) / u64::from(rate.max(1));
                 if out > audio_budget {
                     break;
@@ -474,7 +474,7 @@ fn run_file(
             Event::Audio { pts, samples, rate }
                 if setup.has_audio
                     && !ended
-                    && LIVE_AUDIO_RATES.contains(&rate)
+                    && AUDIO_RATES.contains(&rate)
                     && queued < SAMPLE_BUDGET =>
             {
                 if resampler.as_ref().is_none_or(|r| r.rate != rate) || pts.is_some() {

@@ -91,8 +91,8 @@ pub use ffmpeg::{is_live_source, DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT};
 pub use live::LIVE_MAX_JUMP_S;
 pub use probe::{probe, AudioStreamInfo, MediaInfo, StreamSummary, VideoStreamInfo};
 pub use reader::{
-    open, DecodeOptions, DecodeSummary, LiveStart, MediaReader, DEFAULT_SILENCE_THRESHOLD,
-    LIVE_AUDIO_RATES, LIVE_AUDIO_WAIT_S, MAX_HELD_SAMPLES, MAX_SNIPPET_SAMPLES,
+    open, DecodeOptions, DecodeSummary, LiveStart, MediaReader, AUDIO_RATES,
+    DEFAULT_SILENCE_THRESHOLD, LIVE_AUDIO_WAIT_S, MAX_HELD_SAMPLES, MAX_SNIPPET_SAMPLES,
 };
 pub use snippet::{peak, AudioState, Snippet};
 pub use video::RgbImage;

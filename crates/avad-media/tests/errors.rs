@@ -161,3 +161,56 @@ fn dropping_a_reader_early_stops_its_threads() {
     }
     assert!(t.elapsed().as_secs() < 60);
 }
+
+/// A file whose audio claims a sample rate outside `AUDIO_RATES` (500 Hz PCM, which FFmpeg writes and reads): its
+/// frames are counted as audio errors and dropped, the video still decodes, and no snippet carries audio. The same
+/// video with 8 kHz audio (inside the range) keeps its sound.
+#[test]
+fn audio_at_a_rate_outside_the_accepted_range_is_dropped_and_counted() {
+    common::require_cli();
+    let dir = scratch("audio-rate");
+    let decode = |rate: u32| {
+        let path = dir.join(format!("rate{rate}.mkv"));
+        let sine = format!("sine=frequency=50:sample_rate={rate}:duration=2");
+        let p = path.display().to_string();
+        common::run(
+            "ffmpeg",
+            &[
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=64x64:rate=16:duration=2",
+                "-f",
+                "lavfi",
+                "-i",
+                &sine,
+                "-c:v",
+                "mpeg4",
+                "-c:a",
+                "pcm_s16le",
+                &p,
+            ],
+        );
+        let mut r = open(&path, &DecodeOptions::with_stride(4)).expect("open");
+        let mut n = 0;
+        let mut peak = 0f32;
+        for s in r.by_ref() {
+            let s = s.expect("snippet");
+            peak = s.audio.iter().fold(peak, |m, v| m.max(v.abs()));
+            n += 1;
+        }
+        let summary = r.summary().expect("summary").clone();
+        (n, peak, summary)
+    };
+    let (n, peak, low) = decode(500);
+    assert!(n >= 1, "the video still decodes");
+    assert!(low.audio_errors > 0, "{low:?}");
+    assert_eq!(peak, 0.0, "no audio from a 500 Hz stream: {low:?}");
+    let (n8, peak8, ok) = decode(8000);
+    assert_eq!(n8, n);
+    assert_eq!(ok.audio_errors, 0, "{ok:?}");
+    assert!(peak8 > 0.1, "8 kHz audio is kept: {ok:?}");
+}
