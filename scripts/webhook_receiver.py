@@ -107,8 +107,16 @@ def main() -> int:
         def log_message(self, *a):  # quiet: the JSON lines are the log
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            # The sender gave up on an answer (its timeout; it retries under the same id): not worth a traceback.
+            if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+                return
+            super().handle_error(request, client_address)
+
+    server = Server(("127.0.0.1", args.port), Handler)
 
     def stop(*_):
         hang.set()
