@@ -2,8 +2,10 @@
 //! a fixture file as fast as it decodes (looping) through the tiny random-weight models with low event thresholds,
 //! and a camera URL with credentials (never reachable). Checks `/v1/cameras` (credentials redacted), that
 //! `/v1/events` gets a `new` and an `end` for the camera, its filters and pages, the OpenAPI entries, the
-//! Server-Sent Events stream (`text/event-stream`, well-formed frames of live events and scores), and 401 without a
-//! token on the three routes.
+//! Server-Sent Events stream (`text/event-stream`, well-formed frames of live events and scores), 401 without a
+//! token on the three routes, and the cameras' metrics in the server's `/metrics` (and on the configuration's own
+//! `[metrics]` address). A second test stops a server with SIGTERM while an event is open: its `end` is stored
+//! before the process exits, and `--keep-events` later removes the stored messages.
 
 mod common;
 
@@ -11,43 +13,43 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{avad_command, create_token, http, root, start_ready, KillOnDrop, TinyModels};
+use common::{
+    avad_command, create_token, free_port, http, root, start_ready, KillOnDrop, TinyModels,
+};
 
-/// Writes a cameras.toml: `yard` plays the fixture in a loop, `gate` is an RTSP URL with a password.
-fn write_config(m: &TinyModels, dir: &Path) -> std::path::PathBuf {
-    let media = root().join("fixtures/media/moviepy_big_buck_bunny_0_30.webm");
-    let text = format!(
-        r#"clip_model = {clip:?}
-wav2clip = {w2c:?}
-model = {model:?}
+/// The environment variable with the token of the configuration's own `[metrics]` endpoint.
+const METRICS_TOKEN_ENV: &str = "AVAD_SERVE_CAMERAS_TEST_METRICS_TOKEN";
 
-[events]
-on = 0.35
-off = 0.3
-min_duration_s = 0.0
-max_quiet_s = 1.0
-
-[[camera]]
-name = "yard"
-source = {media:?}
-loop = true
-
-[[camera]]
-name = "gate"
-source = "rtsp://admin:hunter2@127.0.0.1:9/stream1?token=abc"
-"#,
-        clip = m.clip.display().to_string(),
-        w2c = m.wav2clip.display().to_string(),
-        model = m.model.display().to_string(),
-        media = media.display().to_string(),
+/// Writes a cameras.toml (`common::write_cameras_toml`: `yard` plays the fixture in a loop, `gate` is an RTSP URL
+/// with a password) with metrics on `127.0.0.1:metrics_port`.
+fn write_config(m: &TinyModels, dir: &Path, metrics_port: u16) -> std::path::PathBuf {
+    let metrics = format!(
+        "[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\ntoken_env = \"{METRICS_TOKEN_ENV}\"\n"
     );
-    let p = dir.join("cameras.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    common::write_cameras_toml(m, dir, None, &metrics)
 }
 
 fn get(addr: &str, path: &str, token: Option<&str>) -> common::HttpResponse {
     http(addr, "GET", path, token, &[], None)
+}
+
+/// The value of the sample `series` (name and labels, exactly) in a Prometheus text, if there.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `yard`'s scored snippets in the server's `/metrics` (checked to be one exposition with the server's series).
+fn yard_snippets(addr: &str, token: &str) -> f64 {
+    let r = get(addr, "/metrics", Some(token));
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    assert!(text.contains("avad_serve_uploads_total"), "{text}");
+    assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    sample(&text, "avad_snippets_total{camera=\"yard\"}")
+        .unwrap_or_else(|| panic!("no snippets of yard in /metrics:\n{text}"))
 }
 
 /// The event messages of `/v1/events` + `query` (one page).
@@ -82,14 +84,16 @@ fn watched_cameras_store_list_and_stream_their_events() {
     let m = TinyModels::new(11);
     let tmp = tempfile::tempdir().unwrap();
     let storage = tmp.path().join("state");
-    let cfg = write_config(&m, tmp.path());
+    let metrics_port = free_port();
+    let cfg = write_config(&m, tmp.path(), metrics_port);
     let read = create_token(&storage, "reader", "read", &[]);
     let mut cmd = avad_command();
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage"])
         .arg(&storage)
         .arg("--watch")
         .arg(&cfg)
-        .args(m.args());
+        .args(m.args())
+        .env(METRICS_TOKEN_ENV, "metrics-secret");
     let (_server, url, _stdout): (KillOnDrop, String, _) =
         start_ready(cmd, "avad serve --watch", Duration::from_secs(120));
     let a = url.strip_prefix("http://").unwrap().to_string();
@@ -206,6 +210,38 @@ fn watched_cameras_store_list_and_stream_their_events() {
     assert!(cams[0]["events"].as_u64().unwrap() >= 2, "{cams:?}");
     assert_eq!(cams[1]["events"], 0);
 
+    // the cameras' metrics in the server's /metrics, counting on
+    let scored = yard_snippets(a, &read);
+    assert!(scored > 0.0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while yard_snippets(a, &read) <= scored {
+        assert!(
+            Instant::now() < deadline,
+            "yard's snippets stayed at {scored}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = get(a, "/metrics", Some(&read));
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    assert!(
+        sample(&text, "avad_snippets_total{camera=\"gate\"}").is_some(),
+        "{text}"
+    );
+    assert!(
+        text.contains("avad_output_messages_total{output=\"serve\",result=\"delivered\"}"),
+        "{text}"
+    );
+    // … and on the configuration's own [metrics] address, with its own token
+    let own = format!("127.0.0.1:{metrics_port}");
+    assert_eq!(get(&own, "/metrics", Some("wrong")).status, 401);
+    let r = get(&own, "/metrics", Some("metrics-secret"));
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    assert!(
+        sample(&text, "avad_snippets_total{camera=\"yard\"}").is_some_and(|n| n > 0.0),
+        "{text}"
+    );
+
     // OpenAPI entries
     let doc = get(a, "/openapi.json", Some(&read)).json();
     for p in ["/v1/cameras", "/v1/events", "/v1/events/stream"] {
@@ -299,5 +335,138 @@ fn watched_cameras_store_list_and_stream_their_events() {
                 other => panic!("unexpected SSE event {other:?}"),
             }
         }
+    }
+}
+
+/// Writes a cameras.toml whose one camera, `porch`, plays the fixture at its own pace (30 s) with thresholds of 0:
+/// an event starts at the first snippet and stays open until the file ends.
+fn write_open_event_config(m: &TinyModels, dir: &Path) -> std::path::PathBuf {
+    let media = root().join("fixtures/media/moviepy_big_buck_bunny_0_30.webm");
+    let rest = format!(
+        r#"[events]
+on = 0.0
+off = 0.0
+min_duration_s = 0.0
+
+[[camera]]
+name = "porch"
+source = {media:?}
+realtime = true
+"#,
+        media = media.display().to_string(),
+    );
+    common::write_watch_config(m, &dir.join("open.toml"), &rest)
+}
+
+/// A server without cameras on `storage` (API only); `extra` flags after the usual ones.
+fn api_only(storage: &Path, extra: &[&str]) -> (KillOnDrop, String) {
+    let mut cmd = avad_command();
+    cmd.args([
+        "serve",
+        "--no-worker",
+        "--listen",
+        "127.0.0.1:0",
+        "--storage",
+    ])
+    .arg(storage)
+    .args(extra);
+    let (p, url, _) = start_ready(cmd, "avad serve --no-worker", Duration::from_secs(30));
+    (p, url.strip_prefix("http://").unwrap().to_string())
+}
+
+#[test]
+fn sigterm_stores_the_end_of_open_events_before_exiting_and_keep_events_removes_them() {
+    let m = TinyModels::new(12);
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = tmp.path().join("state");
+    let cfg = write_open_event_config(&m, tmp.path());
+    let read = create_token(&storage, "reader", "read", &[]);
+    let mut cmd = avad_command();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage"])
+        .arg(&storage)
+        .arg("--watch")
+        .arg(&cfg)
+        .args(m.args());
+    let (mut server, url, _stdout) =
+        start_ready(cmd, "avad serve --watch", Duration::from_secs(120));
+    let a = url.strip_prefix("http://").unwrap().to_string();
+
+    // an event that is open: its `new` is stored, no `end`
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let open_id = loop {
+        let (evs, _) = events(&a, &read, "?camera=porch&limit=100");
+        assert!(
+            !evs.iter().any(|e| e["type"] == "end"),
+            "an event of porch ended by itself (the file is 30 s long): {evs:?}"
+        );
+        if let Some(new) = evs.iter().find(|e| e["type"] == "new") {
+            break new["event_id"].as_str().unwrap().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no event of porch started within 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    // SIGTERM: the process ends the event, stores its `end`, and exits (0) within a few seconds
+    let t = Instant::now();
+    let pid = server.0.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(s) = server.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "avad serve --watch still runs 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = t.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(12), "the shutdown took {took:?}");
+    eprintln!(
+        "serve_cameras: SIGTERM to exit in {:.2} s",
+        took.as_secs_f64()
+    );
+    drop(server);
+
+    // the same storage, without cameras: the event's `end` is there, after its `new`
+    let (api, a) = api_only(&storage, &[]);
+    let (evs, _) = events(&a, &read, "?camera=porch&limit=100");
+    let of_event: Vec<&serde_json::Value> = evs
+        .iter()
+        .filter(|e| e["event_id"] == open_id.as_str())
+        .collect();
+    let end = of_event
+        .iter()
+        .find(|e| e["type"] == "end")
+        .unwrap_or_else(|| panic!("no stored end of {open_id}: {evs:?}"));
+    assert_eq!(end["message"]["after"]["has_ended"], true, "{end}");
+    assert_eq!(end["message"]["before"]["has_ended"], false, "{end}");
+    let new = of_event.iter().find(|e| e["type"] == "new").unwrap();
+    assert!(new["id"].as_str().unwrap() < end["id"].as_str().unwrap());
+    assert_eq!(
+        evs.iter().filter(|e| e["type"] == "end").count(),
+        1,
+        "{evs:?}"
+    );
+    drop(api);
+
+    // --keep-events: messages older than that are removed by the sweeper
+    let (_api, a) = api_only(&storage, &["--keep-events", "1s", "--sweep-every", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (evs, _) = events(&a, &read, "?limit=100");
+        if evs.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "--keep-events 1s left {} messages after 20 s",
+            evs.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

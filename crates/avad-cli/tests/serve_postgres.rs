@@ -3,7 +3,8 @@
 //! `avad serve --worker-only` processes sharing `--database postgres://…` and the storage folder. 20 jobs are
 //! submitted, one worker is killed (`kill -9`) in the middle of a job: every job completes exactly once (one report
 //! each, attempt 1 for all but the killed one), and the killed job is taken by the other worker once its lease has
-//! expired (attempt 2).
+//! expired (attempt 2). Then `avad serve --watch` on the same database stores two cameras' event messages in
+//! PostgreSQL and `GET /v1/events` reads them back (camera filter, pages), and `--keep-events` deletes them.
 
 mod common;
 
@@ -259,5 +260,158 @@ fn one_api_and_two_workers_on_postgresql_complete_20_jobs_exactly_once_through_a
         "{text}"
     );
     drop((wb, api));
+    eprintln!(
+        "serve_postgres: jobs done in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    watched_events_on_postgresql(&pg, &m, dir.path(), &s, &tok);
     eprintln!("serve_postgres: {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// `avad serve --no-worker --watch` on `pg`: two cameras play a 4 s clip once with thresholds of 0 (an event from
+/// the first snippet to the end of the file, so one `new` and one `end` each, within seconds); their messages are
+/// stored in PostgreSQL and read back through `/v1/events` with a camera filter and pages of one. Then an API
+/// process with `--keep-events 1s` deletes them.
+fn watched_events_on_postgresql(
+    pg: &Postgres,
+    m: &TinyModels,
+    dir: &Path,
+    storage: &str,
+    tok: &str,
+) {
+    let t0 = Instant::now();
+    let clip = media("synthetic_av_sync.mp4").display().to_string();
+    let cfg = common::write_watch_config(
+        m,
+        &dir.join("cameras.toml"),
+        &format!(
+            r#"[events]
+on = 0.0
+off = 0.0
+min_duration_s = 0.0
+
+[[camera]]
+name = "yard"
+source = {clip:?}
+
+[[camera]]
+name = "porch"
+source = {clip:?}
+"#
+        ),
+    );
+    let mut cmd = avad_command();
+    cmd.args([
+        "serve",
+        "--no-worker",
+        "--listen",
+        "127.0.0.1:0",
+        "--storage",
+        storage,
+        "--database",
+        &pg.url,
+    ])
+    .arg("--watch")
+    .arg(&cfg);
+    let (watch, url, _out) = start_ready(cmd, "avad serve --watch", Duration::from_secs(60));
+    let a = addr_of(&url);
+    let events = |query: &str| {
+        let r = http(
+            &a,
+            "GET",
+            &format!("/v1/events{query}"),
+            Some(tok),
+            &[],
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        (
+            v["events"].as_array().unwrap().clone(),
+            v["next_cursor"].as_str().map(str::to_string),
+        )
+    };
+    // a `new` and an `end` of one event of each camera
+    let until = Instant::now() + Duration::from_secs(60);
+    let pair = |evs: &[serde_json::Value]| {
+        evs.iter().any(|e| {
+            e["type"] == "end"
+                && evs
+                    .iter()
+                    .any(|n| n["type"] == "new" && n["event_id"] == e["event_id"])
+        })
+    };
+    let yard = loop {
+        let (yard, _) = events("?camera=yard&limit=100");
+        let (porch, _) = events("?camera=porch&limit=100");
+        if pair(&yard) && pair(&porch) {
+            break yard;
+        }
+        assert!(
+            Instant::now() < until,
+            "no new + end of both cameras within 60 s: {yard:?} {porch:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(yard.iter().all(|e| e["camera"] == "yard"
+        && e["message"]["after"]["camera"] == "yard"
+        && e["message"]["type"] == e["type"]));
+    for w in yard.windows(2) {
+        assert!(w[0]["id"].as_str().unwrap() > w[1]["id"].as_str().unwrap());
+    }
+    // the rows are in PostgreSQL
+    let stored: usize = pg
+        .psql("SELECT count(*) FROM camera_events WHERE camera = 'yard'")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(stored, yard.len());
+    // pages of one, newest first, through the cursor
+    let (first, cursor) = events("?camera=yard&limit=1");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["id"], yard[0]["id"]);
+    let (second, _) = events(&format!(
+        "?camera=yard&limit=1&cursor={}",
+        cursor.expect("a next_cursor on a full page")
+    ));
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0]["id"], yard[1]["id"]);
+    let (all, _) = events("?limit=100");
+    assert!(all.iter().any(|e| e["camera"] == "porch"));
+    assert_eq!(
+        all.len(),
+        yard.len() + events("?camera=porch&limit=100").0.len()
+    );
+    drop(watch);
+
+    // --keep-events on PostgreSQL
+    let mut cmd = avad_command();
+    cmd.args([
+        "serve",
+        "--no-worker",
+        "--listen",
+        "127.0.0.1:0",
+        "--storage",
+        storage,
+        "--database",
+        &pg.url,
+        "--keep-events",
+        "1s",
+        "--sweep-every",
+        "1",
+    ]);
+    let (_api, _, _) = start_ready(cmd, "avad serve --no-worker", Duration::from_secs(30));
+    let until = Instant::now() + Duration::from_secs(20);
+    while pg.psql("SELECT count(*) FROM camera_events").trim() != "0" {
+        assert!(
+            Instant::now() < until,
+            "--keep-events 1s left camera events after 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "serve_postgres: cameras on PostgreSQL in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
 }

@@ -233,7 +233,7 @@ fn the_web_ui_in_headless_chromium() {
     let tok = token(&s, "browser", "submit");
     // With cameras, for the cameras page: `yard` replays a clip at 4x its pace (low event thresholds), `gate` has a
     // password in its URL and never answers.
-    let cameras = common::write_cameras_toml(&m, dir.path(), Some(4.0));
+    let cameras = common::write_cameras_toml(&m, dir.path(), Some(4.0), "");
     let mut cmd = avad_command();
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage", &s])
         .args(["--threads", "1", "--watch"])

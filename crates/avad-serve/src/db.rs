@@ -638,6 +638,24 @@ impl Db {
         Ok(())
     }
 
+    /// Retention (`--keep-events`): deletes up to `batch` event messages that arrived before `cutoff_ms`; returns
+    /// how many (fewer than `batch`: none older is left). Uses the `received_ms` index.
+    pub async fn delete_camera_events_before(
+        &self,
+        cutoff_ms: i64,
+        batch: i64,
+    ) -> sqlx::Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM camera_events WHERE id IN \
+             (SELECT id FROM camera_events WHERE received_ms < $1 LIMIT $2)",
+        )
+        .bind(cutoff_ms)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Up to `limit` stored event messages that pass `f`, newest first.
     pub async fn list_camera_events(
         &self,

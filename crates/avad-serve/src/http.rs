@@ -49,6 +49,24 @@ pub struct AppState {
     pub cameras: Option<crate::cameras::CameraHub>,
 }
 
+impl AppState {
+    /// An upload refused for storage (507), counted in `uploads_storage_full`.
+    fn storage_full(&self) -> ApiError {
+        self.counters
+            .uploads_storage_full
+            .fetch_add(1, Ordering::Relaxed);
+        ApiError::StorageFull
+    }
+
+    /// `e`, with a 507 counted in `uploads_storage_full` (for an upload's storage errors, [`io_error`]).
+    fn counted(&self, e: ApiError) -> ApiError {
+        match e {
+            ApiError::StorageFull => self.storage_full(),
+            other => other,
+        }
+    }
+}
+
 /// Counters since the process started.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -474,12 +492,12 @@ async fn create_job(
     };
     let over_quota = |arriving: u64| st.max_storage.is_some_and(|max| stored + arriving > max);
     if over_quota(st.receiving.load(Ordering::SeqCst) + declared.unwrap_or(0)) {
-        st.counters
-            .uploads_storage_full
-            .fetch_add(1, Ordering::Relaxed);
-        return Err(ApiError::StorageFull);
+        return Err(st.storage_full());
     }
-    let (path, file) = st.storage.create_partial().map_err(io_error)?;
+    let (path, file) = st
+        .storage
+        .create_partial()
+        .map_err(|e| st.counted(io_error(e)))?;
     let mut guard = PartialGuard(Some(path.clone()));
     let mut file = tokio::fs::File::from_std(file);
     let mut stream = body.into_data_stream();
@@ -494,26 +512,17 @@ async fn create_job(
             return Err(ApiError::TooLarge(st.max_upload));
         }
         if over_quota(receiving.add(chunk.len() as u64)) {
-            st.counters
-                .uploads_storage_full
-                .fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::StorageFull);
+            return Err(st.storage_full());
         }
-        if let Err(e) = file.write_all(&chunk).await {
-            let e = io_error(e);
-            if matches!(e, ApiError::StorageFull) {
-                st.counters
-                    .uploads_storage_full
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            return Err(e);
-        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| st.counted(io_error(e)))?;
     }
     if size == 0 {
         return Err(ApiError::BadRequest("the upload is empty".into()));
     }
-    file.flush().await.map_err(io_error)?;
-    file.sync_all().await.map_err(io_error)?;
+    file.flush().await.map_err(|e| st.counted(io_error(e)))?;
+    file.sync_all().await.map_err(|e| st.counted(io_error(e)))?;
     if st.max_storage.is_some() {
         // Once more with the uploads that other requests completed meanwhile (now in the database).
         let stored = st.db.stored_upload_bytes().await?.max(0) as u64;
@@ -521,16 +530,15 @@ async fn create_job(
             .max_storage
             .is_some_and(|max| stored + st.receiving.load(Ordering::SeqCst) > max)
         {
-            st.counters
-                .uploads_storage_full
-                .fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::StorageFull);
+            return Err(st.storage_full());
         }
     }
     let id = uuid::Uuid::now_v7().to_string();
     let target = st.storage.upload(&id);
     // Renamed while still open (and locked), so a restarting process never takes it for a stale partial.
-    tokio::fs::rename(&path, &target).await.map_err(io_error)?;
+    tokio::fs::rename(&path, &target)
+        .await
+        .map_err(|e| st.counted(io_error(e)))?;
     guard.0 = None;
     drop(file);
     let job = match st.db.insert_job(&id, &name, size as i64).await {
@@ -844,7 +852,8 @@ struct StatusLabels {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus / OpenMetrics text", body = String,
+    responses((status = 200, description = "Prometheus / OpenMetrics text: the server's `avad_serve_*` series, and with \
+`--watch` the cameras' `avad_*` series (as `avad watch` exports them)", body = String,
          content_type = "application/openmetrics-text"),
         (status = 401, description = "No token, or an invalid or revoked one", body = ErrorBody),
         (status = 429, description = "Too many failed token checks from this address", body = ErrorBody)))]
@@ -891,12 +900,34 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> 
     }
     let mut text = String::new();
     encode(&mut text, &reg).map_err(|e| ApiError::Internal(format!("metrics: {e}")))?;
+    if let Some(cameras) = st.cameras.as_ref().and_then(|h| h.metrics_text()) {
+        text = join_exposition(&text, &cameras);
+    }
     let mut r = Response::new(Body::from(text));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     Ok(r)
+}
+
+/// Two OpenMetrics texts as one (their metric names are distinct: `avad_serve_*` and the watch's `avad_*`): the
+/// first without its closing `# EOF`, then the second, which keeps its own.
+fn join_exposition(first: &str, second: &str) -> String {
+    let head = first
+        .trim_end()
+        .strip_suffix("# EOF")
+        .unwrap_or(first.trim_end());
+    let mut out = String::with_capacity(head.len() + second.len() + 1);
+    out.push_str(head.trim_end());
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(second);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
 }
 
 /// A watched camera (`avad serve --watch`).
@@ -1224,6 +1255,24 @@ mod tests {
         assert_eq!(
             paths["/healthz"]["get"]["security"],
             serde_json::json!([{}])
+        );
+    }
+
+    #[test]
+    fn the_cameras_metrics_follow_the_servers_under_one_eof() {
+        let serve = "# HELP avad_serve_uploads Jobs.\n# TYPE avad_serve_uploads counter\navad_serve_uploads_total 1\n# EOF\n";
+        let watch = "# HELP avad_snippets Snippets scored.\n# TYPE avad_snippets counter\navad_snippets_total{camera=\"yard\"} 3\n# EOF\n";
+        let joined = super::join_exposition(serve, watch);
+        assert_eq!(joined.matches("# EOF").count(), 1, "{joined}");
+        assert!(joined.ends_with("# EOF\n"), "{joined}");
+        assert!(joined.starts_with("# HELP avad_serve_uploads"), "{joined}");
+        assert!(
+            joined.contains("avad_serve_uploads_total 1\n# HELP avad_snippets"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("avad_snippets_total{camera=\"yard\"} 3\n"),
+            "{joined}"
         );
     }
 

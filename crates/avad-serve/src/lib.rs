@@ -82,6 +82,12 @@ pub fn database_url(storage: &Path, database: Option<&str>) -> String {
     }
 }
 
+/// After SIGINT / SIGTERM, how long the watched cameras may take to stop (avad-watch ends their open events and its
+/// outputs deliver within about 4.5 s of the stop).
+pub const CAMERAS_STOP_WAIT: Duration = Duration::from_secs(7);
+/// Then how long the database may take to store the event messages still queued.
+pub const CAMERAS_STORE_WAIT: Duration = Duration::from_secs(3);
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -107,7 +113,10 @@ pub fn serve(cfg: &ServeConfig, detector: Option<&dyn Detector>) -> anyhow::Resu
 }
 
 /// [`serve`], with the watched cameras of `avad serve --watch`: their event messages are stored and offered under
-/// `/v1/cameras`, `/v1/events` and `/v1/events/stream` (the caller runs the watch and feeds `cameras`).
+/// `/v1/cameras`, `/v1/events` and `/v1/events/stream` (the caller runs the watch with the hub's
+/// [`cameras::CameraHub::stop_flag`], feeds the hub, and calls [`cameras::CameraHub::watch_ended`] once the watch has
+/// returned). On SIGINT / SIGTERM the watch is stopped and the `end` messages of its open events are stored before
+/// the process exits (at most [`CAMERAS_STOP_WAIT`] + [`CAMERAS_STORE_WAIT`]).
 pub fn serve_with_cameras(
     cfg: &ServeConfig,
     detector: Option<&dyn Detector>,
@@ -149,11 +158,30 @@ pub fn serve_with_cameras(
         max_attempts: cfg.max_attempts,
     };
     {
-        // SIGINT / SIGTERM: hand the running job back to the queue and leave (a partial upload is removed by the
-        // next start; the database is consistent at every step).
+        // SIGINT / SIGTERM: stop the watched cameras and store the `end` of their open events (bounded), hand the
+        // running job back to the queue and leave (a partial upload is removed by the next start; the database is
+        // consistent at every step). A second signal leaves at once.
         let (db, owner, current) = (db.clone(), wcfg.owner.clone(), current.clone());
+        let hub = cameras.clone();
         rt.spawn(async move {
             wait_for_signal().await;
+            if let Some(hub) = hub {
+                tokio::spawn(async {
+                    wait_for_signal().await;
+                    tracing::warn!("a second signal: leaving now");
+                    std::process::exit(130);
+                });
+                tracing::info!("stopping the cameras: ending open events and storing them");
+                let done = hub.shutdown(CAMERAS_STOP_WAIT, CAMERAS_STORE_WAIT).await;
+                if !done.watch_ended {
+                    tracing::warn!(
+                        "the cameras did not stop within {} s; their open events may have no stored end",
+                        CAMERAS_STOP_WAIT.as_secs()
+                    );
+                } else if !done.stored {
+                    tracing::warn!("not every event message reached the database in time");
+                }
+            }
             let job = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
             if let Some(id) = job {
                 if let Ok(true) = db.release(&id, &owner).await {

@@ -1,11 +1,13 @@
 //! Retention: a sweeper that removes uploads (`--keep-uploads`) and reports (`--keep-results`) of finished jobs once
-//! they are older than the retention time, and the durations those flags take.
+//! they are older than the retention time, and stored camera event messages (`--keep-events`, `avad serve --watch`)
+//! older than theirs; and the durations those flags take.
 //!
 //! Each removal is two-phase, so it is atomic for readers and survives a crash: the job is first marked in the
 //! database (upload `removing`; status `expired` with its report path kept), from when on no request opens the files
 //! (the API answers `410 Gone`); then the files are deleted, and only then is the mark completed (upload `removed`;
 //! report path cleared). A process that dies in between leaves a mark whose files the next sweep (by any process
-//! sharing the database) deletes. Every process sweeps; the marking `UPDATE`s make that safe.
+//! sharing the database) deletes. Every process sweeps; the marking `UPDATE`s make that safe. Event messages have no
+//! files: they are deleted by the time they arrived (`received_ms`, indexed), in batches.
 
 use std::time::Duration;
 
@@ -19,6 +21,8 @@ pub struct Retention {
     pub keep_uploads: Option<Duration>,
     /// Reports of done jobs are removed (the job becomes `expired`) this long after it finished (`None`: kept).
     pub keep_results: Option<Duration>,
+    /// Stored camera event messages are deleted this long after they arrived (`None`: kept).
+    pub keep_events: Option<Duration>,
     /// Time between sweeps.
     pub every: Duration,
 }
@@ -30,10 +34,22 @@ pub struct Swept {
     pub uploads: usize,
     /// Jobs whose reports were deleted.
     pub results: usize,
+    /// Camera event messages deleted.
+    pub events: u64,
 }
 
 /// One sweep: marks what has expired, then deletes the files of every mark (this sweep's and any left by a crash).
 pub async fn sweep(db: &Db, storage: &Storage, r: &Retention) -> sqlx::Result<Swept> {
+    sweep_in_batches(db, storage, r, EVENT_BATCH).await
+}
+
+/// [`sweep`], deleting event messages `batch` at a time.
+async fn sweep_in_batches(
+    db: &Db,
+    storage: &Storage,
+    r: &Retention,
+    batch: i64,
+) -> sqlx::Result<Swept> {
     let now = now_ms();
     let mut swept = Swept::default();
     if let Some(keep) = r.keep_results {
@@ -52,8 +68,21 @@ pub async fn sweep(db: &Db, storage: &Storage, r: &Retention) -> sqlx::Result<Sw
         db.upload_removed(&id).await?;
         swept.uploads += 1;
     }
+    if let Some(keep) = r.keep_events {
+        let cut = cutoff(now, keep);
+        loop {
+            let n = db.delete_camera_events_before(cut, batch).await?;
+            swept.events += n;
+            if n < batch as u64 {
+                break;
+            }
+        }
+    }
     Ok(swept)
 }
+
+/// Camera event messages deleted per statement (short transactions beside the writer of new ones).
+const EVENT_BATCH: i64 = 5000;
 
 /// `now_ms - keep`, saturating (a retention longer than the epoch removes nothing).
 fn cutoff(now_ms: i64, keep: Duration) -> i64 {
@@ -62,7 +91,7 @@ fn cutoff(now_ms: i64, keep: Duration) -> i64 {
 
 /// Runs [`sweep`] every `r.every` until the process ends (does nothing when nothing is ever removed).
 pub async fn run(db: Db, storage: Storage, r: Retention) {
-    if r.keep_uploads.is_none() && r.keep_results.is_none() {
+    if r.keep_uploads.is_none() && r.keep_results.is_none() && r.keep_events.is_none() {
         return;
     }
     let mut tick = tokio::time::interval(r.every);
@@ -70,10 +99,11 @@ pub async fn run(db: Db, storage: Storage, r: Retention) {
     loop {
         tick.tick().await;
         match sweep(&db, &storage, &r).await {
-            Ok(s) if s.uploads + s.results > 0 => tracing::info!(
-                "retention: removed {} uploads and the reports of {} jobs",
+            Ok(s) if s.uploads + s.results > 0 || s.events > 0 => tracing::info!(
+                "retention: removed {} uploads, the reports of {} jobs and {} camera event messages",
                 s.uploads,
-                s.results
+                s.results,
+                s.events
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!("retention sweep: {e}"),
@@ -159,6 +189,7 @@ mod tests {
             let keep = Retention {
                 keep_uploads: Some(Duration::from_secs(3600)),
                 keep_results: Some(Duration::from_secs(3600)),
+                keep_events: None,
                 every: Duration::from_secs(1),
             };
             assert_eq!(sweep(&db, &storage, &keep).await.unwrap(), Swept::default());
@@ -173,7 +204,8 @@ mod tests {
                 sweep(&db, &storage, &keep).await.unwrap(),
                 Swept {
                     uploads: 2,
-                    results: 1
+                    results: 1,
+                    events: 0
                 }
             );
             let j = db.job("done").await.unwrap().unwrap();
@@ -201,6 +233,67 @@ mod tests {
             assert_eq!(left("results"), Vec::<String>::new());
             assert_eq!(db.stored_upload_bytes().await.unwrap(), 5);
             // Nothing more to do.
+            assert_eq!(sweep(&db, &storage, &keep).await.unwrap(), Swept::default());
+        });
+    }
+
+    #[test]
+    fn camera_events_older_than_their_retention_are_deleted_and_newer_ones_kept() {
+        use crate::db::CameraEvent;
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let storage = Storage::open(&dir.path().join("s")).unwrap();
+            let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+                .await
+                .unwrap();
+            let now = now_ms();
+            let hour = 3_600_000;
+            // 3 days, 2 days, 1 hour, and now; plus 7 more of 5 days
+            let ages = [3 * 24 * hour, 2 * 24 * hour, hour, 0];
+            let mut n = 0;
+            let mut insert = |age: i64| {
+                n += 1;
+                let e = CameraEvent {
+                    id: format!("{:08}-{}", n, uuid::Uuid::now_v7()),
+                    camera: "yard".into(),
+                    label: "x".into(),
+                    kind: "new".into(),
+                    event_id: format!("e{n}"),
+                    received_ms: now - age,
+                    message: "{}".into(),
+                };
+                let db = db.clone();
+                async move { db.insert_camera_event(&e).await.unwrap() }
+            };
+            for age in ages {
+                insert(age).await;
+            }
+            for _ in 0..7 {
+                insert(5 * 24 * hour).await;
+            }
+            let mut keep = Retention {
+                keep_uploads: None,
+                keep_results: None,
+                keep_events: None,
+                every: Duration::from_secs(1),
+            };
+            // `forever`: nothing goes
+            assert_eq!(sweep(&db, &storage, &keep).await.unwrap(), Swept::default());
+            keep.keep_events = Some(Duration::from_secs(24 * 3600));
+            // in batches of 3: 9 old ones take 4 statements
+            let s = sweep_in_batches(&db, &storage, &keep, 3).await.unwrap();
+            assert_eq!(s.events, 2 + 7, "{s:?}");
+            let left = db
+                .list_camera_events(&Default::default(), 100)
+                .await
+                .unwrap();
+            let mut ages: Vec<i64> = left.iter().map(|e| now - e.received_ms).collect();
+            ages.sort();
+            assert_eq!(ages, [0, hour]);
             assert_eq!(sweep(&db, &storage, &keep).await.unwrap(), Swept::default());
         });
     }

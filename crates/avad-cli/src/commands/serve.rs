@@ -2,7 +2,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -78,6 +79,10 @@ pub struct Args {
     /// removed and the job's status becomes `expired`; its report answers 410.
     #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = parse_keep)]
     pub keep_results: Keep,
+    /// How long stored camera event messages (`--watch`, GET /v1/events) are kept after they arrived, as
+    /// `--keep-uploads`. Older ones are deleted by the retention sweeper.
+    #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = parse_keep)]
+    pub keep_events: Keep,
     /// Seconds between retention sweeps.
     #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub sweep_every: u64,
@@ -101,8 +106,10 @@ pub struct Args {
     pub threshold: f32,
     /// Watch the cameras of this `avad watch` configuration (cameras.toml, docs/watch.md) in this process: their
     /// event messages are stored in the database and offered under /v1/cameras, /v1/events and
-    /// /v1/events/stream, besides the configuration's own outputs. Its models are its own (`clip_model`,
-    /// `wav2clip`, `model` in the file), independent of the job flags.
+    /// /v1/events/stream, besides the configuration's own outputs, and the cameras' metrics are added to /metrics
+    /// (a `[metrics]` table also serves them on its own address, as `avad watch` does). Its models are its own
+    /// (`clip_model`, `wav2clip`, `model` in the file), independent of the job flags. SIGINT / SIGTERM end the
+    /// cameras' open events and store their `end` before the process exits.
     #[arg(long, value_name = "FILE", conflicts_with = "worker_only")]
     pub watch: Option<PathBuf>,
     /// Device and float type.
@@ -236,10 +243,20 @@ fn check_watch(args: &Args) -> anyhow::Result<Option<avad_watch::WatchConfig>> {
         .with_context(|| format!("--watch {}", path.display()))?;
     cfg.check()
         .with_context(|| format!("--watch {}", path.display()))?;
-    if cfg.metrics.is_some() {
-        tracing::warn!(
-            "--watch: the configuration's [metrics] endpoint is not served by avad serve"
-        );
+    if let Some(m) = &cfg.metrics {
+        if std::env::var(&m.token_env)
+            .unwrap_or_default()
+            .trim()
+            .is_empty()
+        {
+            anyhow::bail!(
+                "--watch {}: [metrics] on {} needs a bearer token in the environment variable {} (or remove the \
+                 table: the cameras' metrics are also in this server's /metrics)",
+                path.display(),
+                m.listen,
+                m.token_env
+            );
+        }
     }
     Ok(Some(cfg))
 }
@@ -314,6 +331,7 @@ impl Args {
             retention: avad_serve::retention::Retention {
                 keep_uploads: self.keep_uploads.0,
                 keep_results: self.keep_results.0,
+                keep_events: self.keep_events.0,
                 every: Duration::from_secs(self.sweep_every),
             },
             max_storage: self.max_storage,
@@ -367,23 +385,41 @@ impl InferCommand for Args {
                 .iter()
                 .map(|c| (c.name.clone(), c.shown_source())),
         );
-        let metrics = avad_watch::Metrics::new();
+        // The cameras' metrics: in this server's /metrics, and on the configuration's own [metrics] address (as
+        // `avad watch` serves them) when it has one.
+        let metrics = Arc::new(avad_watch::Metrics::new());
+        {
+            let metrics = Arc::clone(&metrics);
+            hub.set_metrics(move || metrics.render());
+        }
+        let _metrics_server = match &cfg.metrics {
+            Some(m) => Some(avad_watch::metrics::serve(m, Arc::clone(&metrics))?),
+            None => None,
+        };
         let outputs = avad_watch::build_outputs_with(
             &cfg,
             &metrics,
             vec![Box::new(ServeOutput(hub.clone()))],
         )?;
-        let stop = AtomicBool::new(false);
+        // The server's SIGINT / SIGTERM handler sets this flag, waits for the watch to end its open events and for
+        // their `end` messages to be stored, then exits.
+        let stop = hub.stop_flag();
         std::thread::scope(|scope| {
+            let watch_hub = hub.clone();
+            let (cfg, encoders, models, metrics, stop) =
+                (&cfg, &encoders, &models, &metrics, &stop);
             std::thread::Builder::new()
                 .name("avad-watch".into())
-                .spawn_scoped(scope, || {
-                    match avad_watch::run_watch::<B>(
-                        &cfg, &encoders, &models, outputs, &metrics, &stop,
-                    ) {
+                .spawn_scoped(scope, move || {
+                    match avad_watch::run_watch::<B>(cfg, encoders, models, outputs, metrics, stop)
+                    {
+                        Ok(_) if stop.load(Ordering::Relaxed) => {
+                            tracing::info!("--watch: the cameras stopped")
+                        }
                         Ok(_) => tracing::info!("--watch: every camera's source has ended"),
                         Err(e) => tracing::error!("--watch: {e}"),
                     }
+                    watch_hub.watch_ended();
                 })
                 .context("starting the --watch thread")?;
             let served = avad_serve::serve_with_cameras(&serve_cfg, detector_ref, Some(hub));

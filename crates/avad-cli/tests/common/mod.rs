@@ -519,25 +519,40 @@ impl Drop for Postgres {
     }
 }
 
-/// Writes `dir/cameras.toml`, an `avad watch` configuration of the tiny models with low event thresholds and two
-/// cameras: `yard` plays Big Buck Bunny (with sound) in a loop — as fast as it decodes, or at `yard_speed` times its
-/// pace — and `gate` is an RTSP URL with a password that never answers.
-pub fn write_cameras_toml(m: &TinyModels, dir: &Path, yard_speed: Option<f64>) -> PathBuf {
+/// Writes an `avad watch` configuration of the tiny models to `path`: their three paths, then `rest` (the test's
+/// `[events]`, `[metrics]` and `[[camera]]` tables).
+pub fn write_watch_config(m: &TinyModels, path: &Path, rest: &str) -> PathBuf {
+    let text = format!(
+        "clip_model = {:?}\nwav2clip = {:?}\nmodel = {:?}\n\n{rest}",
+        m.clip.display().to_string(),
+        m.wav2clip.display().to_string(),
+        m.model.display().to_string(),
+    );
+    std::fs::write(path, text).unwrap();
+    path.to_path_buf()
+}
+
+/// Writes `dir/cameras.toml` (`write_watch_config`) with low event thresholds and two cameras: `yard` plays Big Buck
+/// Bunny (with sound) in a loop — as fast as it decodes, or at `yard_speed` times its pace — and `gate` is an RTSP
+/// URL with a password that never answers; `extra` (e.g. a `[metrics]` table) comes before the cameras.
+pub fn write_cameras_toml(
+    m: &TinyModels,
+    dir: &Path,
+    yard_speed: Option<f64>,
+    extra: &str,
+) -> PathBuf {
     let media = root().join("fixtures/media/moviepy_big_buck_bunny_0_30.webm");
     let speed = yard_speed
         .map(|s| format!("speed = {s:?}\n"))
         .unwrap_or_default();
-    let text = format!(
-        r#"clip_model = {clip:?}
-wav2clip = {w2c:?}
-model = {model:?}
-
-[events]
+    let rest = format!(
+        r#"[events]
 on = 0.35
 off = 0.3
 min_duration_s = 0.0
 max_quiet_s = 1.0
 
+{extra}
 [[camera]]
 name = "yard"
 source = {media:?}
@@ -547,12 +562,7 @@ loop = true
 name = "gate"
 source = "rtsp://admin:hunter2@127.0.0.1:9/stream1?token=abc"
 "#,
-        clip = m.clip.display().to_string(),
-        w2c = m.wav2clip.display().to_string(),
-        model = m.model.display().to_string(),
         media = media.display().to_string(),
     );
-    let p = dir.join("cameras.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    write_watch_config(m, &dir.join("cameras.toml"), &rest)
 }
