@@ -63,7 +63,7 @@ pub struct Args {
 
 /// Runs `avad detect`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    args.encoders.check()?;
+    args.encoders.snippets.check()?;
     run_inference(&args.device, &args)
 }
 
@@ -73,10 +73,13 @@ impl InferCommand for Args {
         let t0 = Instant::now();
         let mut bundle = ModelBundle::<B>::load(&self.model, device)
             .with_context(|| format!("loading {}", self.model.display()))?;
-        bundle.set_engine(self.encoders.engine.model_engine())?;
+        bundle.set_engine(self.encoders.snippets.engine.model_engine())?;
         let enc = self.encoders.load::<B>(device, self.device.device)?;
         let load_s = t0.elapsed().as_secs_f64();
-        let opts = self.encoders.feature_options(1, self.html.is_some());
+        let opts = self
+            .encoders
+            .snippets
+            .feature_options(1, self.html.is_some());
         let scoring = ScoreOptions {
             threshold: self.threshold,
             live: self.live.rule()?,

@@ -33,17 +33,23 @@ impl EngineArg {
             EngineArg::Reference => avad_infer::ModelEngine::Reference,
         }
     }
+
+    /// The encoders' engine on a device of kind `kind`; `fast` on CUDA is an error.
+    pub fn encoder_engine(self, kind: DeviceKind) -> anyhow::Result<EncoderEngine> {
+        Ok(match (self, kind) {
+            (EngineArg::Auto | EngineArg::Fast, DeviceKind::Cpu) => EncoderEngine::FastCpu,
+            (EngineArg::Auto | EngineArg::Reference, _) => EncoderEngine::Reference,
+            (EngineArg::Fast, DeviceKind::Cuda(_)) => anyhow::bail!(
+                "--engine fast runs on the CPU only: leave it out (or use --engine reference) with --device cuda"
+            ),
+        })
+    }
 }
 
-/// The encoders and the frame sampling, shared by `avad extract` and `avad detect`.
-#[derive(clap::Args, Debug)]
-pub struct EncoderArgs {
-    /// CLIP weights: a Hugging Face CLIPModel folder or an OpenAI-named safetensors file.
-    #[arg(long)]
-    pub clip_model: PathBuf,
-    /// Wav2CLIP weights (`Wav2CLIP.pt` or safetensors with the same keys).
-    #[arg(long)]
-    pub wav2clip: PathBuf,
+/// How videos are cut into snippets and encoded (everything but the weights), shared by `avad extract`, `avad
+/// detect` and `avad serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SnippetArgs {
     /// Keep every N-th decoded frame: one snippet per N frames (a model must get the stride of the features it was
     /// trained on).
     #[arg(long, default_value_t = 16)]
@@ -60,36 +66,13 @@ pub struct EncoderArgs {
     pub engine: EngineArg,
 }
 
-impl EncoderArgs {
+impl SnippetArgs {
     /// Fails unless `--stride` and `--batch` are at least 1.
     pub fn check(&self) -> anyhow::Result<()> {
         if self.stride == 0 || self.batch == 0 {
             anyhow::bail!("--stride and --batch must be at least 1");
         }
         Ok(())
-    }
-
-    /// The engine `--engine` asks for on a device of kind `kind`; `fast` on CUDA is an error.
-    pub fn engine(&self, kind: DeviceKind) -> anyhow::Result<EncoderEngine> {
-        Ok(match (self.engine, kind) {
-            (EngineArg::Auto | EngineArg::Fast, DeviceKind::Cpu) => EncoderEngine::FastCpu,
-            (EngineArg::Auto | EngineArg::Reference, _) => EncoderEngine::Reference,
-            (EngineArg::Fast, DeviceKind::Cuda(_)) => anyhow::bail!(
-                "--engine fast runs on the CPU only: leave it out (or use --engine reference) with --device cuda"
-            ),
-        })
-    }
-
-    /// Loads CLIP's image tower and Wav2CLIP onto `device` (of kind `kind`) for the engine `--engine` selects.
-    pub fn load<B: burn::tensor::backend::Backend>(
-        &self,
-        device: &B::Device,
-        kind: DeviceKind,
-    ) -> anyhow::Result<Encoders<B>> {
-        let engine = self.engine(kind)?;
-        let enc = Encoders::<B>::load(&self.clip_model, &self.wav2clip, device, engine)?;
-        tracing::info!("encoders: {} engine", engine.as_str());
-        Ok(enc)
     }
 
     /// How to turn one video into features: these flags with `crops` crops, keeping thumbnails when `thumbnails`.
@@ -102,6 +85,34 @@ impl EncoderArgs {
             thumbnails,
             ..FeatureOptions::default()
         }
+    }
+}
+
+/// The encoders' weights and [`SnippetArgs`], shared by `avad extract` and `avad detect`.
+#[derive(clap::Args, Debug)]
+pub struct EncoderArgs {
+    /// CLIP weights: a Hugging Face CLIPModel folder or an OpenAI-named safetensors file.
+    #[arg(long)]
+    pub clip_model: PathBuf,
+    /// Wav2CLIP weights (`Wav2CLIP.pt` or safetensors with the same keys).
+    #[arg(long)]
+    pub wav2clip: PathBuf,
+    /// Frame sampling, batch and engine.
+    #[command(flatten)]
+    pub snippets: SnippetArgs,
+}
+
+impl EncoderArgs {
+    /// Loads CLIP's image tower and Wav2CLIP onto `device` (of kind `kind`) for the engine `--engine` selects.
+    pub fn load<B: burn::tensor::backend::Backend>(
+        &self,
+        device: &B::Device,
+        kind: DeviceKind,
+    ) -> anyhow::Result<Encoders<B>> {
+        let engine = self.snippets.engine.encoder_engine(kind)?;
+        let enc = Encoders::<B>::load(&self.clip_model, &self.wav2clip, device, engine)?;
+        tracing::info!("encoders: {} engine", engine.as_str());
+        Ok(enc)
     }
 }
 
@@ -144,7 +155,7 @@ fn parse_crops(s: &str) -> Result<usize, String> {
 
 /// Runs `avad extract`; fails (after finishing every other video) if any video failed.
 pub fn run(mut args: Args) -> anyhow::Result<()> {
-    args.encoders.check()?;
+    args.encoders.snippets.check()?;
     if let Some((shard, source)) = resolve_shard(args.shard, &|k| std::env::var(k).ok())? {
         args.shard = Some(shard);
         args.shard_source = Some(source);
@@ -251,7 +262,7 @@ impl InferCommand for Args {
             );
         }
         let enc = self.encoders.load::<B>(device, self.device.device)?;
-        let opts = self.encoders.feature_options(self.crops, false);
+        let opts = self.encoders.snippets.feature_options(self.crops, false);
         let pb = indicatif::ProgressBar::new(videos.len() as u64);
         pb.set_style(
             indicatif::ProgressStyle::with_template(

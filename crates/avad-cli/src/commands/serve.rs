@@ -11,7 +11,7 @@ use avad_infer::ModelBundle;
 use avad_pipeline::ScoreOptions;
 use avad_serve::{PipelineDetector, Scope, ServeConfig};
 
-use super::extract::{EncoderArgs, EngineArg};
+use super::extract::{EncoderArgs, SnippetArgs};
 use crate::backend::{run_inference, DeviceArgs, InferCommand};
 
 /// Where the state lives, shared by the server and `avad serve token`.
@@ -125,8 +125,8 @@ fn parse_keep(s: &str) -> Result<Keep, String> {
     avad_serve::retention::parse_duration(s).map(Keep)
 }
 
-/// The flags of [`EncoderArgs`] with the weights optional (an API-only process, `--no-worker`, loads no models; a
-/// flattened `Option<EncoderArgs>` would still require them, since its defaulted flags make it always present).
+/// [`EncoderArgs`] with the weights optional (an API-only process, `--no-worker`, loads no models; a flattened
+/// `Option<EncoderArgs>` would still require them, since its defaulted flags make it always present).
 #[derive(clap::Args, Debug)]
 pub struct ServeEncoderArgs {
     /// CLIP weights: a Hugging Face CLIPModel folder or an OpenAI-named safetensors file (needed by a worker).
@@ -135,20 +135,9 @@ pub struct ServeEncoderArgs {
     /// Wav2CLIP weights (`Wav2CLIP.pt` or safetensors with the same keys; needed by a worker).
     #[arg(long)]
     pub wav2clip: Option<PathBuf>,
-    /// Keep every N-th decoded frame: one snippet per N frames (a model must get the stride of the features it was
-    /// trained on).
-    #[arg(long, default_value_t = 16)]
-    pub stride: usize,
-    /// Stop each video after this many snippets.
-    #[arg(long)]
-    pub max_snippets: Option<usize>,
-    /// Snippets per CLIP forward pass.
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
-    /// How the encoders compute: `fast` (prepacked fp32 CPU kernels), `reference` (burn's generic ops), or `auto`
-    /// (fast on the CPU, reference on CUDA).
-    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
-    pub engine: EngineArg,
+    /// Frame sampling, batch and engine.
+    #[command(flatten)]
+    pub snippets: SnippetArgs,
 }
 
 impl ServeEncoderArgs {
@@ -157,10 +146,7 @@ impl ServeEncoderArgs {
         Some(EncoderArgs {
             clip_model: self.clip_model.clone()?,
             wav2clip: self.wav2clip.clone()?,
-            stride: self.stride,
-            max_snippets: self.max_snippets,
-            batch: self.batch,
-            engine: self.engine,
+            snippets: self.snippets.clone(),
         })
     }
 }
@@ -223,7 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => {
             match args.encoders.encoder_args() {
-                Some(e) if args.model.is_some() => e.check()?,
+                Some(e) if args.model.is_some() => e.snippets.check()?,
                 _ => anyhow::bail!(
                     "--model, --clip-model and --wav2clip are required to run the server"
                 ),
@@ -359,7 +345,7 @@ impl InferCommand for Args {
             Some(PipelineDetector::new(
                 enc,
                 bundle,
-                encoders.feature_options(1, false),
+                encoders.snippets.feature_options(1, false),
                 ScoreOptions::offline(self.threshold),
             ))
         };
@@ -368,18 +354,12 @@ impl InferCommand for Args {
             return avad_serve::serve(&self.config()?, detector_ref);
         };
         let serve_cfg = self.config()?;
-        let mut models = avad_watch::load_models::<B>(&cfg, device)?;
-        for bundle in models.values_mut() {
-            bundle.set_engine(self.encoders.engine.model_engine())?;
-        }
-        let engine = match (self.encoders.engine, self.device.device) {
-            (EngineArg::Reference, _) | (_, crate::backend::DeviceKind::Cuda(_)) => {
-                avad_pipeline::EncoderEngine::Reference
-            }
-            _ => avad_pipeline::EncoderEngine::FastCpu,
-        };
-        let encoders =
-            avad_pipeline::Encoders::<B>::load(&cfg.clip_model, &cfg.wav2clip, device, engine)?;
+        let (models, encoders) = super::watch::load_watch_models::<B>(
+            &cfg,
+            self.encoders.snippets.engine,
+            device,
+            self.device.device,
+        )?;
         let hub = avad_serve::cameras::CameraHub::new(
             cfg.cameras
                 .iter()

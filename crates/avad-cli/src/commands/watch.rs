@@ -1,10 +1,12 @@
 //! `avad watch`: score camera streams (or files played as streams) live and send events out.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
+use avad_infer::ModelBundle;
 use avad_pipeline::Encoders;
 use avad_watch::config::{CameraConfig, EventOverrides, OutputsConfig};
 use avad_watch::outputs::{MqttConfig, WebhookConfig};
@@ -12,7 +14,7 @@ use avad_watch::WatchConfig;
 
 use super::extract::EngineArg;
 use super::predict::LiveArgs;
-use crate::backend::{run_inference, DeviceArgs, InferCommand};
+use crate::backend::{run_inference, DeviceArgs, DeviceKind, InferCommand};
 
 /// Printed after the options of `avad watch --help`.
 const WATCH_HELP: &str = "\
@@ -223,6 +225,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     run_inference(&args.device, &args)
 }
 
+/// A watch configuration's models, by checkpoint path (`avad_watch::load_models`).
+pub(crate) type WatchModels<B> = BTreeMap<PathBuf, ModelBundle<B>>;
+
+/// The models of a watch configuration, with `engine` for their prediction, and the encoders it names, on `device`
+/// (of kind `kind`): what `avad watch` and `avad serve --watch` run the cameras with.
+pub(crate) fn load_watch_models<B: burn::tensor::backend::Backend>(
+    cfg: &WatchConfig,
+    engine: EngineArg,
+    device: &B::Device,
+    kind: DeviceKind,
+) -> anyhow::Result<(WatchModels<B>, Encoders<B>)> {
+    let mut models = avad_watch::load_models::<B>(cfg, device)?;
+    for bundle in models.values_mut() {
+        bundle.set_engine(engine.model_engine())?;
+    }
+    let encoders = Encoders::<B>::load(
+        &cfg.clip_model,
+        &cfg.wav2clip,
+        device,
+        engine.encoder_engine(kind)?,
+    )?;
+    Ok((models, encoders))
+}
+
 impl InferCommand for Args {
     fn run_on<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> anyhow::Result<()> {
         let cfg = self.config()?;
@@ -237,17 +263,8 @@ impl InferCommand for Args {
             })
             .context("installing the SIGINT/SIGTERM handler")?;
         }
-        let mut models = avad_watch::load_models::<B>(&cfg, device)?;
-        for bundle in models.values_mut() {
-            bundle.set_engine(self.engine.model_engine())?;
-        }
-        let engine = match (self.engine, self.device.device) {
-            (EngineArg::Reference, _) | (_, crate::backend::DeviceKind::Cuda(_)) => {
-                avad_pipeline::EncoderEngine::Reference
-            }
-            _ => avad_pipeline::EncoderEngine::FastCpu,
-        };
-        let encoders = Encoders::<B>::load(&cfg.clip_model, &cfg.wav2clip, device, engine)?;
+        let (models, encoders) =
+            load_watch_models::<B>(&cfg, self.engine, device, self.device.device)?;
         let metrics = Arc::new(avad_watch::Metrics::new());
         let _server = match &cfg.metrics {
             Some(m) => Some(avad_watch::metrics::serve(m, Arc::clone(&metrics))?),
