@@ -6,19 +6,21 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use common::avad_command;
+use common::{avad_command, ok_stdout as ok, DistillBench};
 
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+/// The recipe of both tests' runs (`--config`).
+const RECIPE: &str = "lr = 1e-3\n[model]\nvisual_length = 32\n";
+/// The flags of both tests' runs: one epoch.
+const FLAGS: &[&str] = &[
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--val-fraction",
+    "0.25",
+    "--no-progress",
+];
 
 /// `video → (model, reason)` from a `scored_by.csv`.
 fn scored_by(dir: &Path) -> std::collections::BTreeMap<String, (String, String)> {
@@ -35,8 +37,6 @@ fn scored_by(dir: &Path) -> std::collections::BTreeMap<String, (String, String)>
 
 #[test]
 fn distill_then_bundle_falls_back_to_the_student_without_audio() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data_dir = tmp.path().join("data");
     let cfg = avad_core::synth::SynthConfig {
         seed: 11,
         train: 24,
@@ -46,64 +46,22 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
         dim: 32,
         ..Default::default()
     };
-    let data = avad_core::synth::generate(&cfg, &data_dir).unwrap();
-    let recipe = tmp.path().join("recipe.toml");
-    std::fs::write(&recipe, "lr = 1e-3\n[model]\nvisual_length = 32\n").unwrap();
-    let common = |c: &mut Command, out: &Path| {
-        c.arg("--train-list")
-            .arg(&data.train_list)
-            .arg("--config")
-            .arg(&recipe)
-            .arg("--out")
-            .arg(out)
-            .args([
-                "--epochs",
-                "1",
-                "--batch-size",
-                "8",
-                "--val-fraction",
-                "0.25",
-                "--no-progress",
-            ]);
-    };
-
-    // Teacher.
-    let teacher = tmp.path().join("teacher");
-    let mut c = avad_command();
-    c.args(["train", "--preset", "synth-teacher"]);
-    common(&mut c, &teacher);
-    ok(c.output().unwrap());
+    let bench = DistillBench::new(&cfg, RECIPE, FLAGS);
+    let (tmp, data, data_dir, teacher) = (&bench.tmp, &bench.data, &bench.data_dir, &bench.teacher);
 
     // Visual student (UKD on) and audio student, both into one bundle.
     let student = tmp.path().join("student");
-    let mut c = avad_command();
-    c.args([
-        "distill",
-        "--preset",
-        "synth-student",
-        "--ukd-weight",
-        "0.01",
-        "--teacher",
-    ])
-    .arg(teacher.join("model.json"));
-    common(&mut c, &student);
+    let mut c = bench.distill(
+        &["--ukd-weight", "0.01"],
+        &teacher.join("model.json"),
+        &student,
+    );
     let stdout = ok(c.output().unwrap());
     assert!(stdout.contains("visual student"), "{stdout}");
     let bundle = student.join("bundle.json");
     let audio_student = tmp.path().join("audio-student");
-    let mut c = avad_command();
-    c.args([
-        "distill",
-        "--preset",
-        "synth-student",
-        "--modality",
-        "audio",
-        "--teacher",
-    ])
-    .arg(&teacher)
-    .arg("--bundle")
-    .arg(&bundle);
-    common(&mut c, &audio_student);
+    let mut c = bench.distill(&["--modality", "audio"], teacher, &audio_student);
+    c.arg("--bundle").arg(&bundle);
     ok(c.output().unwrap());
     let spec: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
@@ -216,7 +174,6 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
 
 #[test]
 fn plain_distillation_options_train_and_are_checked() {
-    let tmp = tempfile::tempdir().unwrap();
     let cfg = avad_core::synth::SynthConfig {
         seed: 12,
         train: 16,
@@ -227,56 +184,21 @@ fn plain_distillation_options_train_and_are_checked() {
         visual_trace: 0.2,
         ..Default::default()
     };
-    let data = avad_core::synth::generate(&cfg, &tmp.path().join("data")).unwrap();
-    let recipe = tmp.path().join("recipe.toml");
-    std::fs::write(&recipe, "lr = 1e-3\n[model]\nvisual_length = 32\n").unwrap();
-    let common = |c: &mut Command, out: &Path| {
-        c.arg("--train-list")
-            .arg(&data.train_list)
-            .arg("--config")
-            .arg(&recipe)
-            .arg("--out")
-            .arg(out)
-            .args([
-                "--epochs",
-                "1",
-                "--batch-size",
-                "8",
-                "--val-fraction",
-                "0.25",
-                "--no-progress",
-            ]);
-    };
-    let teacher = tmp.path().join("teacher");
-    let mut c = avad_command();
-    c.args(["train", "--preset", "synth-teacher"]);
-    common(&mut c, &teacher);
-    ok(c.output().unwrap());
+    let bench = DistillBench::new(&cfg, RECIPE, FLAGS);
+    let (tmp, teacher) = (&bench.tmp, &bench.teacher);
 
     // --kd-weight belongs to the plain distillations.
-    let mut c = avad_command();
-    c.args([
-        "distill",
-        "--preset",
-        "synth-student",
-        "--kd-weight",
-        "2",
-        "--teacher",
-    ])
-    .arg(&teacher);
-    common(&mut c, &tmp.path().join("refused"));
-    let res = c.output().unwrap();
+    let res = bench
+        .distill(&["--kd-weight", "2"], teacher, &tmp.path().join("refused"))
+        .output()
+        .unwrap();
     assert!(!res.status.success());
     assert!(String::from_utf8_lossy(&res.stderr).contains("--distill scores"));
 
     for kind in ["scores", "features"] {
         let out = tmp.path().join(kind);
-        let mut c = avad_command();
-        c.args(["distill", "--preset", "synth-student", "--ukd-weight", "0"])
-            .args(["--distill", kind, "--kd-weight", "0.5", "--teacher"])
-            .arg(&teacher);
-        common(&mut c, &out);
-        let stdout = ok(c.output().unwrap());
+        let args = ["--ukd-weight", "0", "--distill", kind, "--kd-weight", "0.5"];
+        let stdout = ok(bench.distill(&args, teacher, &out).output().unwrap());
         assert!(
             stdout.contains(&format!("{kind} distillation weight 5e-1")),
             "{stdout}"

@@ -13,20 +13,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use avad_core::synth::{events_found_in_dir, generate, Modality, SynthConfig};
-use common::avad_command;
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use avad_core::synth::{events_found_in_dir, Modality, SynthConfig};
+use common::{avad_command, ok_stdout as ok, DistillBench};
 
 /// A-branch frame AP of the scores in `dir` (`avad eval --json`).
 fn eval_ap(dir: &Path, data: &avad_core::synth::SynthSummary) -> f64 {
@@ -47,7 +36,6 @@ fn eval_ap(dir: &Path, data: &avad_core::synth::SynthSummary) -> f64 {
 fn score_distillation_beats_no_distillation_on_faint_trace_data() {
     // One thread, as in the study (the float sums, and so the trajectories, follow the thread count).
     std::env::set_var("RAYON_NUM_THREADS", "1");
-    let tmp = tempfile::tempdir().unwrap();
     let cfg = SynthConfig {
         seed: SEED,
         train: 224,
@@ -57,48 +45,21 @@ fn score_distillation_beats_no_distillation_on_faint_trace_data() {
         visual_trace: 0.1,
         ..Default::default()
     };
-    let data = generate(&cfg, &tmp.path().join("data")).unwrap();
-    let recipe = tmp.path().join("recipe.toml");
-    std::fs::write(
-        &recipe,
-        "lr = 1e-3\nbatch_size = 8\nmilestones = [7]\n\n[model]\nvisual_length = 64\n",
-    )
-    .unwrap();
     let seed = SEED.to_string();
-    let flags = |c: &mut Command, out: &Path| {
-        c.arg("--train-list")
-            .arg(&data.train_list)
-            .arg("--config")
-            .arg(&recipe)
-            .arg("--out")
-            .arg(out)
-            .args(["--epochs", "8", "--seed", &seed, "--no-progress"]);
-    };
-    let teacher = tmp.path().join("teacher");
-    let mut c = avad_command();
-    c.args(["train", "--preset", "synth-teacher"]);
-    flags(&mut c, &teacher);
-    ok(c.output().unwrap());
+    let bench = DistillBench::new(
+        &cfg,
+        "lr = 1e-3\nbatch_size = 8\nmilestones = [7]\n\n[model]\nvisual_length = 64\n",
+        &["--epochs", "8", "--seed", &seed, "--no-progress"],
+    );
+    let data = &bench.data;
     let mut results = Vec::new();
     for (name, extra) in [
         ("plain", &[][..]),
         ("scores", &["--distill", "scores", "--kd-weight", "1"][..]),
     ] {
-        let out = tmp.path().join(name);
-        let mut c = avad_command();
-        c.args([
-            "distill",
-            "--preset",
-            "synth-student",
-            "--modality",
-            "visual",
-            "--ukd-weight",
-            "0",
-        ])
-        .args(extra)
-        .arg("--teacher")
-        .arg(teacher.join("model.json"));
-        flags(&mut c, &out);
+        let out = bench.tmp.path().join(name);
+        let args = [&["--modality", "visual", "--ukd-weight", "0"][..], extra].concat();
+        let mut c = bench.distill(&args, &bench.teacher.join("model.json"), &out);
         ok(c.output().unwrap());
         let scores = out.join("test-scores");
         ok(avad_command()
@@ -111,7 +72,7 @@ fn score_distillation_beats_no_distillation_on_faint_trace_data() {
             .output()
             .unwrap());
         let f = events_found_in_dir(&data.videos, &scores, Modality::AudioOnly, 0.05).unwrap();
-        let ap = eval_ap(&scores, &data);
+        let ap = eval_ap(&scores, data);
         eprintln!(
             "{name}: A-branch AP {ap:.4}, audio-only events found {}/{}",
             f.found, f.total

@@ -15,9 +15,10 @@
 //!
 //! [`distill_plain`] adds a plain alternative (not in the paper or the official code): distillation of the
 //! teacher's snippet scores or of its fused feature by a fixed loss ([`PlainDistill`], module `kd`), optionally
-//! on top of UKD. `avad distill --distill scores|features` selects it; UKD alone stays the default.
+//! on top of UKD. `avad distill --distill scores|features` selects it; UKD alone stays the default. Both run the
+//! trainer's loop ([`crate::train`]); only the step's loss differs.
 
-mod kd;
+pub(crate) mod kd;
 
 pub use kd::{DistillKind, PlainDistill};
 
@@ -30,6 +31,7 @@ use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::error::{Result, TrainError};
 use crate::eval::TestSet;
+use crate::step::Distillation;
 use crate::teacher::Teacher;
 use crate::text::class_names;
 use crate::trainer::{train_with_teacher, TrainOptions, TrainSummary};
@@ -111,12 +113,17 @@ pub fn distill<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<TrainSummary> {
     check_compatible(cfg, teacher, train_data)?;
-    train_with_teacher::<B>(cfg, clip, train_data, test, opts, device, Some(teacher))
+    let distill = Distillation {
+        teacher,
+        plain: None,
+    };
+    train_with_teacher::<B>(cfg, clip, train_data, test, opts, device, Some(distill))
 }
 
 /// [`distill`] with a plain distillation term (`plain`: the teacher's snippet scores or fused feature, see
 /// [`PlainDistill`]) in the loss, in addition to the UKD term when `cfg.loss.ukd_weight > 0`. The teacher runs on
-/// every step.
+/// every step. Checkpoints, resume (give the same `plain` again: it is not part of the stored configuration) and
+/// model selection are those of [`crate::train`].
 #[allow(clippy::too_many_arguments)]
 pub fn distill_plain<B: AutodiffBackend>(
     cfg: &TrainConfig,
@@ -135,5 +142,9 @@ pub fn distill_plain<B: AutodiffBackend>(
             plain.weight
         )));
     }
-    kd::train_plain::<B>(cfg, plain, clip, teacher, train_data, test, opts, device)
+    let distill = Distillation {
+        teacher,
+        plain: Some(plain),
+    };
+    train_with_teacher::<B>(cfg, clip, train_data, test, opts, device, Some(distill))
 }

@@ -1,7 +1,8 @@
 //! One training step, shared by `avad train`, `avad distill` and `avad bench`: the forward pass of a batch with the
 //! class text, the preset's losses (VadCLIP `src/xd_train.py`: `CLAS2`, `CLASM` and the text divergence; AVadCLIP
 //! `src/xd_train_t.py` with the focal MIL-Align, `src/xd_train_s.py` with the UKD term of the paper's
-//! uncertainty-driven feature distillation), one `backward()` on their weighted sum and the AdamW step over the
+//! uncertainty-driven feature distillation, and the plain distillation term of `avad distill --distill
+//! scores|features`, `crate::distill::kd`), one `backward()` on their weighted sum and the AdamW step over the
 //! parameters that received gradients (the CLIP text tower is frozen).
 //!
 //! The caller seeds the backend before the step (dropout in the audio TCN draws from it).
@@ -14,6 +15,8 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::config::TrainConfig;
 use crate::data::Batch;
+use crate::distill::kd::{kd_loss, teacher_output};
+use crate::distill::PlainDistill;
 use crate::error::{Result, TrainError};
 use crate::optim::AdamW;
 use crate::teacher::Teacher;
@@ -29,7 +32,8 @@ pub struct StepLosses {
     pub loss2: f64,
     /// loss3: text divergence of the class features.
     pub loss3: f64,
-    /// loss4: raw (unweighted) UKD loss of a student distilled from a teacher; `None` without a teacher.
+    /// loss4: raw (unweighted) UKD loss of a student distilled from a teacher, or raw L_kd of a plain
+    /// distillation; `None` without a teacher.
     pub loss4: Option<f64>,
 }
 
@@ -82,6 +86,23 @@ fn model_inputs<B: Backend>(
     }
 }
 
+/// The frozen teacher of a distilled step and how its outputs enter the loss.
+#[derive(Debug)]
+pub(crate) struct Distillation<'a, B: Backend> {
+    /// The teacher, run on the step's batch without gradient.
+    pub teacher: &'a Teacher<B>,
+    /// The plain distillation term (`None`: UKD alone, against the teacher's fused feature X_av). With it, the UKD
+    /// term is added only when `cfg.loss.ukd_weight > 0`.
+    pub plain: Option<PlainDistill>,
+}
+
+impl<B: Backend> Distillation<'_, B> {
+    /// What a step's `loss4` is the raw value of: `UKD`, or the plain distillation's kind.
+    pub fn loss4_name(&self) -> &'static str {
+        self.plain.map_or("UKD", |p| p.kind.as_str())
+    }
+}
+
 /// One training step of `model` (configured by `cfg`) on `batch` at learning rate `lr`: forward with the class text
 /// `text`, the losses of `cfg.loss` (with the UKD term against `teacher`'s fused features X_av, computed without
 /// gradient on the same batch, when a teacher is given), `backward()`, and the `optimizer` step. Returns the
@@ -95,21 +116,60 @@ pub fn train_step<B: AutodiffBackend>(
     batch: Batch<B>,
     teacher: Option<&Teacher<B::InnerBackend>>,
 ) -> Result<(AvadClip<B>, StepLosses)> {
-    let target = match teacher {
-        Some(t) => Some(Tensor::<B, 3>::from_inner(t.features(
-            batch.visual.clone().inner(),
-            batch.audio.clone().map(|a| a.inner()),
-            &batch.lengths,
-        )?)),
+    let distill = teacher.map(|teacher| Distillation {
+        teacher,
+        plain: None,
+    });
+    distill_step(cfg, model, optimizer, lr, text, batch, distill.as_ref())
+}
+
+/// [`train_step`] with the teacher's part given as a [`Distillation`]: with a plain distillation the total also
+/// holds `weight · L_kd` (`crate::distill::kd`), and `loss4` is the raw L_kd instead of the raw UKD loss.
+pub(crate) fn distill_step<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    model: AvadClip<B>,
+    optimizer: &mut AdamW<B::InnerBackend>,
+    lr: f64,
+    text: &ClassText<B>,
+    batch: Batch<B>,
+    distill: Option<&Distillation<'_, B::InnerBackend>>,
+) -> Result<(AvadClip<B>, StepLosses)> {
+    let plain = distill.and_then(|d| d.plain);
+    let teacher_out = match distill {
+        Some(d) => Some(teacher_output(d.teacher, &batch)?),
         None => None,
     };
     let (visual, audio) = model_inputs(cfg.modality, cfg.model.audio.is_some(), &batch)?;
     let out = model.forward(visual, audio, &batch.lengths, text)?;
+    let kd = match (plain, &teacher_out) {
+        (Some(p), Some(t)) => Some((p.weight, kd_loss::<B>(p.kind, &out, t, &batch.lengths))),
+        _ => None,
+    };
+    let target = teacher_out
+        .filter(|_| plain.is_none() || cfg.loss.ukd_weight > 0.0)
+        .map(|t| Tensor::<B, 3>::from_inner(t.features));
     let losses = compute_losses(&out, batch.labels, &batch.lengths, &cfg.loss, target)?;
-    let values = StepLosses::read(&losses);
+    let (total, values) = match kd {
+        None => {
+            let values = StepLosses::read(&losses);
+            (losses.total, values)
+        }
+        Some((weight, l_kd)) => {
+            let total = losses.total.clone() + l_kd.clone() * weight;
+            let value = |t: &Tensor<B, 1>| scalar(t.clone().inner());
+            let values = StepLosses {
+                total: value(&total),
+                loss1: value(&losses.loss1),
+                loss2: value(&losses.loss2),
+                loss3: value(&losses.loss3),
+                loss4: Some(value(&l_kd)),
+            };
+            (total, values)
+        }
+    };
     if !values.total.is_finite() {
         return Err(TrainError::NonFiniteLoss { loss: values.total });
     }
-    let grads = GradientsParams::from_grads(losses.total.backward(), &model);
+    let grads = GradientsParams::from_grads(total.backward(), &model);
     Ok((optimizer.step(lr, model, grads), values))
 }

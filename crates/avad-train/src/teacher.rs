@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use avad_infer::{Checkpoint, Predictor};
-use avad_model::{AvadClip, ModelConfig};
+use avad_model::{AvadClip, ModelConfig, ModelOutput};
 use burn::prelude::*;
 
 use crate::error::{Result, TrainError};
@@ -50,6 +50,27 @@ impl<B: Backend> Teacher<B> {
         self.config.audio.as_ref().map(|a| a.input_width)
     }
 
+    /// The teacher's output (fused feature X_av, logits of both branches, …) for one processed batch; the audio
+    /// is ignored by a visual-only teacher.
+    pub fn output(
+        &self,
+        visual: Tensor<B, 3>,
+        audio: Option<Tensor<B, 3>>,
+        lengths: &[usize],
+    ) -> Result<ModelOutput<B>> {
+        let audio = if self.config.audio.is_some() {
+            audio
+        } else {
+            None
+        };
+        Ok(self.model.forward_with_text_features(
+            visual,
+            audio,
+            lengths,
+            self.text_features.clone(),
+        )?)
+    }
+
     /// The teacher's fused feature X_av [B, T, E] (its `ModelOutput::features`) for one processed batch.
     pub fn features(
         &self,
@@ -57,17 +78,6 @@ impl<B: Backend> Teacher<B> {
         audio: Option<Tensor<B, 3>>,
         lengths: &[usize],
     ) -> Result<Tensor<B, 3>> {
-        let audio = if self.config.audio.is_some() {
-            audio
-        } else {
-            None
-        };
-        let out = self.model.forward_with_text_features(
-            visual,
-            audio,
-            lengths,
-            self.text_features.clone(),
-        )?;
-        Ok(out.features)
+        Ok(self.output(visual, audio, lengths)?.features)
     }
 }

@@ -1,7 +1,8 @@
 //! The training loop (the official epoch loop of VadCLIP's `src/xd_train.py` and AVadCLIP's `src/xd_train_t.py`,
 //! with a held-out validation split by default).
 //!
-//! A run starts or resumes ([`crate::resume`]), takes one [`train_step`] per batch, and at each epoch's end
+//! A run starts or resumes ([`crate::resume`]), takes one training step per batch ([`crate::train_step`]; for a
+//! distilled student with its teacher's part, UKD and/or a plain distillation term), and at each epoch's end
 //! evaluates both branches on the validation split (video level) and, when given, on the annotated test set
 //! (frame level), applies the selection rule ([`crate::eval`]) and saves its checkpoints
 //! ([`crate::checkpoint`]); MultiStepLR sets each epoch's learning rate.
@@ -27,8 +28,7 @@ use crate::error::{Result, TrainError};
 use crate::eval::{evaluate_epoch, is_improvement, BranchMetrics, EpochMetrics, TestSet};
 use crate::optim::{AdamW, MultiStepLr};
 use crate::resume::{start_or_resume, ResumeMode, RunState};
-use crate::step::train_step;
-use crate::teacher::Teacher;
+use crate::step::{distill_step, Distillation};
 use crate::text::class_names;
 
 /// Run-level options that are not part of the training recipe.
@@ -161,8 +161,9 @@ pub(crate) fn split_for_selection(
     Ok((train_set, val_set))
 }
 
-/// [`train`] with an optional frozen teacher whose fused features X_av are the UKD targets (computed without
-/// gradient on the same batch, only when `cfg.loss.ukd_weight > 0`).
+/// [`train`] with an optional frozen teacher (`distill`), run without gradient on each batch: its fused features
+/// X_av are the UKD targets (the teacher runs only when `cfg.loss.ukd_weight > 0`), and with a plain distillation
+/// its outputs are also the targets of `weight · L_kd` (the teacher then runs on every step).
 pub(crate) fn train_with_teacher<B: AutodiffBackend>(
     cfg: &TrainConfig,
     clip: &ClipSource,
@@ -170,7 +171,7 @@ pub(crate) fn train_with_teacher<B: AutodiffBackend>(
     test: Option<&TestSet>,
     opts: &TrainOptions,
     device: &B::Device,
-    teacher: Option<&Teacher<B::InnerBackend>>,
+    distill: Option<Distillation<'_, B::InnerBackend>>,
 ) -> Result<TrainSummary> {
     let out = opts.out_dir.as_path();
     std::fs::create_dir_all(out.join("weights")).map_err(|e| TrainError::io(out, e))?;
@@ -185,7 +186,16 @@ pub(crate) fn train_with_teacher<B: AutodiffBackend>(
         out,
         &cfg,
         class_names(cfg.labels),
-        teacher.map(|t| format!("distilled (UKD) from {}", t.path.display())),
+        distill.as_ref().map(|d| match d.plain {
+            Some(p) => format!(
+                "distilled ({} distillation, weight {:e}; UKD weight {:e}) from {}",
+                p.kind.as_str(),
+                p.weight,
+                cfg.loss.ukd_weight,
+                d.teacher.path.display()
+            ),
+            None => format!("distilled (UKD) from {}", d.teacher.path.display()),
+        }),
         !resumed,
     );
     writer.save_config()?;
@@ -197,9 +207,9 @@ pub(crate) fn train_with_teacher<B: AutodiffBackend>(
     progress.finished = false;
 
     let (train_set, val_set) = split_for_selection(&cfg, train_data, test)?;
-    // The teacher runs only when its features enter the loss.
-    let teacher = teacher.filter(|_| cfg.loss.ukd_weight > 0.0);
-    log_start(&cfg, &train_set, val_set.as_ref(), teacher);
+    // The teacher runs only when its outputs enter the loss.
+    let distill = distill.filter(|d| d.plain.is_some() || cfg.loss.ukd_weight > 0.0);
+    log_start(&cfg, &train_set, val_set.as_ref(), distill.as_ref());
 
     let first_step = progress.global_step;
     let text = model.class_text(&class_token_ids(&writer.class_names))?;
@@ -211,7 +221,7 @@ pub(crate) fn train_with_teacher<B: AutodiffBackend>(
         train_set,
         val_set,
         test,
-        teacher,
+        distill,
         text,
     };
     let sched = MultiStepLr::new(cfg.lr, cfg.milestones.clone(), cfg.gamma);
@@ -245,7 +255,7 @@ fn log_start<B: Backend>(
     cfg: &TrainConfig,
     train_set: &Dataset,
     val_set: Option<&Dataset>,
-    teacher: Option<&Teacher<B>>,
+    distill: Option<&Distillation<'_, B>>,
 ) {
     tracing::info!(
         "preset {}: {} training rows, {} validation rows, selection {:?}, {} epochs{}",
@@ -254,11 +264,22 @@ fn log_start<B: Backend>(
         val_set.map_or(0, Dataset::len),
         cfg.selection,
         cfg.epochs,
-        match teacher {
-            Some(t) => format!(
+        match distill {
+            Some(Distillation {
+                teacher,
+                plain: Some(p),
+            }) => format!(
+                ", {} student distilled from {} ({} distillation, weight {:e}; UKD weight {:e})",
+                cfg.modality.as_str(),
+                teacher.path.display(),
+                p.kind.as_str(),
+                p.weight,
+                cfg.loss.ukd_weight
+            ),
+            Some(d) => format!(
                 ", {} student distilled from {} (UKD weight {:e})",
                 cfg.modality.as_str(),
-                t.path.display(),
+                d.teacher.path.display(),
                 cfg.loss.ukd_weight
             ),
             None if cfg.is_student() =>
@@ -294,13 +315,20 @@ struct Run<'a, B: AutodiffBackend> {
     /// The validation rows as the model reads them.
     val_set: Option<Dataset>,
     test: Option<&'a TestSet>,
-    /// The frozen teacher, when its features enter the loss.
-    teacher: Option<&'a Teacher<B::InnerBackend>>,
+    /// The frozen teacher and how it enters the loss, when it does.
+    distill: Option<Distillation<'a, B::InnerBackend>>,
     /// The class prompts' token embeddings (the CLIP text tower is frozen, so they are computed once).
     text: ClassText<B>,
 }
 
 impl<B: AutodiffBackend> Run<'_, B> {
+    /// What the steps' `loss4` is the raw value of (`UKD` or the plain distillation's kind).
+    fn loss4_name(&self) -> &'static str {
+        self.distill
+            .as_ref()
+            .map_or("UKD", Distillation::loss4_name)
+    }
+
     /// A progress bar over the `len` steps of `epoch`, starting at `start` (hidden unless asked for).
     fn progress_bar(&self, epoch: usize, len: usize, start: usize) -> ProgressBar {
         if !self.opts.progress_bar {
@@ -341,15 +369,22 @@ impl<B: AutodiffBackend> Run<'_, B> {
             let batch = self.train_set.batch::<B>(idx, device)?;
             // The step's dropout masks come from this seed alone, even with other seeded work on other threads.
             let rng = avad_nn::init::seeded::<B>(device, step_seed(cfg.seed, progress.global_step));
-            let (next, losses) =
-                match train_step(cfg, model, optimizer, lr, &self.text, batch, self.teacher) {
-                    Err(TrainError::NonFiniteLoss { loss }) => {
-                        return Err(TrainError::Data(format!(
-                            "loss is {loss} at epoch {epoch} step {s}"
-                        )))
-                    }
-                    r => r?,
-                };
+            let (next, losses) = match distill_step(
+                cfg,
+                model,
+                optimizer,
+                lr,
+                &self.text,
+                batch,
+                self.distill.as_ref(),
+            ) {
+                Err(TrainError::NonFiniteLoss { loss }) => {
+                    return Err(TrainError::Data(format!(
+                        "loss is {loss} at epoch {epoch} step {s}"
+                    )))
+                }
+                r => r?,
+            };
             drop(rng);
             model = next;
             progress.record_step(epoch, s, &losses);
@@ -362,7 +397,7 @@ impl<B: AutodiffBackend> Run<'_, B> {
                 losses.loss3,
                 losses
                     .loss4
-                    .map(|u| format!(", raw UKD loss4 {u:.5}"))
+                    .map(|u| format!(", raw {} loss4 {u:.5}", self.loss4_name()))
                     .unwrap_or_default()
             );
             let stop = self.opts.stop_after_steps == Some(progress.global_step);
@@ -414,14 +449,17 @@ impl<B: AutodiffBackend> Run<'_, B> {
             loss1: means.loss1,
             loss2: means.loss2,
             loss3: means.loss3,
-            loss4: self.teacher.map(|_| progress.ukd_sum / steps as f64),
+            loss4: self
+                .distill
+                .as_ref()
+                .map(|_| progress.ukd_sum / steps as f64),
             val: metrics.val.as_ref().map(metrics_json),
             test: metrics.test.as_ref().map(metrics_json),
             selection_metric: metric,
             is_best: is_improvement(metric, progress.best_metric),
             seconds: started.elapsed().as_secs_f64(),
         };
-        log_epoch(&record, &metrics, self.cfg.epochs);
+        log_epoch(&record, &metrics, self.cfg.epochs, self.loss4_name());
         progress.close_epoch(record.clone());
         Ok(record)
     }
@@ -473,8 +511,8 @@ fn metrics_json(m: &BranchMetrics) -> serde_json::Value {
     serde_json::to_value(m).unwrap_or(serde_json::Value::Null)
 }
 
-/// Logs one finished epoch.
-fn log_epoch(record: &EpochRecord, metrics: &EpochMetrics, epochs: usize) {
+/// Logs one finished epoch (`loss4_name`: what its `loss4` is the raw value of).
+fn log_epoch(record: &EpochRecord, metrics: &EpochMetrics, epochs: usize, loss4_name: &str) {
     let branch = |what: &str, m: Option<BranchMetrics>| {
         m.map(|m| {
             format!(
@@ -494,7 +532,7 @@ fn log_epoch(record: &EpochRecord, metrics: &EpochMetrics, epochs: usize) {
         record.loss3,
         record
             .loss4
-            .map(|u| format!(" raw UKD {u:.4}"))
+            .map(|u| format!(" raw {loss4_name} {u:.4}"))
             .unwrap_or_default(),
         branch("val video", metrics.val),
         branch("test frame", metrics.test),

@@ -143,6 +143,85 @@ impl TinyModels {
     }
 }
 
+// ---- Helpers of the `avad distill` tests (distill_cli.rs, ukd_transfer.rs) ----
+
+/// The stdout of a finished `avad` run; fails the test, showing stdout and stderr, unless it succeeded.
+pub fn ok_stdout(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A synthetic benchmark with a training recipe and an audio-visual teacher trained on it, the start of every
+/// `avad distill` test; all in one temporary folder (`TMP/data`, `TMP/recipe.toml`, `TMP/teacher`).
+pub struct DistillBench {
+    pub tmp: tempfile::TempDir,
+    /// Where the benchmark was written (`TMP/data`).
+    pub data_dir: PathBuf,
+    pub data: avad_core::synth::SynthSummary,
+    /// The teacher's training folder (`TMP/teacher`, with `model.json`).
+    pub teacher: PathBuf,
+    recipe: PathBuf,
+    flags: Vec<String>,
+}
+
+impl DistillBench {
+    /// Writes the benchmark `synth` and the recipe `recipe` (a `--config` TOML), and trains the teacher (`avad
+    /// train --preset synth-teacher`) with the recipe and `flags` (`--epochs`, `--seed`, …), the flags every run
+    /// of [`DistillBench::run_args`] gets.
+    pub fn new(
+        synth: &avad_core::synth::SynthConfig,
+        recipe: &str,
+        flags: &[&str],
+    ) -> DistillBench {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let data = avad_core::synth::generate(synth, &data_dir).unwrap();
+        let recipe_path = tmp.path().join("recipe.toml");
+        std::fs::write(&recipe_path, recipe).unwrap();
+        let bench = DistillBench {
+            teacher: tmp.path().join("teacher"),
+            tmp,
+            data_dir,
+            data,
+            recipe: recipe_path,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+        };
+        let mut c = avad_command();
+        c.args(["train", "--preset", "synth-teacher"]);
+        bench.run_args(&mut c, &bench.teacher);
+        ok_stdout(c.output().unwrap());
+        bench
+    }
+
+    /// Adds `--train-list TRAIN --config RECIPE --out OUT` and the bench's flags to `c`.
+    pub fn run_args<'c>(&self, c: &'c mut Command, out: &Path) -> &'c mut Command {
+        c.arg("--train-list")
+            .arg(&self.data.train_list)
+            .arg("--config")
+            .arg(&self.recipe)
+            .arg("--out")
+            .arg(out)
+            .args(&self.flags)
+    }
+
+    /// `avad distill --preset synth-student ARGS… --teacher TEACHER` into `out` with [`DistillBench::run_args`]
+    /// (`teacher`: the teacher's `model.json` or its folder).
+    pub fn distill(&self, args: &[&str], teacher: &Path, out: &Path) -> Command {
+        let mut c = avad_command();
+        c.args(["distill", "--preset", "synth-student"])
+            .args(args)
+            .arg("--teacher")
+            .arg(teacher);
+        self.run_args(&mut c, out);
+        c
+    }
+}
+
 // ---- Helpers of the `avad serve` tests (serve_*.rs) ----
 
 /// An HTTP answer (`http`).

@@ -1,5 +1,5 @@
-//! Plain (non-UKD) distillation of a student from a frozen teacher: the epoch loop of [`crate::trainer`] with
-//! one more term in the loss, `kd_weight · L_kd`, where L_kd is, per valid snippet (padding masked out):
+//! Plain (non-UKD) distillation of a student from a frozen teacher: one more term in the loss of the training
+//! step ([`crate::step`]), `kd_weight · L_kd`, where L_kd is, per valid snippet (padding masked out):
 //!
 //! * [`DistillKind::Scores`] (*teacher-score distillation*): the binary cross-entropy of the student's C-branch
 //!   probability σ(s₁) against the teacher's σ(t₁), plus the cross-entropy of the student's A-branch class
@@ -9,33 +9,20 @@
 //! * [`DistillKind::Features`]: the mean squared distance between the student's feature μ and the teacher's
 //!   fused feature X_av (UKD without the learned variance θ).
 //!
-//! The UKD term is kept when `cfg.loss.ukd_weight > 0` (the two can be combined). Everything else (data split,
-//! batching, seeding, checkpoints, resume, model selection) is the trainer's; the teacher runs on the inner
-//! backend without gradient, as for UKD. `history.jsonl`'s `loss4` is the raw L_kd of each epoch here.
+//! This module holds only the loss and the teacher's targets; the run (data split, batching, seeding, checkpoints,
+//! resume, model selection) is the trainer's, which adds the term when its run carries a [`PlainDistill`]. The UKD
+//! term is kept when `cfg.loss.ukd_weight > 0` (the two can be combined); the teacher runs on the inner backend
+//! without gradient, as for UKD. `history.jsonl`'s `loss4` is the raw L_kd of each epoch here.
 
-use std::time::Instant;
-
-use avad_infer::{class_token_ids, StudentInput};
 use avad_model::graph::valid_mask;
-use avad_model::{compute_losses, AvadClip, ClassText, LossConfig};
-use burn::module::AutodiffModule;
-use burn::optim::GradientsParams;
+use avad_model::ModelOutput;
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid, softmax};
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::build::ClipSource;
-use crate::checkpoint::{EpochRecord, Progress, RunWriter, TrainCheckpoint};
-use crate::config::TrainConfig;
-use crate::data::{epoch_batches, Batch, Dataset};
-use crate::error::{Result, TrainError};
-use crate::eval::{evaluate_epoch, is_improvement, TestSet};
-use crate::optim::{AdamW, MultiStepLr};
-use crate::resume::{start_or_resume, RunState};
-use crate::step::StepLosses;
+use crate::data::Batch;
+use crate::error::Result;
 use crate::teacher::Teacher;
-use crate::text::class_names;
-use crate::trainer::{split_for_selection, step_seed, TrainOptions, TrainSummary};
 
 /// Which teacher signal a plain distillation matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +52,26 @@ pub struct PlainDistill {
     pub weight: f64,
 }
 
-/// L_kd of one batch (see the module docs) for the student output `out` against the teacher on the same batch.
-fn kd_loss<B: AutodiffBackend>(
+/// The frozen teacher's outputs on `batch`, computed on the inner backend without gradient: the targets of UKD
+/// (its fused feature X_av, `features`) and of the plain distillations (also its logits). The teacher reads the
+/// batch's visual features and, when it has an audio path, its audio features.
+pub(crate) fn teacher_output<B: AutodiffBackend>(
+    teacher: &Teacher<B::InnerBackend>,
+    batch: &Batch<B>,
+) -> Result<ModelOutput<B::InnerBackend>> {
+    teacher.output(
+        batch.visual.clone().inner(),
+        batch.audio.clone().map(|a| a.inner()),
+        &batch.lengths,
+    )
+}
+
+/// L_kd of one batch (see the module docs) for the student output `student` against the teacher's output
+/// `teacher` on the same batch (`lengths`: the valid snippets of each row).
+pub(crate) fn kd_loss<B: AutodiffBackend>(
     kd: DistillKind,
-    student: &avad_model::model::ModelOutput<B>,
-    teacher: &avad_model::model::ModelOutput<B::InnerBackend>,
+    student: &ModelOutput<B>,
+    teacher: &ModelOutput<B::InnerBackend>,
     lengths: &[usize],
 ) -> Tensor<B, 1> {
     let [b, t, _] = student.logits1.dims();
@@ -101,261 +103,4 @@ fn kd_loss<B: AutodiffBackend>(
             (se * mask).sum().div_scalar(n)
         }
     }
-}
-
-/// One training step with the plain distillation term. Returns the updated model and the loss values (`loss4` =
-/// raw L_kd).
-#[allow(clippy::too_many_arguments)]
-fn kd_step<B: AutodiffBackend>(
-    cfg: &TrainConfig,
-    plain: PlainDistill,
-    model: AvadClip<B>,
-    optimizer: &mut AdamW<B::InnerBackend>,
-    lr: f64,
-    text: &ClassText<B>,
-    batch: Batch<B>,
-    teacher: &Teacher<B::InnerBackend>,
-) -> Result<(AvadClip<B>, StepLosses)> {
-    let t_audio = if teacher.config.audio.is_some() {
-        batch.audio.clone().map(|a| a.inner())
-    } else {
-        None
-    };
-    let t_out = teacher.model.forward_with_text_features(
-        batch.visual.clone().inner(),
-        t_audio,
-        &batch.lengths,
-        teacher.text_features.clone(),
-    )?;
-    let visual = match cfg.modality {
-        StudentInput::Visual => batch.visual.clone(),
-        StudentInput::Audio => batch.audio.clone().ok_or_else(|| {
-            TrainError::Data("modality = audio but the data has no audio features".into())
-        })?,
-    };
-    let out = model.forward(visual, None, &batch.lengths, text)?;
-    let l_kd = kd_loss::<B>(plain.kind, &out, &t_out, &batch.lengths);
-    let target =
-        (cfg.loss.ukd_weight > 0.0).then(|| Tensor::<B, 3>::from_inner(t_out.features.clone()));
-    let loss_cfg: LossConfig = cfg.loss.clone();
-    let losses = compute_losses(&out, batch.labels, &batch.lengths, &loss_cfg, target)?;
-    let total = losses.total.clone() + l_kd.clone() * plain.weight;
-    let value = |t: &Tensor<B, 1>| {
-        t.clone()
-            .inner()
-            .into_data()
-            .convert::<f64>()
-            .to_vec::<f64>()
-            .ok()
-            .and_then(|v| v.first().copied())
-            .unwrap_or(f64::NAN)
-    };
-    let values = StepLosses {
-        total: value(&total),
-        loss1: value(&losses.loss1),
-        loss2: value(&losses.loss2),
-        loss3: value(&losses.loss3),
-        loss4: Some(value(&l_kd)),
-    };
-    if !values.total.is_finite() {
-        return Err(TrainError::NonFiniteLoss { loss: values.total });
-    }
-    let grads = GradientsParams::from_grads(total.backward(), &model);
-    Ok((optimizer.step(lr, model, grads), values))
-}
-
-/// Trains the student `cfg` with the task losses, the UKD term (when `cfg.loss.ukd_weight > 0`) and `plain`'s
-/// distillation term against the frozen `teacher`. Checkpoints, resume (give the same `plain` again) and model
-/// selection are those of [`crate::train`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn train_plain<B: AutodiffBackend>(
-    cfg: &TrainConfig,
-    plain: PlainDistill,
-    clip: &ClipSource,
-    teacher: &Teacher<B::InnerBackend>,
-    train_data: &Dataset,
-    test: Option<&TestSet>,
-    opts: &TrainOptions,
-    device: &B::Device,
-) -> Result<TrainSummary> {
-    let out = opts.out_dir.as_path();
-    std::fs::create_dir_all(out.join("weights")).map_err(|e| TrainError::io(out, e))?;
-    let RunState {
-        mut model,
-        cfg,
-        mut optimizer,
-        mut progress,
-        resumed,
-    } = start_or_resume::<B>(cfg, clip, out, opts.resume, device)?;
-    let writer = RunWriter::new(
-        out,
-        &cfg,
-        class_names(cfg.labels),
-        Some(format!(
-            "distilled ({} distillation, weight {:e}; UKD weight {:e}) from {}",
-            plain.kind.as_str(),
-            plain.weight,
-            cfg.loss.ukd_weight,
-            teacher.path.display()
-        )),
-        !resumed,
-    );
-    writer.save_config()?;
-    let finish = |progress: Progress, steps_run: u64| -> Result<TrainSummary> {
-        Ok(TrainSummary {
-            model_json: writer.save_final(&progress)?,
-            progress,
-            resumed,
-            steps_run,
-        })
-    };
-    if progress.finished && progress.epoch >= cfg.epochs {
-        return finish(progress, 0);
-    }
-    progress.finished = false;
-    let (train_set, val_set) = split_for_selection(&cfg, train_data, test)?;
-    tracing::info!(
-        "preset {}: {} training rows, {} validation rows, {} epochs, {} student distilled from {} ({} \
-         distillation, weight {:e}; UKD weight {:e})",
-        cfg.preset,
-        train_set.len(),
-        val_set.as_ref().map_or(0, Dataset::len),
-        cfg.epochs,
-        cfg.modality.as_str(),
-        teacher.path.display(),
-        plain.kind.as_str(),
-        plain.weight,
-        cfg.loss.ukd_weight
-    );
-    let first_step = progress.global_step;
-    let text = model.class_text(&class_token_ids(&writer.class_names))?;
-    let sched = MultiStepLr::new(cfg.lr, cfg.milestones.clone(), cfg.gamma);
-    for epoch in progress.epoch..cfg.epochs {
-        let started = Instant::now();
-        let lr = sched.lr_at(epoch);
-        let batches = epoch_batches(&train_set, cfg.batching, cfg.batch_size, cfg.seed, epoch);
-        if batches.is_empty() {
-            return Err(TrainError::Data(format!(
-                "epoch {epoch} has no batch (batch size {} too large?)",
-                cfg.batch_size
-            )));
-        }
-        let start = if epoch == progress.epoch {
-            progress.step_in_epoch
-        } else {
-            0
-        };
-        for (s, idx) in batches.iter().enumerate().skip(start) {
-            let batch = train_set.batch::<B>(idx, device)?;
-            let rng = avad_nn::init::seeded::<B>(device, step_seed(cfg.seed, progress.global_step));
-            let (next, losses) = match kd_step(
-                &cfg,
-                plain,
-                model,
-                &mut optimizer,
-                lr,
-                &text,
-                batch,
-                teacher,
-            ) {
-                Err(TrainError::NonFiniteLoss { loss }) => {
-                    return Err(TrainError::Data(format!(
-                        "loss is {loss} at epoch {epoch} step {s}"
-                    )))
-                }
-                r => r?,
-            };
-            drop(rng);
-            model = next;
-            progress.record_step(epoch, s, &losses);
-            let stop = opts.stop_after_steps == Some(progress.global_step);
-            let periodic = cfg.save_every_steps > 0
-                && progress
-                    .global_step
-                    .is_multiple_of(cfg.save_every_steps as u64);
-            if (stop || periodic) && s + 1 < batches.len() {
-                writer.save_last(&model.to_weights(), &optimizer, &progress)?;
-            }
-            if stop && s + 1 < batches.len() {
-                return Err(TrainError::Stopped {
-                    steps: progress.global_step,
-                });
-            }
-        }
-        let steps = batches.len();
-        let metrics = evaluate_epoch(
-            model.valid(),
-            writer.class_names.clone(),
-            val_set.as_ref(),
-            test,
-            cfg.frame_factor,
-            opts.eval_batch_size,
-        )?;
-        let metric = metrics.selection_metric(cfg.selection);
-        let means = progress.epoch_sums.mean_over(steps);
-        let json = |m: Option<crate::eval::BranchMetrics>| {
-            m.map(|m| serde_json::to_value(m).unwrap_or(serde_json::Value::Null))
-        };
-        let record = EpochRecord {
-            epoch,
-            lr,
-            steps,
-            loss: means.total,
-            loss1: means.loss1,
-            loss2: means.loss2,
-            loss3: means.loss3,
-            loss4: Some(progress.ukd_sum / steps as f64),
-            val: json(metrics.val),
-            test: json(metrics.test),
-            selection_metric: metric,
-            is_best: is_improvement(metric, progress.best_metric),
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        tracing::info!(
-            "epoch {}/{}: lr {:.1e} loss {:.4} (l1 {:.4} l2 {:.4} l3 {:.4} raw {} {:.4}){}{}{}",
-            epoch + 1,
-            cfg.epochs,
-            lr,
-            record.loss,
-            record.loss1,
-            record.loss2,
-            record.loss3,
-            plain.kind.as_str(),
-            record.loss4.unwrap_or(f64::NAN),
-            metrics
-                .val
-                .map(|m| format!(" | val video AP2 {:.4} AUC2 {:.4}", m.ap2, m.auc2))
-                .unwrap_or_default(),
-            metrics
-                .test
-                .map(|m| format!(" | test frame AP2 {:.4}", m.ap2))
-                .unwrap_or_default(),
-            if record.is_best { " [best]" } else { "" }
-        );
-        progress.close_epoch(record.clone());
-        let mut model_sd = model.to_weights();
-        if record.is_best {
-            progress.best_metric = record.selection_metric;
-            progress.best_epoch = Some(epoch);
-            writer.save_best(&model_sd, &progress, epoch)?;
-        } else if cfg.reload_best && progress.best_epoch.is_some() {
-            let best = TrainCheckpoint::open(&opts.out_dir.join("best.json"))?;
-            let (best, _) = AvadClip::<B>::from_weights(&cfg.model, &best.load_weights()?, device)?;
-            model = best.freeze_clip();
-            model_sd = model.to_weights();
-        }
-        if epoch + 1 == cfg.epochs {
-            progress.finished = true;
-        }
-        writer.save_last(&model_sd, &optimizer, &progress)?;
-        writer.save_history(&progress)?;
-        if opts.stop_after_steps == Some(progress.global_step) && !progress.finished {
-            return Err(TrainError::Stopped {
-                steps: progress.global_step,
-            });
-        }
-    }
-    progress.finished = true;
-    let steps_run = progress.global_step - first_step;
-    finish(progress, steps_run)
 }
