@@ -4,9 +4,6 @@
 //! file, within 100 ms and under 50 MB. Memory is the peak of bytes allocated during the parse (a counting global
 //! allocator), time the parse call's wall time.
 
-use std::path::Path;
-use std::time::Duration;
-
 use avad_nn::WeightMap;
 
 #[path = "../../../fuzz/harness/measure.rs"]
@@ -14,9 +11,6 @@ mod measure;
 
 #[global_allocator]
 static ALLOC: measure::Counting = measure::Counting;
-
-const MAX_TIME: Duration = Duration::from_millis(100);
-const MAX_BYTES: usize = 50 << 20;
 
 // --- a few pickle opcodes, as torch.save writes them (protocol 2) ---
 
@@ -108,18 +102,9 @@ fn pt(pickle: &[u8], storage: &[u8]) -> Vec<u8> {
 }
 
 fn refused(bytes: &[u8], name: &str, expect: &[&str]) -> String {
-    let _g = measure::LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let path = Path::new("/models/hostile").join(name);
-    let (r, dt, peak) = measure::measure(|| WeightMap::from_bytes(bytes, &path));
-    let msg = r.expect_err("must be refused").to_string();
-    eprintln!("{name}: {dt:?}, peak {peak} bytes: {msg}");
-    assert!(msg.contains(&path.display().to_string()), "{msg}");
-    for e in expect {
-        assert!(msg.contains(e), "{msg}");
-    }
-    assert!(dt < MAX_TIME, "{name}: {dt:?}");
-    assert!(peak < MAX_BYTES, "{name}: {peak} bytes");
-    msg
+    measure::refused("/models/hostile", name, expect, |path| {
+        WeightMap::from_bytes(bytes, path)
+    })
 }
 
 #[test]
