@@ -932,6 +932,18 @@ mod metrics {
         Ok((l, s))
     }
 
+    /// `metric` (one of `avad_core::metrics`' frame metrics) of the frame `labels` and `scores` (see
+    /// `labels_scores`), computed with the GIL released.
+    fn frame_metric(
+        py: Python<'_>,
+        labels: &Bound<'_, PyAny>,
+        scores: &Bound<'_, PyAny>,
+        metric: fn(&[u8], &[f64]) -> avad_core::Result<f64>,
+    ) -> PyResult<f64> {
+        let (l, s) = labels_scores(labels, scores)?;
+        py.detach(|| metric(&l, &s)).map_err(avad_err)
+    }
+
     /// Average precision (sklearn ``average_precision_score``) of frame scores against 0/1 frame labels.
     #[pyfunction]
     pub fn average_precision(
@@ -939,9 +951,7 @@ mod metrics {
         labels: &Bound<'_, PyAny>,
         scores: &Bound<'_, PyAny>,
     ) -> PyResult<f64> {
-        let (l, s) = labels_scores(labels, scores)?;
-        py.detach(|| avad_core::metrics::average_precision(&l, &s))
-            .map_err(avad_err)
+        frame_metric(py, labels, scores, avad_core::metrics::average_precision)
     }
 
     /// ROC-AUC (sklearn ``roc_auc_score``) of frame scores against 0/1 frame labels.
@@ -951,9 +961,7 @@ mod metrics {
         labels: &Bound<'_, PyAny>,
         scores: &Bound<'_, PyAny>,
     ) -> PyResult<f64> {
-        let (l, s) = labels_scores(labels, scores)?;
-        py.detach(|| avad_core::metrics::roc_auc(&l, &s))
-            .map_err(avad_err)
+        frame_metric(py, labels, scores, avad_core::metrics::roc_auc)
     }
 
     /// XD-Violence's PR-AUC (trapezoid area under ``precision_recall_curve``) of frame scores.
@@ -963,9 +971,7 @@ mod metrics {
         labels: &Bound<'_, PyAny>,
         scores: &Bound<'_, PyAny>,
     ) -> PyResult<f64> {
-        let (l, s) = labels_scores(labels, scores)?;
-        py.detach(|| avad_core::metrics::pr_auc(&l, &s))
-            .map_err(avad_err)
+        frame_metric(py, labels, scores, avad_core::metrics::pr_auc)
     }
 }
 
