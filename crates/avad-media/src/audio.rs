@@ -20,6 +20,11 @@ use crate::ffmpeg::{
     codec_context, discard_other_streams, err_str, is_eagain, open_input, read_packet_of, ts2s,
 };
 
+/// Lowest and highest audio sample rate a file or live source may report (Hz): outside, the frame is counted as an
+/// error and dropped. A hostile stream claiming 1 Hz would otherwise make every decoded frame 16 000 times longer
+/// after resampling to 16 kHz (and its clock placement absurd); no codec FFmpeg decodes runs outside this range.
+pub const AUDIO_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+
 /// Output sample rate of the audio path (Wav2CLIP's input rate).
 pub const AUDIO_RATE: u32 = 16_000;
 
@@ -285,11 +290,11 @@ impl AudioPipeline {
         if rate == 0 {
             return Err("audio frame without sample rate".into());
         }
-        if !crate::reader::AUDIO_RATES.contains(&rate) {
+        if !AUDIO_RATES.contains(&rate) {
             return Err(format!(
                 "audio sample rate {rate} Hz is outside {}–{} Hz",
-                crate::reader::AUDIO_RATES.start(),
-                crate::reader::AUDIO_RATES.end()
+                AUDIO_RATES.start(),
+                AUDIO_RATES.end()
             ));
         }
         let Some(mono) = frame_to_mono(frame) else {

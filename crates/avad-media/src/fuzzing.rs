@@ -38,11 +38,11 @@
 
 use std::sync::mpsc::{channel, sync_channel, Receiver};
 
-use crate::audio::{grid_index, AudioMsg, AUDIO_RATE};
+use crate::audio::{grid_index, AudioMsg, AUDIO_RATE, AUDIO_RATES};
 use crate::live::VideoClock;
 use crate::reader::{
     live_audio_offset, Assembler, AudioBuffer, LiveAudioPlacer, LiveResample, LiveSnippets, Msg,
-    Pending, AUDIO_RATES,
+    Pending,
 };
 use crate::snippet::{AudioState, Snippet};
 use crate::video::RgbImage;

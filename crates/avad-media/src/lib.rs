@@ -84,15 +84,15 @@ mod reader;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
-pub use audio::{grid_index, AUDIO_RATE, GAP_TOLERANCE_S};
+pub use audio::{grid_index, AUDIO_RATE, AUDIO_RATES, GAP_TOLERANCE_S};
 pub use clip::{clip_from_file, ClipInfo, RecordOptions, Recorder};
 pub use error::{MediaError, Result};
 pub use ffmpeg::{is_live_source, DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT};
 pub use live::LIVE_MAX_JUMP_S;
 pub use probe::{probe, AudioStreamInfo, MediaInfo, StreamSummary, VideoStreamInfo};
 pub use reader::{
-    open, DecodeOptions, DecodeSummary, LiveStart, MediaReader, AUDIO_RATES,
-    DEFAULT_SILENCE_THRESHOLD, LIVE_AUDIO_WAIT_S, MAX_HELD_SAMPLES, MAX_SNIPPET_SAMPLES,
+    open, DecodeOptions, DecodeSummary, LiveStart, MediaReader, DEFAULT_SILENCE_THRESHOLD,
+    LIVE_AUDIO_WAIT_S, MAX_HELD_SAMPLES, MAX_SNIPPET_SAMPLES,
 };
 pub use snippet::{peak, AudioState, Snippet};
 pub use video::RgbImage;

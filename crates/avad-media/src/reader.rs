@@ -748,11 +748,6 @@ fn open_live(path: &Path, opts: &DecodeOptions) -> Result<MediaReader> {
     })
 }
 
-/// Lowest and highest audio sample rate a file or live source may report (Hz): outside, the frame is counted as an
-/// error and dropped. A hostile stream claiming 1 Hz would otherwise make every decoded frame 16 000 times longer
-/// after resampling to 16 kHz (and its clock placement absurd); no codec FFmpeg decodes runs outside this range.
-pub const AUDIO_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
-
 /// What the live audio placement needs from a 16 kHz resampler (`audio::Resampler`; the fuzz target uses a model
 /// of it, see `fuzzing.rs`).
 pub(crate) trait LiveResample: Sized {
@@ -817,7 +812,7 @@ impl<R: LiveResample> LiveAudioPlacer<R> {
         offset: Option<f64>,
         buf: &mut AudioBuffer,
     ) {
-        if !AUDIO_RATES.contains(&rate) {
+        if !crate::audio::AUDIO_RATES.contains(&rate) {
             self.errors += 1;
             return;
         }

@@ -18,9 +18,7 @@
 //! on top of UKD. `avad distill --distill scores|features` selects it; UKD alone stays the default. Both run the
 //! trainer's loop ([`crate::train`]); only the step's loss differs.
 
-pub(crate) mod kd;
-
-pub use kd::{DistillKind, PlainDistill};
+pub use crate::kd::{DistillKind, PlainDistill};
 
 use avad_infer::StudentInput;
 use burn::prelude::*;

@@ -14,7 +14,7 @@
 //!   the selection rule; [`checkpoint`]: the training side of the checkpoint format and the output folder.
 //! - [`trainer`]: the epoch loop ([`train`]).
 //! - [`teacher`] and [`distill`]: uncertainty-driven distillation (UKD) of a visual or audio student from a frozen
-//!   teacher.
+//!   teacher; [`kd`]: the plain distillation term (teacher scores or features) the training step can add.
 //! - [`import`]: official `.pth` checkpoints to avad checkpoints; [`bench`]: `avad bench`; [`testing`]: small
 //!   random-weight checkpoints for tests.
 
@@ -29,6 +29,7 @@ pub mod distill;
 pub mod error;
 pub mod eval;
 pub mod import;
+pub mod kd;
 pub mod lists;
 pub mod optim;
 pub mod resume;

@@ -2,7 +2,7 @@
 //! class text, the preset's losses (VadCLIP `src/xd_train.py`: `CLAS2`, `CLASM` and the text divergence; AVadCLIP
 //! `src/xd_train_t.py` with the focal MIL-Align, `src/xd_train_s.py` with the UKD term of the paper's
 //! uncertainty-driven feature distillation, and the plain distillation term of `avad distill --distill
-//! scores|features`, `crate::distill::kd`), one `backward()` on their weighted sum and the AdamW step over the
+//! scores|features`, `crate::kd`), one `backward()` on their weighted sum and the AdamW step over the
 //! parameters that received gradients (the CLIP text tower is frozen).
 //!
 //! The caller seeds the backend before the step (dropout in the audio TCN draws from it).
@@ -15,9 +15,8 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::config::TrainConfig;
 use crate::data::Batch;
-use crate::distill::kd::{kd_loss, teacher_output};
-use crate::distill::PlainDistill;
 use crate::error::{Result, TrainError};
+use crate::kd::{kd_loss, teacher_output, PlainDistill};
 use crate::optim::AdamW;
 use crate::teacher::Teacher;
 
@@ -124,7 +123,7 @@ pub fn train_step<B: AutodiffBackend>(
 }
 
 /// [`train_step`] with the teacher's part given as a [`Distillation`]: with a plain distillation the total also
-/// holds `weight · L_kd` (`crate::distill::kd`), and `loss4` is the raw L_kd instead of the raw UKD loss.
+/// holds `weight · L_kd` (`crate::kd`), and `loss4` is the raw L_kd instead of the raw UKD loss.
 pub(crate) fn distill_step<B: AutodiffBackend>(
     cfg: &TrainConfig,
     model: AvadClip<B>,
