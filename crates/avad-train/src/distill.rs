@@ -110,12 +110,11 @@ pub fn distill<B: AutodiffBackend>(
     opts: &TrainOptions,
     device: &B::Device,
 ) -> Result<TrainSummary> {
-    check_compatible(cfg, teacher, train_data)?;
     let distill = Distillation {
         teacher,
         plain: None,
     };
-    train_with_teacher::<B>(cfg, clip, train_data, test, opts, device, Some(distill))
+    distill_with::<B>(cfg, clip, distill, train_data, test, opts, device)
 }
 
 /// [`distill`] with a plain distillation term (`plain`: the teacher's snippet scores or fused feature, see
@@ -133,16 +132,32 @@ pub fn distill_plain<B: AutodiffBackend>(
     opts: &TrainOptions,
     device: &B::Device,
 ) -> Result<TrainSummary> {
-    check_compatible(cfg, teacher, train_data)?;
-    if !(plain.weight.is_finite() && plain.weight >= 0.0) {
-        return Err(TrainError::Config(format!(
-            "the distillation weight must be ≥ 0 (got {})",
-            plain.weight
-        )));
-    }
     let distill = Distillation {
         teacher,
         plain: Some(plain),
     };
+    distill_with::<B>(cfg, clip, distill, train_data, test, opts, device)
+}
+
+/// The run of [`distill`] and [`distill_plain`]: checks the student against the teacher and the data (and a plain
+/// distillation's weight), then trains through the trainer's loop with `distill` in every step.
+fn distill_with<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    clip: &ClipSource,
+    distill: Distillation<'_, B::InnerBackend>,
+    train_data: &Dataset,
+    test: Option<&TestSet>,
+    opts: &TrainOptions,
+    device: &B::Device,
+) -> Result<TrainSummary> {
+    check_compatible(cfg, distill.teacher, train_data)?;
+    if let Some(plain) = distill.plain {
+        if !(plain.weight.is_finite() && plain.weight >= 0.0) {
+            return Err(TrainError::Config(format!(
+                "the distillation weight must be ≥ 0 (got {})",
+                plain.weight
+            )));
+        }
+    }
     train_with_teacher::<B>(cfg, clip, train_data, test, opts, device, Some(distill))
 }
