@@ -575,6 +575,14 @@ async fn get_job(
     Ok(Json(JobView::from(&job)))
 }
 
+/// The `next_cursor` of a page of `limit` rows: the last row's id when the page is full (more may follow), else
+/// none.
+fn next_cursor<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> &str) -> Option<String> {
+    (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| id(r).to_string()))
+        .flatten()
+}
+
 /// The `limit` (1 to 100, default 20) and `cursor` (a `next_cursor` this server gave) of a paged list.
 fn page_params(q: &HashMap<String, String>) -> Result<(i64, Option<String>), ApiError> {
     let limit = match q.get("limit") {
@@ -614,9 +622,7 @@ async fn list_jobs(
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (limit, cursor) = page_params(&q)?;
     let jobs = st.db.list_jobs(limit, cursor.as_deref()).await?;
-    let next = (jobs.len() as i64 == limit)
-        .then(|| jobs.last().map(|j| j.id.clone()))
-        .flatten();
+    let next = next_cursor(&jobs, limit, |j| &j.id);
     Ok(Json(JobPage {
         jobs: jobs.iter().map(JobView::from).collect(),
         next_cursor: next,
@@ -1049,9 +1055,7 @@ async fn list_events(
         before,
     };
     let rows = st.db.list_camera_events(&filter, limit).await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|e| e.id.clone()))
-        .flatten();
+    let next = next_cursor(&rows, limit, |e| &e.id);
     let events = rows
         .into_iter()
         .map(|e| EventView {

@@ -160,18 +160,27 @@ mod tests {
         assert!(cutoff(now_ms(), huge) < 0);
     }
 
-    #[test]
-    fn expired_files_are_removed_and_the_jobs_marked_and_a_crash_between_is_finished() {
+    /// A temporary folder holding a storage folder and a SQLite database, and a runtime to use them on.
+    fn test_store() -> (tempfile::TempDir, tokio::runtime::Runtime, Db, Storage) {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
+        let storage = Storage::open(&dir.path().join("s")).unwrap();
+        let db = rt
+            .block_on(Db::connect(&format!(
+                "sqlite://{}",
+                dir.path().join("t.db").display()
+            )))
+            .unwrap();
+        (dir, rt, db, storage)
+    }
+
+    #[test]
+    fn expired_files_are_removed_and_the_jobs_marked_and_a_crash_between_is_finished() {
+        let (_dir, rt, db, storage) = test_store();
         rt.block_on(async {
-            let storage = Storage::open(&dir.path().join("s")).unwrap();
-            let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-                .await
-                .unwrap();
             for id in ["done", "failed", "queued"] {
                 db.insert_job(id, "a.mp4", 5).await.unwrap();
                 std::fs::write(storage.upload(id), b"video").unwrap();
@@ -240,16 +249,8 @@ mod tests {
     #[test]
     fn camera_events_older_than_their_retention_are_deleted_and_newer_ones_kept() {
         use crate::db::CameraEvent;
-        let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let (_dir, rt, db, storage) = test_store();
         rt.block_on(async {
-            let storage = Storage::open(&dir.path().join("s")).unwrap();
-            let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-                .await
-                .unwrap();
             let now = now_ms();
             let hour = 3_600_000;
             // 3 days, 2 days, 1 hour, and now; plus 7 more of 5 days
