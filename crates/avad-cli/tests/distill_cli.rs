@@ -77,15 +77,11 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
 
     // The audio student alone scores the list from the audio features.
     let pa = tmp.path().join("pred-audio");
-    ok(avad_command()
-        .args(["predict", "--model"])
-        .arg(audio_student.join("model.json"))
-        .arg("--list")
-        .arg(&data.test_list)
-        .arg("--out")
-        .arg(&pa)
-        .output()
-        .unwrap());
+    ok(
+        common::predict_command(&audio_student.join("model.json"), &data.test_list, &pa)
+            .output()
+            .unwrap(),
+    );
     assert!(scored_by(&pa)
         .values()
         .all(|(m, r)| m == "audio_student" && r == "audio-only model"));
@@ -106,15 +102,13 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
     avad_core::npy::write_npy_f32(&audio_of(&silent.name), &[silent.snippets, 32], &flat).unwrap();
 
     // A teacher alone cannot score the video without audio and says how to.
-    let res = avad_command()
-        .args(["predict", "--model"])
-        .arg(teacher.join("model.json"))
-        .arg("--list")
-        .arg(&data.test_list)
-        .arg("--out")
-        .arg(tmp.path().join("pred-teacher"))
-        .output()
-        .unwrap();
+    let res = common::predict_command(
+        &teacher.join("model.json"),
+        &data.test_list,
+        &tmp.path().join("pred-teacher"),
+    )
+    .output()
+    .unwrap();
     assert!(!res.status.success());
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
@@ -124,13 +118,8 @@ fn distill_then_bundle_falls_back_to_the_student_without_audio() {
 
     // The bundle scores every video and records who scored it.
     let pb = tmp.path().join("pred-bundle");
-    let stdout = ok(avad_command()
-        .args(["predict", "--c-branch", "--model"])
-        .arg(&bundle)
-        .arg("--list")
-        .arg(&data.test_list)
-        .arg("--out")
-        .arg(&pb)
+    let stdout = ok(common::predict_command(&bundle, &data.test_list, &pb)
+        .arg("--c-branch")
         .output()
         .unwrap());
     assert!(

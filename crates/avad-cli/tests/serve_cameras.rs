@@ -359,19 +359,8 @@ realtime = true
 }
 
 /// A server without cameras on `storage` (API only); `extra` flags after the usual ones.
-fn api_only(storage: &Path, extra: &[&str]) -> (KillOnDrop, String) {
-    let mut cmd = avad_command();
-    cmd.args([
-        "serve",
-        "--no-worker",
-        "--listen",
-        "127.0.0.1:0",
-        "--storage",
-    ])
-    .arg(storage)
-    .args(extra);
-    let (p, url, _) = start_ready(cmd, "avad serve --no-worker", Duration::from_secs(30));
-    (p, url.strip_prefix("http://").unwrap().to_string())
+fn api_only(storage: &Path, extra: &[&str]) -> common::Server {
+    common::start_serve(None, storage, extra, Duration::from_secs(30))
 }
 
 #[test]
@@ -381,15 +370,14 @@ fn sigterm_stores_the_end_of_open_events_before_exiting_and_keep_events_removes_
     let storage = tmp.path().join("state");
     let cfg = write_open_event_config(&m, tmp.path());
     let read = create_token(&storage, "reader", "read", &[]);
-    let mut cmd = avad_command();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage"])
-        .arg(&storage)
-        .arg("--watch")
-        .arg(&cfg)
-        .args(m.args());
-    let (mut server, url, _stdout) =
-        start_ready(cmd, "avad serve --watch", Duration::from_secs(120));
-    let a = url.strip_prefix("http://").unwrap().to_string();
+    let cfg = cfg.display().to_string();
+    let mut server = common::start_serve(
+        Some(&m),
+        &storage,
+        &["--watch", &cfg],
+        Duration::from_secs(120),
+    );
+    let a = server.addr.clone();
 
     // an event that is open: its `new` is stored, no `end`
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -411,10 +399,10 @@ fn sigterm_stores_the_end_of_open_events_before_exiting_and_keep_events_removes_
 
     // SIGTERM: the process ends the event, stores its `end`, and exits (0) within a few seconds
     let t = Instant::now();
-    let pid = server.0.id() as libc::pid_t;
+    let pid = server.process.0.id() as libc::pid_t;
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let status = loop {
-        if let Some(s) = server.0.try_wait().unwrap() {
+        if let Some(s) = server.process.0.try_wait().unwrap() {
             break s;
         }
         assert!(
@@ -433,8 +421,8 @@ fn sigterm_stores_the_end_of_open_events_before_exiting_and_keep_events_removes_
     drop(server);
 
     // the same storage, without cameras: the event's `end` is there, after its `new`
-    let (api, a) = api_only(&storage, &[]);
-    let (evs, _) = events(&a, &read, "?camera=porch&limit=100");
+    let api = api_only(&storage, &[]);
+    let (evs, _) = events(&api.addr, &read, "?camera=porch&limit=100");
     let of_event: Vec<&serde_json::Value> = evs
         .iter()
         .filter(|e| e["event_id"] == open_id.as_str())
@@ -455,10 +443,10 @@ fn sigterm_stores_the_end_of_open_events_before_exiting_and_keep_events_removes_
     drop(api);
 
     // --keep-events: messages older than that are removed by the sweeper
-    let (_api, a) = api_only(&storage, &["--keep-events", "1s", "--sweep-every", "1"]);
+    let api = api_only(&storage, &["--keep-events", "1s", "--sweep-every", "1"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (evs, _) = events(&a, &read, "?limit=100");
+        let (evs, _) = events(&api.addr, &read, "?limit=100");
         if evs.is_empty() {
             break;
         }

@@ -14,38 +14,17 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{
-    avad_command, avad_ok, create_token, read_http_response, root, start_ready, HttpResponse,
-    KillOnDrop, TinyModels,
+    avad_command, avad_ok, create_token, read_http_response, root, HttpResponse, KillOnDrop,
+    Server, TinyModels,
 };
 
 fn media(name: &str) -> PathBuf {
     root().join("fixtures/media").join(name)
 }
 
-/// A running `avad serve` (killed when dropped) and its `host:port`.
-struct Server {
-    _process: KillOnDrop,
-    addr: String,
-    _stdout: std::sync::mpsc::Receiver<String>,
-}
-
-/// Starts `avad serve` on an ephemeral loopback port with `storage` and `extra` flags; waits for `READY`.
+/// Starts `avad serve` with the tiny models on an ephemeral loopback port with `storage` and `extra` flags.
 fn start(m: &TinyModels, storage: &Path, extra: &[&str]) -> Server {
-    let mut cmd = avad_command();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage"])
-        .arg(storage)
-        .args(m.args())
-        .args(extra);
-    let (process, url, stdout) = start_ready(cmd, "avad serve", Duration::from_secs(60));
-    let addr = url
-        .strip_prefix("http://")
-        .unwrap_or_else(|| panic!("READY line without http:// ({url})"))
-        .to_string();
-    Server {
-        _process: process,
-        addr,
-        _stdout: stdout,
-    }
+    common::start_serve(Some(m), storage, extra, Duration::from_secs(60))
 }
 
 /// Creates a token with `scope` in `storage`'s database and returns it.

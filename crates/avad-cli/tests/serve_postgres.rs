@@ -24,13 +24,6 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// `host:port` of a `READY http://host:port` line.
-fn addr_of(url: &str) -> String {
-    url.strip_prefix("http://")
-        .unwrap_or_else(|| panic!("READY line without http:// ({url})"))
-        .to_string()
-}
-
 /// The running jobs as `(id, lease_owner, lease_expires)`.
 fn running(pg: &Postgres) -> Vec<(String, String, i64)> {
     pg.psql("SELECT id, lease_owner, lease_expires FROM jobs WHERE status = 'running' ORDER BY id")
@@ -74,20 +67,14 @@ fn one_api_and_two_workers_on_postgresql_complete_20_jobs_exactly_once_through_a
     );
 
     // The API machine: no worker, no model flags.
-    let mut cmd = avad_command();
-    cmd.args([
-        "serve",
-        "--no-worker",
-        "--listen",
-        "127.0.0.1:0",
-        "--storage",
-        &s,
-        "--database",
-        &pg.url,
-    ]);
-    let (api, url, _api_out) = start_ready(cmd, "avad serve --no-worker", Duration::from_secs(30));
-    let a = addr_of(&url);
-    let api_pid = api.0.id();
+    let api = common::start_serve(
+        None,
+        &storage,
+        &["--database", &pg.url],
+        Duration::from_secs(30),
+    );
+    let a = api.addr.clone();
+    let api_pid = api.process.0.id();
 
     // Two worker machines. `--lease 3`: a dead worker's job is taken again 3 s after its last renewal.
     let lease_s = 3;
@@ -301,21 +288,14 @@ source = {clip:?}
 "#
         ),
     );
-    let mut cmd = avad_command();
-    cmd.args([
-        "serve",
-        "--no-worker",
-        "--listen",
-        "127.0.0.1:0",
-        "--storage",
-        storage,
-        "--database",
-        &pg.url,
-    ])
-    .arg("--watch")
-    .arg(&cfg);
-    let (watch, url, _out) = start_ready(cmd, "avad serve --watch", Duration::from_secs(60));
-    let a = addr_of(&url);
+    let cfg = cfg.display().to_string();
+    let watch = common::start_serve(
+        None,
+        Path::new(storage),
+        &["--database", &pg.url, "--watch", &cfg],
+        Duration::from_secs(60),
+    );
+    let a = watch.addr.clone();
     let events = |query: &str| {
         let r = http(
             &a,
@@ -386,22 +366,19 @@ source = {clip:?}
     drop(watch);
 
     // --keep-events on PostgreSQL
-    let mut cmd = avad_command();
-    cmd.args([
-        "serve",
-        "--no-worker",
-        "--listen",
-        "127.0.0.1:0",
-        "--storage",
-        storage,
-        "--database",
-        &pg.url,
-        "--keep-events",
-        "1s",
-        "--sweep-every",
-        "1",
-    ]);
-    let (_api, _, _) = start_ready(cmd, "avad serve --no-worker", Duration::from_secs(30));
+    let _api = common::start_serve(
+        None,
+        Path::new(storage),
+        &[
+            "--database",
+            &pg.url,
+            "--keep-events",
+            "1s",
+            "--sweep-every",
+            "1",
+        ],
+        Duration::from_secs(30),
+    );
     let until = Instant::now() + Duration::from_secs(20);
     while pg.psql("SELECT count(*) FROM camera_events").trim() != "0" {
         assert!(

@@ -8,38 +8,14 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{
-    avad_command, create_token, http, read_http_response, root, start_ready, KillOnDrop, TinyModels,
-};
+use common::{create_token, http, read_http_response, root, Server, TinyModels};
 
 const CLIP: &str = "fixtures/media/synthetic_av_sync.mp4";
 
-/// A running `avad serve` (killed when dropped) and its `host:port`.
-struct Server {
-    _process: KillOnDrop,
-    addr: String,
-    _stdout: std::sync::mpsc::Receiver<String>,
-}
-
+/// Starts `avad serve` (a worker with `models`, else API only) on an ephemeral loopback port with `storage` and
+/// `extra` flags.
 fn start(models: Option<&TinyModels>, storage: &Path, extra: &[&str]) -> Server {
-    let mut cmd = avad_command();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage"])
-        .arg(storage)
-        .args(extra);
-    match models {
-        Some(m) => {
-            cmd.args(m.args());
-        }
-        None => {
-            cmd.arg("--no-worker");
-        }
-    }
-    let (process, url, stdout) = start_ready(cmd, "avad serve", Duration::from_secs(60));
-    Server {
-        _process: process,
-        addr: url.strip_prefix("http://").unwrap().to_string(),
-        _stdout: stdout,
-    }
+    common::start_serve(models, storage, extra, Duration::from_secs(60))
 }
 
 fn files_in(dir: &Path) -> Vec<String> {

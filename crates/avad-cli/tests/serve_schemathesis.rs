@@ -7,28 +7,29 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{avad_command, root, start_ready, TinyModels};
+use common::{root, TinyModels};
 
 #[test]
 fn schemathesis_finds_no_server_error_and_no_answer_against_the_schema() {
     let m = TinyModels::new(11);
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join("s");
-    let s = storage.display().to_string();
     let tok = common::create_token(&storage, "st", "submit", &[]);
-    let mut cmd = avad_command();
     // Generated requests include wrong tokens: a limit high enough that they never lock the run out.
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage", &s])
-        .args([
+    let srv = common::start_serve(
+        Some(&m),
+        &storage,
+        &[
             "--auth-failures-per-minute",
             "100000",
             "--max-upload",
             "1000000",
             "--threads",
             "1",
-        ])
-        .args(m.args());
-    let (_srv, url, _out) = start_ready(cmd, "avad serve", Duration::from_secs(60));
+        ],
+        Duration::from_secs(60),
+    );
+    let url = srv.url();
     let t0 = Instant::now();
     let status = std::process::Command::new("bash")
         .arg(root().join("scripts/serve_schemathesis.sh"))

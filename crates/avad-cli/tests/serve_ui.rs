@@ -8,28 +8,19 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{avad_command, avad_ok, http, root, start_ready, TinyModels};
+use common::{avad_ok, http, root, TinyModels};
 
-fn start(
-    m: &TinyModels,
-    storage: &str,
-) -> (
-    common::KillOnDrop,
-    String,
-    std::sync::mpsc::Receiver<String>,
-) {
-    let mut cmd = avad_command();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage", storage])
-        .args(["--threads", "1"])
-        .args(m.args());
-    let (p, url, out) = start_ready(cmd, "avad serve", Duration::from_secs(60));
-    (p, url, out)
+/// `avad serve` with the tiny models, one scoring thread, and `extra` flags, on an ephemeral loopback port.
+fn start(m: &TinyModels, storage: &str, extra: &[&str], ready_within: Duration) -> common::Server {
+    let flags = [&["--threads", "1"][..], extra].concat();
+    common::start_serve(Some(m), Path::new(storage), &flags, ready_within)
 }
 
 fn token(storage: &str, name: &str, scope: &str) -> String {
-    common::create_token(std::path::Path::new(storage), name, scope, &[])
+    common::create_token(Path::new(storage), name, scope, &[])
 }
 
 #[test]
@@ -38,8 +29,8 @@ fn the_ui_page_has_a_narrow_csp_and_media_links_serve_ranges_until_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path().join("s").display().to_string();
     let tok = token(&s, "viewer", "submit");
-    let (_p, url, _o) = start(&m, &s);
-    let a = url.strip_prefix("http://").unwrap();
+    let srv = start(&m, &s, &[], Duration::from_secs(60));
+    let a = srv.addr.as_str();
 
     let r = http(a, "GET", "/", None, &[], None);
     assert_eq!((r.status, r.header("Location")), (303, Some("/ui/")));
@@ -234,12 +225,8 @@ fn the_web_ui_in_headless_chromium() {
     // With cameras, for the cameras page: `yard` replays a clip at 4x its pace (low event thresholds), `gate` has a
     // password in its URL and never answers.
     let cameras = common::write_cameras_toml(&m, dir.path(), Some(4.0), "");
-    let mut cmd = avad_command();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage", &s])
-        .args(["--threads", "1", "--watch"])
-        .arg(&cameras)
-        .args(m.args());
-    let (_p, url, _o) = start_ready(cmd, "avad serve --watch", Duration::from_secs(120));
+    let cameras = cameras.display().to_string();
+    let srv = start(&m, &s, &["--watch", &cameras], Duration::from_secs(120));
     let shots = std::env::var("AVAD_UI_SCREENSHOTS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| root().join("target/serve-ui/screenshots"));
@@ -247,7 +234,7 @@ fn the_web_ui_in_headless_chromium() {
     let t0 = Instant::now();
     let status = std::process::Command::new("bash")
         .arg(root().join("scripts/serve_ui_browser.sh"))
-        .arg(&url)
+        .arg(srv.url())
         .arg(&tok)
         .arg(&clip)
         .arg(&shots)

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{avad_command, avad_ok};
+use common::avad_command;
 
 fn synth(dir: &Path) -> avad_core::synth::SynthSummary {
     let cfg = avad_core::synth::SynthConfig {
@@ -108,20 +108,11 @@ fn killed_training_resumes_then_predicts() {
 
     // Predict the test list: one [T, 7] file per video, rows summing to 1.
     let pred = tmp.path().join("pred");
-    let res = avad_command()
-        .args(["predict", "--model"])
-        .arg(&out)
-        .arg("--list")
-        .arg(&data.test_list)
-        .arg("--out")
-        .arg(&pred)
-        .arg("--c-branch")
-        .output()
-        .unwrap();
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
+    common::assert_success(
+        common::predict_command(&out, &data.test_list, &pred)
+            .arg("--c-branch")
+            .output()
+            .unwrap(),
     );
     let tests: Vec<_> = data.videos.iter().filter(|v| v.split == "test").collect();
     assert_eq!(tests.len(), 4);
@@ -138,17 +129,12 @@ fn killed_training_resumes_then_predicts() {
 
     // `--engine reference` (burn) scores like the default (the fast CPU engine) within 1e-4.
     let pred_ref = tmp.path().join("pred-reference");
-    avad_ok(&[
-        "predict",
-        "--engine",
-        "reference",
-        "--model",
-        &out.display().to_string(),
-        "--list",
-        &data.test_list.display().to_string(),
-        "--out",
-        &pred_ref.display().to_string(),
-    ]);
+    common::assert_success(
+        common::predict_command(&out, &data.test_list, &pred_ref)
+            .args(["--engine", "reference"])
+            .output()
+            .unwrap(),
+    );
     for v in data.videos.iter().filter(|v| v.split == "test") {
         let name = format!("{}.npy", v.name);
         let fast = avad_core::npy::read_npy(&pred.join(&name)).unwrap();

@@ -62,15 +62,11 @@ fn score_distillation_beats_no_distillation_on_faint_trace_data() {
         let mut c = bench.distill(&args, &bench.teacher.join("model.json"), &out);
         ok(c.output().unwrap());
         let scores = out.join("test-scores");
-        ok(avad_command()
-            .args(["predict", "--model"])
-            .arg(out.join("model.json"))
-            .arg("--list")
-            .arg(&data.test_list)
-            .arg("--out")
-            .arg(&scores)
-            .output()
-            .unwrap());
+        ok(
+            common::predict_command(&out.join("model.json"), &data.test_list, &scores)
+                .output()
+                .unwrap(),
+        );
         let f = events_found_in_dir(&data.videos, &scores, Modality::AudioOnly, 0.05).unwrap();
         let ap = eval_ap(&scores, data);
         eprintln!(

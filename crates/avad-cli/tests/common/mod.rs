@@ -23,15 +23,32 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs `avad ARGS` and returns its output; fails the test, showing its stderr, unless it succeeds.
-pub fn avad_ok(args: &[&str]) -> Output {
-    let out = avad(args);
+/// `out` of a finished run; fails the test, showing its stdout and stderr, unless it succeeded.
+pub fn assert_success(out: Output) -> Output {
     assert!(
         out.status.success(),
-        "{}",
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Runs `avad ARGS` and returns its output; fails the test unless it succeeds.
+pub fn avad_ok(args: &[&str]) -> Output {
+    assert_success(avad(args))
+}
+
+/// `avad predict --model MODEL --list LIST --out OUT` (more flags can be added before running it).
+pub fn predict_command(model: &Path, list: &Path, out: &Path) -> Command {
+    let mut c = avad_command();
+    c.args(["predict", "--model"])
+        .arg(model)
+        .arg("--list")
+        .arg(list)
+        .arg("--out")
+        .arg(out);
+    c
 }
 
 /// A child process killed and reaped when dropped, so a failing test leaves no server behind.
@@ -147,13 +164,7 @@ impl TinyModels {
 
 /// The stdout of a finished `avad` run; fails the test, showing stdout and stderr, unless it succeeded.
 pub fn ok_stdout(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&assert_success(out).stdout).into_owned()
 }
 
 /// A synthetic benchmark with a training recipe and an audio-visual teacher trained on it, the start of every
@@ -223,6 +234,48 @@ impl DistillBench {
 }
 
 // ---- Helpers of the `avad serve` tests (serve_*.rs) ----
+
+/// A running `avad serve` (killed when dropped): its process, its `host:port`, and its stdout lines after `READY`.
+pub struct Server {
+    pub process: KillOnDrop,
+    pub addr: String,
+    pub stdout: Receiver<String>,
+}
+
+impl Server {
+    /// `http://host:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Starts `avad serve --listen 127.0.0.1:0 --storage STORAGE`, a worker with `models` or, without them, an API-only
+/// process (`--no-worker`), then the `extra` flags; waits up to `ready_within` for its `READY` line.
+pub fn start_serve(
+    models: Option<&TinyModels>,
+    storage: &Path,
+    extra: &[&str],
+    ready_within: Duration,
+) -> Server {
+    let mut cmd = avad_command();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--storage"])
+        .arg(storage);
+    match models {
+        Some(m) => cmd.args(m.args()),
+        None => cmd.arg("--no-worker"),
+    };
+    cmd.args(extra);
+    let (process, url, stdout) = start_ready(cmd, "avad serve", ready_within);
+    let addr = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("READY line without http:// ({url})"))
+        .to_string();
+    Server {
+        process,
+        addr,
+        stdout,
+    }
+}
 
 /// An HTTP answer (`http`).
 pub struct HttpResponse {
