@@ -50,10 +50,11 @@ Each timed iteration ends with torch.cuda.synchronize() on CUDA. `--compare AVAD
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
+
+from machine_info import cpu_model
 
 sys.modules.setdefault("torchaudio", None)  # transformers must not import a torchaudio built for another torch
 
@@ -380,14 +381,7 @@ def wav2clip(args):
 def machine(device):
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
+    return cpu_model(fallback="cpu")
 
 
 def compare_table(torch_report, avad_path):
